@@ -1,0 +1,230 @@
+//! Limits and policy: what a run may use and what it may reach.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+
+/// The limits and the capability policy of a sandbox.
+///
+/// Every limit is enforced by both engines; see `ARCHITECTURE.md` for how. The defaults are the
+/// product brief's: 64 MiB of linear memory, 5 s of wall-clock time, 10,000,000 fuel, a 1 MiB wasm
+/// stack, nothing imported, no filesystem, network or clock.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxConfig {
+    /// Linear memory, in bytes, summed over all memories of an instance; checked at
+    /// instantiation and on every `memory.grow`. Exceeding it ends the run with
+    /// `memory_limit_exceeded`.
+    pub max_memory_bytes: u64,
+    /// Wall-clock time for one call (instantiation, including a start function, counts as a
+    /// call). Exceeding it ends the run with `time_limit_exceeded`.
+    #[serde(with = "duration_ms")]
+    pub max_execution_time: Duration,
+    /// Fuel for one call under the core cost model ([`crate::fuel`]); `None` turns metering off
+    /// (the time limit still applies). Running out ends the run with `fuel_exhausted`.
+    pub max_fuel: Option<u64>,
+    /// Bytes of native stack wasm code may use. Running out traps with `stack_overflow`.
+    pub max_stack_size: u64,
+    /// Elements of all tables of an instance together. A table declared larger fails
+    /// instantiation with `table_limit_exceeded`; `table.grow` past it returns -1 as the
+    /// specification allows.
+    pub max_table_elements: u64,
+    /// Size of a module's bytes; larger input is refused as `invalid_module` before parsing.
+    pub max_module_bytes: u64,
+    /// Bytes captured per output stream (stdout, stderr).
+    pub max_output_bytes: u64,
+    /// Imports the module may have, as `module::name` (or `module::*` for a whole module).
+    /// Anything else is refused with `unauthorized_import` before instantiation.
+    pub allowed_imports: Vec<String>,
+    /// Whether WASI filesystem access (to preopened directories only) is granted.
+    pub allow_filesystem: bool,
+    /// Whether network access is granted. No backend grants sockets today; see
+    /// `Capabilities::network`.
+    pub allow_network: bool,
+    /// Whether the guest may read a clock. Denied by default: clocks are a timing side channel.
+    pub allow_clock: bool,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            max_memory_bytes: 64 * MIB,
+            max_execution_time: Duration::from_secs(5),
+            max_fuel: Some(10_000_000),
+            max_stack_size: MIB,
+            max_table_elements: 100_000,
+            max_module_bytes: 64 * MIB,
+            max_output_bytes: MIB,
+            allowed_imports: Vec::new(),
+            allow_filesystem: false,
+            allow_network: false,
+            allow_clock: false,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// The default preset (same as [`Default::default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A tight preset for tiny untrusted snippets: 1 MiB memory, 100 ms, 100,000 fuel, 64 KiB
+    /// stack.
+    pub fn minimal() -> Self {
+        SandboxConfig {
+            max_memory_bytes: MIB,
+            max_execution_time: Duration::from_millis(100),
+            max_fuel: Some(100_000),
+            max_stack_size: 64 * KIB,
+            ..Self::default()
+        }
+    }
+
+    /// A generous preset for heavy computation: 256 MiB memory, 30 s, 1,000,000,000 fuel, 8 MiB
+    /// stack, clock allowed.
+    pub fn compute() -> Self {
+        SandboxConfig {
+            max_memory_bytes: 256 * MIB,
+            max_execution_time: Duration::from_secs(30),
+            max_fuel: Some(1_000_000_000),
+            max_stack_size: 8 * MIB,
+            allow_clock: true,
+            ..Self::default()
+        }
+    }
+
+    /// Looks a preset up by name: `default`, `minimal` or `compute`.
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "default" => Some(Self::default()),
+            "minimal" => Some(Self::minimal()),
+            "compute" => Some(Self::compute()),
+            _ => None,
+        }
+    }
+
+    /// Whether the import `module::name` is granted by [`SandboxConfig::allowed_imports`].
+    ///
+    /// Entries are `module::name`, `module::*`, or the dotted spelling `module.name`.
+    pub fn allows_import(&self, module: &str, name: &str) -> bool {
+        self.allowed_imports.iter().any(|entry| {
+            let (m, n) = split_import(entry);
+            m == module && (n == name || n == "*")
+        })
+    }
+
+    /// Checks that the limits make sense (nothing zero that must not be, nothing absurd).
+    pub fn validate(&self) -> Result<(), crate::SandboxError> {
+        let bad = |reason: String| Err(crate::SandboxError::Unsupported { reason });
+        if self.max_execution_time.is_zero() {
+            return bad("max_execution_time must be greater than zero".into());
+        }
+        if self.max_stack_size < 8 * KIB {
+            return bad(format!(
+                "max_stack_size of {} bytes is below the 8 KiB minimum",
+                self.max_stack_size
+            ));
+        }
+        if self.max_stack_size > 512 * MIB {
+            return bad(format!(
+                "max_stack_size of {} bytes is above the 512 MiB maximum",
+                self.max_stack_size
+            ));
+        }
+        if self.max_execution_time > Duration::from_secs(7 * 24 * 3600) {
+            return bad("max_execution_time is above one week".into());
+        }
+        for entry in &self.allowed_imports {
+            let (m, n) = split_import(entry);
+            if m.is_empty() || n.is_empty() {
+                return bad(format!(
+                    "allowed import {entry:?} is not of the form module::name"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits `module::name` (or `module.name`) into its parts.
+pub fn split_import(entry: &str) -> (&str, &str) {
+    if let Some((m, n)) = entry.split_once("::") {
+        (m, n)
+    } else if let Some((m, n)) = entry.split_once('.') {
+        (m, n)
+    } else {
+        (entry, "")
+    }
+}
+
+mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis().min(u64::MAX as u128) as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_match_the_product_brief() {
+        let d = SandboxConfig::default();
+        assert_eq!(d.max_memory_bytes, 64 * MIB);
+        assert_eq!(d.max_execution_time, Duration::from_secs(5));
+        assert_eq!(d.max_fuel, Some(10_000_000));
+        assert_eq!(d.max_stack_size, MIB);
+        assert!(d.allowed_imports.is_empty());
+        assert!(!d.allow_filesystem && !d.allow_network && !d.allow_clock);
+
+        let m = SandboxConfig::minimal();
+        assert_eq!(
+            (m.max_memory_bytes, m.max_execution_time, m.max_fuel, m.max_stack_size),
+            (MIB, Duration::from_millis(100), Some(100_000), 64 * KIB)
+        );
+        let c = SandboxConfig::compute();
+        assert_eq!(
+            (c.max_memory_bytes, c.max_execution_time, c.max_fuel, c.max_stack_size),
+            (256 * MIB, Duration::from_secs(30), Some(1_000_000_000), 8 * MIB)
+        );
+        assert!(c.allow_clock);
+        assert_eq!(SandboxConfig::preset("minimal"), Some(m));
+        assert_eq!(SandboxConfig::preset("nope"), None);
+    }
+
+    #[test]
+    fn import_patterns() {
+        let config = SandboxConfig {
+            allowed_imports: vec!["env::log".into(), "wasi.*".into()],
+            ..SandboxConfig::default()
+        };
+        assert!(config.allows_import("env", "log"));
+        assert!(!config.allows_import("env", "system"));
+        assert!(config.allows_import("wasi", "anything"));
+        assert!(!config.allows_import("envx", "log"));
+    }
+
+    #[test]
+    fn validation_rejects_nonsense() {
+        let mut config = SandboxConfig {
+            max_stack_size: 10,
+            ..SandboxConfig::default()
+        };
+        assert!(config.validate().is_err());
+        config.max_stack_size = MIB;
+        config.allowed_imports = vec!["justmodule".into()];
+        assert!(config.validate().is_err());
+        config.allowed_imports.clear();
+        assert!(config.validate().is_ok());
+    }
+}

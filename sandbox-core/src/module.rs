@@ -1,0 +1,410 @@
+//! Module inspection: validation, imports, exports, memories and tables, read once with
+//! `wasmparser` before any engine sees the bytes.
+
+use crate::value::{FuncSignature, ValType};
+use crate::{SandboxConfig, SandboxError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use wasmparser::{Parser, Payload, TypeRef, Validator, WasmFeatures};
+
+/// What an import or export refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExternKind {
+    /// A function of this signature.
+    Func {
+        /// The function's type.
+        signature: FuncSignature,
+    },
+    /// A linear memory.
+    Memory(MemoryInfo),
+    /// A table.
+    Table(TableInfo),
+    /// A global.
+    Global {
+        /// Value type.
+        ty: ValType,
+        /// Whether it is mutable.
+        mutable: bool,
+    },
+    /// An exception tag.
+    Tag,
+}
+
+impl ExternKind {
+    /// A short name: `func`, `memory`, `table`, `global` or `tag`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExternKind::Func { .. } => "func",
+            ExternKind::Memory(_) => "memory",
+            ExternKind::Table(_) => "table",
+            ExternKind::Global { .. } => "global",
+            ExternKind::Tag => "tag",
+        }
+    }
+}
+
+/// A linear memory's declared limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemoryInfo {
+    /// Initial size in pages.
+    pub initial_pages: u64,
+    /// Declared maximum in pages.
+    pub maximum_pages: Option<u64>,
+    /// 64-bit addressing (memory64).
+    pub memory64: bool,
+    /// Shared (threads).
+    pub shared: bool,
+    /// Page size in bytes (65536 unless the custom-page-sizes proposal is used).
+    pub page_size: u64,
+}
+
+impl MemoryInfo {
+    /// Initial size in bytes, saturating.
+    pub fn initial_bytes(&self) -> u64 {
+        self.initial_pages.saturating_mul(self.page_size)
+    }
+}
+
+/// A table's declared limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableInfo {
+    /// Element type.
+    pub element: ValType,
+    /// Initial size in elements.
+    pub initial: u64,
+    /// Declared maximum in elements.
+    pub maximum: Option<u64>,
+}
+
+/// One import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportInfo {
+    /// Import module name.
+    pub module: String,
+    /// Import field name.
+    pub name: String,
+    /// What is imported.
+    #[serde(flatten)]
+    pub kind: ExternKind,
+}
+
+/// One export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportInfo {
+    /// Export name.
+    pub name: String,
+    /// What is exported.
+    #[serde(flatten)]
+    pub kind: ExternKind,
+}
+
+/// A validated module's interface, read with `wasmparser`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleInfo {
+    /// Size of the binary in bytes.
+    pub size: usize,
+    /// Imports in declaration order.
+    pub imports: Vec<ImportInfo>,
+    /// Exports in declaration order.
+    pub exports: Vec<ExportInfo>,
+    /// Memories defined by the module (not imported).
+    pub memories: Vec<MemoryInfo>,
+    /// Tables defined by the module (not imported).
+    pub tables: Vec<TableInfo>,
+    /// Whether the module has a start function.
+    pub has_start: bool,
+    /// Number of functions defined by the module.
+    pub defined_functions: u32,
+}
+
+/// The WebAssembly features the sandbox validates against: everything `wasmparser` supports
+/// that either engine may run. A backend refuses what it cannot run as `unsupported`.
+pub fn validation_features() -> WasmFeatures {
+    WasmFeatures::default()
+}
+
+impl ModuleInfo {
+    /// Validates `bytes` (binary; use [`crate::compile_wat_to_wasm`] for text) and reads its
+    /// interface.
+    pub fn parse(bytes: &[u8], config: &SandboxConfig) -> Result<ModuleInfo, SandboxError> {
+        if bytes.len() as u64 > config.max_module_bytes {
+            return Err(SandboxError::InvalidModule {
+                reason: format!(
+                    "module is {} bytes, above the limit of {} bytes",
+                    bytes.len(),
+                    config.max_module_bytes
+                ),
+                offset: None,
+            });
+        }
+        Self::parse_with_features(bytes, validation_features())
+    }
+
+    /// Validates `bytes` under a specific feature set and reads the interface.
+    pub fn parse_with_features(
+        bytes: &[u8],
+        features: WasmFeatures,
+    ) -> Result<ModuleInfo, SandboxError> {
+        let invalid = |err: wasmparser::BinaryReaderError| SandboxError::InvalidModule {
+            reason: err.message().to_string(),
+            offset: Some(err.offset()),
+        };
+        if bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[4..8] != [1, 0, 0, 0] {
+            if bytes[4..8] == [0x0d, 0, 1, 0] {
+                return Err(SandboxError::Unsupported {
+                    reason: "this is a WebAssembly component, not a core module".into(),
+                });
+            }
+        }
+        let mut validator = Validator::new_with_features(features);
+        let types = validator.validate_all(bytes).map_err(invalid)?;
+
+        let mut info = ModuleInfo {
+            size: bytes.len(),
+            imports: Vec::new(),
+            exports: Vec::new(),
+            memories: Vec::new(),
+            tables: Vec::new(),
+            has_start: false,
+            defined_functions: 0,
+        };
+        let types = types.as_ref();
+        let signature = |type_index: u32| -> FuncSignature {
+            signature_of(types, types.core_type_at_in_module(type_index))
+        };
+
+        for payload in Parser::new(0).parse_all(bytes) {
+            match payload.map_err(invalid)? {
+                Payload::ImportSection(reader) => {
+                    for import in reader.into_imports() {
+                        let import = import.map_err(invalid)?;
+                        let kind = match import.ty {
+                            TypeRef::Func(index) | TypeRef::FuncExact(index) => ExternKind::Func {
+                                signature: signature(index),
+                            },
+                            TypeRef::Memory(m) => ExternKind::Memory(memory_info(&m)),
+                            TypeRef::Table(t) => ExternKind::Table(table_info(&t)),
+                            TypeRef::Global(g) => ExternKind::Global {
+                                ty: ValType::from_wasmparser(g.content_type),
+                                mutable: g.mutable,
+                            },
+                            TypeRef::Tag(_) => ExternKind::Tag,
+                        };
+                        info.imports.push(ImportInfo {
+                            module: import.module.to_string(),
+                            name: import.name.to_string(),
+                            kind,
+                        });
+                    }
+                }
+                Payload::MemorySection(reader) => {
+                    for memory in reader {
+                        info.memories.push(memory_info(&memory.map_err(invalid)?));
+                    }
+                }
+                Payload::TableSection(reader) => {
+                    for table in reader {
+                        info.tables.push(table_info(&table.map_err(invalid)?.ty));
+                    }
+                }
+                Payload::StartSection { .. } => info.has_start = true,
+                Payload::FunctionSection(reader) => info.defined_functions = reader.count(),
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let export = export.map_err(invalid)?;
+                        let kind = match export.kind {
+                            wasmparser::ExternalKind::Func
+                            | wasmparser::ExternalKind::FuncExact => {
+                                let ty = types.core_function_at(export.index);
+                                ExternKind::Func {
+                                    signature: signature_of(types, ty),
+                                }
+                            }
+                            wasmparser::ExternalKind::Memory => {
+                                ExternKind::Memory(memory_info(&types.memory_at(export.index)))
+                            }
+                            wasmparser::ExternalKind::Table => {
+                                ExternKind::Table(table_info(&types.table_at(export.index)))
+                            }
+                            wasmparser::ExternalKind::Global => {
+                                let g = types.global_at(export.index);
+                                ExternKind::Global {
+                                    ty: ValType::from_wasmparser(g.content_type),
+                                    mutable: g.mutable,
+                                }
+                            }
+                            wasmparser::ExternalKind::Tag => ExternKind::Tag,
+                        };
+                        info.exports.push(ExportInfo {
+                            name: export.name.to_string(),
+                            kind,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(info)
+    }
+
+    /// Checks every import against the policy, naming the first one that is not granted.
+    pub fn check_imports(&self, config: &SandboxConfig) -> Result<(), SandboxError> {
+        match self
+            .imports
+            .iter()
+            .find(|import| !config.allows_import(&import.module, &import.name))
+        {
+            Some(import) => Err(SandboxError::UnauthorizedImport {
+                module: import.module.clone(),
+                name: import.name.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The exported function `name`, or `function_not_found` listing those that exist.
+    pub fn function(&self, name: &str) -> Result<&FuncSignature, SandboxError> {
+        self.exports
+            .iter()
+            .find_map(|export| match &export.kind {
+                ExternKind::Func { signature } if export.name == name => Some(signature),
+                _ => None,
+            })
+            .ok_or_else(|| SandboxError::FunctionNotFound {
+                name: name.to_string(),
+                available: self.exported_functions().map(str::to_string).collect(),
+            })
+    }
+
+    /// Names of the exported functions.
+    pub fn exported_functions(&self) -> impl Iterator<Item = &str> {
+        self.exports.iter().filter_map(|export| match export.kind {
+            ExternKind::Func { .. } => Some(export.name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Sum of the initial sizes of the memories the module defines, in bytes.
+    pub fn initial_memory_bytes(&self) -> u64 {
+        self.memories
+            .iter()
+            .map(MemoryInfo::initial_bytes)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Counts of each export kind, for display.
+    pub fn export_counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for export in &self.exports {
+            *counts.entry(export.kind.name()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+fn signature_of(types: wasmparser::types::TypesRef<'_>, id: wasmparser::types::CoreTypeId) -> FuncSignature {
+    let f = types[id].unwrap_func();
+    FuncSignature::new(
+        f.params()
+            .iter()
+            .copied()
+            .map(ValType::from_wasmparser)
+            .collect::<Vec<_>>(),
+        f.results()
+            .iter()
+            .copied()
+            .map(ValType::from_wasmparser)
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn memory_info(m: &wasmparser::MemoryType) -> MemoryInfo {
+    MemoryInfo {
+        initial_pages: m.initial,
+        maximum_pages: m.maximum,
+        memory64: m.memory64,
+        shared: m.shared,
+        page_size: m
+            .page_size_log2
+            .map(|log2| 1u64 << log2.min(63))
+            .unwrap_or(65536),
+    }
+}
+
+fn table_info(t: &wasmparser::TableType) -> TableInfo {
+    TableInfo {
+        element: ValType::from_wasmparser(wasmparser::ValType::Ref(t.element_type)),
+        initial: t.initial,
+        maximum: t.maximum,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wasm(text: &str) -> Vec<u8> {
+        crate::compile_wat_to_wasm(text).unwrap()
+    }
+
+    #[test]
+    fn reads_the_interface() {
+        let bytes = wasm(
+            r#"(module
+                (import "env" "log" (func (param i32)))
+                (memory (export "memory") 2 10)
+                (table 3 funcref)
+                (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#,
+        );
+        let info = ModuleInfo::parse(&bytes, &SandboxConfig::default()).unwrap();
+        assert_eq!(info.imports.len(), 1);
+        assert_eq!(info.imports[0].module, "env");
+        assert_eq!(
+            info.function("add").unwrap().to_string(),
+            "(i32, i32) -> (i32)"
+        );
+        assert_eq!(info.memories[0].initial_pages, 2);
+        assert_eq!(info.memories[0].maximum_pages, Some(10));
+        assert_eq!(info.tables[0].initial, 3);
+        assert_eq!(info.initial_memory_bytes(), 2 * 65536);
+        assert_eq!(info.defined_functions, 1);
+        let err = info.function("sub").unwrap_err();
+        assert_eq!(err.kind(), "function_not_found");
+        assert!(err.to_string().contains("add"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_invalid_with_a_reason() {
+        for bytes in [&b""[..], b"\0asm", b"hello world", b"\0asm\x01\0\0\0\x01"] {
+            let err = ModuleInfo::parse(bytes, &SandboxConfig::default()).unwrap_err();
+            assert_eq!(err.kind(), "invalid_module", "{bytes:?}: {err}");
+        }
+        let err = ModuleInfo::parse(b"hello world", &SandboxConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("magic"), "{err}");
+    }
+
+    #[test]
+    fn imports_are_denied_by_default() {
+        let bytes = wasm(r#"(module (import "env" "system" (func)))"#);
+        let info = ModuleInfo::parse(&bytes, &SandboxConfig::default()).unwrap();
+        let err = info.check_imports(&SandboxConfig::default()).unwrap_err();
+        assert_eq!(err.to_string(), "unauthorized import env::system");
+        let config = SandboxConfig {
+            allowed_imports: vec!["env::system".into()],
+            ..SandboxConfig::default()
+        };
+        assert!(info.check_imports(&config).is_ok());
+    }
+
+    #[test]
+    fn module_size_limit() {
+        let bytes = wasm("(module)");
+        let config = SandboxConfig {
+            max_module_bytes: 4,
+            ..SandboxConfig::default()
+        };
+        let err = ModuleInfo::parse(&bytes, &config).unwrap_err();
+        assert!(err.to_string().contains("above the limit"), "{err}");
+    }
+}
