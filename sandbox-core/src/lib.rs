@@ -26,6 +26,9 @@ pub use outcome::{ExecutionResult, Outcome};
 pub use session::Session;
 pub use traits::{BackendKind, Capabilities, CompiledModule, Instance, Sandbox};
 pub use value::{FuncSignature, ValType, WasmValue};
+/// The `wasmparser` version core validates with (its `WasmFeatures` type appears in
+/// [`Capabilities`]).
+pub use wasmparser;
 
 /// Compiles WebAssembly text to the binary format.
 ///

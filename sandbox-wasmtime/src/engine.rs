@@ -1,0 +1,212 @@
+//! Engines, their registry and the epoch ticker.
+
+use crate::instance::WasmtimeModule;
+use sandbox_core::fuel::operator_cost;
+use sandbox_core::module::ModuleInfo;
+use sandbox_core::wasmparser::WasmFeatures;
+use sandbox_core::{BackendKind, Capabilities, CompiledModule, Sandbox, SandboxConfig, SandboxError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use wasmtime::{Config, Engine, OperatorCost, VariableOperatorCost};
+
+/// How often the ticker advances the epoch; the wall-clock limit's resolution.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// What changes the code an engine generates. Everything else is per store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct EngineKey {
+    fuel: bool,
+    max_stack_size: u64,
+}
+
+/// A shared engine.
+pub(crate) struct SharedEngine {
+    pub(crate) engine: Engine,
+    pub(crate) fuel: bool,
+}
+
+fn registry() -> &'static Mutex<HashMap<EngineKey, Arc<SharedEngine>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<EngineKey, Arc<SharedEngine>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// The engine for `key`, created (with its ticker) on first use.
+fn shared_engine(key: EngineKey) -> Result<Arc<SharedEngine>, SandboxError> {
+    let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(engine) = registry.get(&key) {
+        return Ok(engine.clone());
+    }
+    let mut config = Config::new();
+    config
+        .consume_fuel(key.fuel)
+        .operator_cost(cost_table())
+        .epoch_interruption(true)
+        .max_wasm_stack(usize::try_from(key.max_stack_size).unwrap_or(usize::MAX))
+        .wasm_backtrace_max_frames(None)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    let engine = Engine::new(&config).map_err(|err| SandboxError::Unsupported {
+        reason: format!("cannot create the wasmtime engine: {err}"),
+    })?;
+    start_ticker(&engine);
+    let shared = Arc::new(SharedEngine {
+        engine,
+        fuel: key.fuel,
+    });
+    registry.insert(key, shared.clone());
+    Ok(shared)
+}
+
+/// One thread per engine, for the life of the process (engines live in the registry forever),
+/// advancing the epoch so that store deadlines fire.
+fn start_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("sandbox-wasmtime-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::error!("cannot start the epoch ticker: {err}; time limits will not fire");
+    }
+}
+
+/// The core cost model as wasmtime's per-operator table.
+fn cost_table() -> OperatorCost {
+    let mut table = OperatorCost::new();
+    macro_rules! set_costs {
+        ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*) )*) => {
+            $( table.$op = operator_cost(stringify!($op)); )*
+        };
+    }
+    sandbox_core::wasmparser::for_each_operator!(set_costs);
+    // wasmer's metering charges per operator only, so neither engine charges by operand.
+    table.variable = VariableOperatorCost {
+        memory_copy_per_byte: 0,
+        memory_fill_per_byte: 0,
+        memory_init_per_byte: 0,
+        memory_grow_per_page: 0,
+        table_copy_per_element: 0,
+        table_fill_per_element: 0,
+        table_init_per_element: 0,
+        table_grow_per_element: 0,
+        array_copy_per_element: 0,
+        array_fill_per_element: 0,
+        array_new_data_per_element: 0,
+        array_init_data_per_element: 0,
+        array_new_elem_per_element: 0,
+        array_init_elem_per_element: 0,
+        array_new_default_per_element: 0,
+        array_new_per_element: 0,
+    };
+    table
+}
+
+/// The features this backend accepts: everything but threads, stack switching and the
+/// component model, which the engine is built without.
+fn features() -> WasmFeatures {
+    let mut features = WasmFeatures::default();
+    features.remove(WasmFeatures::THREADS);
+    features.remove(WasmFeatures::SHARED_EVERYTHING_THREADS);
+    features.remove(WasmFeatures::STACK_SWITCHING);
+    features.remove(WasmFeatures::LEGACY_EXCEPTIONS);
+    features
+}
+
+/// wasmtime behind the sandbox contract.
+#[derive(Clone)]
+pub struct WasmtimeSandbox {
+    config: SandboxConfig,
+    engine: Arc<SharedEngine>,
+}
+
+impl WasmtimeSandbox {
+    /// A sandbox for `config`, sharing an engine with every other sandbox whose configuration
+    /// generates the same code.
+    pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        config.validate()?;
+        let engine = shared_engine(EngineKey {
+            fuel: config.max_fuel.is_some(),
+            max_stack_size: config.max_stack_size,
+        })?;
+        Ok(WasmtimeSandbox { config, engine })
+    }
+
+    /// The underlying wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine.engine
+    }
+}
+
+impl Sandbox for WasmtimeSandbox {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wasmtime
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            backend: BackendKind::Wasmtime,
+            engine_version: "48.0.8",
+            compiler: "cranelift",
+            fuel: true,
+            wall_clock_limit: true,
+            memory_limit: true,
+            stack_limit: true,
+            wasi: false,
+            network: false,
+            proposals: vec![
+                "mutable_global",
+                "saturating_float_to_int",
+                "sign_extension",
+                "multi_value",
+                "bulk_memory",
+                "reference_types",
+                "simd",
+                "relaxed_simd",
+                "tail_call",
+                "extended_const",
+                "multi_memory",
+                "memory64",
+                "function_references",
+                "gc",
+                "exceptions",
+            ],
+            features: features(),
+        }
+    }
+
+    fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    fn compile_validated(
+        &self,
+        wasm: &[u8],
+        info: ModuleInfo,
+    ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+        let module = wasmtime::Module::from_binary(&self.engine.engine, wasm).map_err(|err| {
+            // Core validated the bytes already, so a refusal here is a feature or limit of
+            // this engine, not a malformed module.
+            SandboxError::Unsupported {
+                reason: format!("wasmtime cannot compile this module: {err:#}"),
+            }
+        })?;
+        Ok(Arc::new(WasmtimeModule::new(
+            self.engine.clone(),
+            module,
+            info,
+        )))
+    }
+}
+
+impl std::fmt::Debug for WasmtimeSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmtimeSandbox")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

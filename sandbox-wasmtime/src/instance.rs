@@ -1,0 +1,396 @@
+//! Compiled modules, instances, the per-store resource limiter and trap mapping.
+
+use crate::engine::{SharedEngine, EPOCH_TICK};
+use sandbox_core::module::ModuleInfo;
+use sandbox_core::{
+    BackendKind, CompiledModule, ExecutionResult, Instance, Outcome, SandboxConfig, SandboxError,
+    Trap, WasmValue,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::{ResourceLimiter, Store, Val};
+
+/// A module compiled by wasmtime.
+pub(crate) struct WasmtimeModule {
+    engine: Arc<SharedEngine>,
+    module: wasmtime::Module,
+    info: Arc<ModuleInfo>,
+}
+
+impl WasmtimeModule {
+    pub(crate) fn new(engine: Arc<SharedEngine>, module: wasmtime::Module, info: ModuleInfo) -> Self {
+        WasmtimeModule {
+            engine,
+            module,
+            info: Arc::new(info),
+        }
+    }
+}
+
+/// Which limit a limiter refusal was about; carried as the error of the trap it raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LimitHit {
+    Memory,
+    Table,
+}
+
+impl std::fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitHit::Memory => f.write_str("linear memory limit exceeded"),
+            LimitHit::Table => f.write_str("table limit exceeded"),
+        }
+    }
+}
+
+impl std::error::Error for LimitHit {}
+
+/// Per-store accounting of memories and tables.
+struct Limiter {
+    memory_limit: u64,
+    table_limit: u64,
+    memory_total: u64,
+    table_total: u64,
+    peak_memory: u64,
+    /// Total bytes requested by the growth that passed the limit.
+    memory_hit: Option<u64>,
+    /// Total elements requested by the table that passed the limit.
+    table_hit: Option<u64>,
+    /// The last growth granted, undone if the engine then fails to grow.
+    last_memory_grant: u64,
+    last_table_grant: u64,
+    instantiating: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|max| desired > max) {
+            // Past the module's own maximum: plain wasm semantics, `memory.grow` returns -1.
+            return Ok(false);
+        }
+        let delta = (desired as u64).saturating_sub(current as u64);
+        let total = self.memory_total.saturating_add(delta);
+        if total > self.memory_limit {
+            self.memory_hit = Some(total);
+            return Err(wasmtime::Error::new(LimitHit::Memory));
+        }
+        self.memory_total = total;
+        self.last_memory_grant = delta;
+        self.peak_memory = self.peak_memory.max(total);
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_total = self.memory_total.saturating_sub(self.last_memory_grant);
+        self.last_memory_grant = 0;
+        Ok(())
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        let delta = (desired as u64).saturating_sub(current as u64);
+        let total = self.table_total.saturating_add(delta);
+        if total > self.table_limit {
+            if self.instantiating {
+                self.table_hit = Some(total);
+                return Err(wasmtime::Error::new(LimitHit::Table));
+            }
+            // `table.grow` past the limit fails as the specification allows: it returns -1.
+            return Ok(false);
+        }
+        self.table_total = total;
+        self.last_table_grant = delta;
+        Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.table_total = self.table_total.saturating_sub(self.last_table_grant);
+        self.last_table_grant = 0;
+        Ok(())
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn memories(&self) -> usize {
+        // Multi-memory modules are allowed; the byte limit is what bounds them.
+        100
+    }
+
+    fn tables(&self) -> usize {
+        100
+    }
+}
+
+struct StoreState {
+    limiter: Limiter,
+}
+
+/// The run-time limits of one instance.
+#[derive(Clone, Copy)]
+struct RunLimits {
+    time: Duration,
+    fuel: Option<u64>,
+    memory: u64,
+    tables: u64,
+}
+
+/// A live wasmtime instance.
+pub(crate) struct WasmtimeInstance {
+    store: Store<StoreState>,
+    instance: wasmtime::Instance,
+    info: Arc<ModuleInfo>,
+    limits: RunLimits,
+}
+
+impl CompiledModule for WasmtimeModule {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wasmtime
+    }
+
+    fn info(&self) -> &ModuleInfo {
+        &self.info
+    }
+
+    fn instantiate(
+        &self,
+        config: &SandboxConfig,
+    ) -> Result<Box<dyn Instance>, Box<ExecutionResult>> {
+        let limits = RunLimits {
+            time: config.max_execution_time,
+            fuel: config.max_fuel,
+            memory: config.max_memory_bytes,
+            tables: config.max_table_elements,
+        };
+        let fail = |error: SandboxError| {
+            Box::new(ExecutionResult::new(
+                BackendKind::Wasmtime,
+                Outcome::Failed(error),
+            ))
+        };
+        if let Err(err) = self.info.check_imports(config) {
+            return Err(fail(err));
+        }
+        if limits.fuel.is_some() != self.engine.fuel {
+            return Err(fail(SandboxError::Unsupported {
+                reason: "the module was compiled with fuel metering switched the other way; \
+                         compile it with a sandbox whose max_fuel is set the same way"
+                    .into(),
+            }));
+        }
+        if let Some(import) = self.info.imports.first() {
+            return Err(fail(SandboxError::LinkError {
+                reason: format!(
+                    "import {}::{} is allowed but no host function provides it",
+                    import.module, import.name
+                ),
+            }));
+        }
+
+        let mut store = Store::new(
+            &self.engine.engine,
+            StoreState {
+                limiter: Limiter {
+                    memory_limit: limits.memory,
+                    table_limit: limits.tables,
+                    memory_total: 0,
+                    table_total: 0,
+                    peak_memory: 0,
+                    memory_hit: None,
+                    table_hit: None,
+                    last_memory_grant: 0,
+                    last_table_grant: 0,
+                    instantiating: true,
+                },
+            },
+        );
+        store.limiter(|state| &mut state.limiter);
+        if let Some(fuel) = limits.fuel {
+            if let Err(err) = store.set_fuel(fuel) {
+                return Err(fail(SandboxError::Unsupported {
+                    reason: format!("cannot set fuel: {err}"),
+                }));
+            }
+        }
+        arm_deadline(&mut store, limits.time);
+        let started = Instant::now();
+        let result = wasmtime::Instance::new(&mut store, &self.module, &[]);
+        let elapsed = started.elapsed();
+        store.data_mut().limiter.instantiating = false;
+        match result {
+            Ok(instance) => Ok(Box::new(WasmtimeInstance {
+                store,
+                instance,
+                info: self.info.clone(),
+                limits,
+            })),
+            Err(err) => {
+                let error = classify(&err, &store, limits, elapsed, true);
+                let mut report = ExecutionResult::new(BackendKind::Wasmtime, Outcome::Failed(error));
+                report.execution_time = elapsed;
+                report.fuel_consumed = fuel_used(&store, limits);
+                report.peak_memory = store.data().limiter.peak_memory;
+                Err(Box::new(report))
+            }
+        }
+    }
+}
+
+fn arm_deadline(store: &mut Store<StoreState>, limit: Duration) {
+    let ticks = limit.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) + 1;
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+    store.epoch_deadline_trap();
+}
+
+fn fuel_used(store: &Store<StoreState>, limits: RunLimits) -> Option<u64> {
+    let limit = limits.fuel?;
+    let remaining = store.get_fuel().unwrap_or(0);
+    Some(limit.saturating_sub(remaining))
+}
+
+/// Maps a wasmtime error onto the core taxonomy.
+fn classify(
+    err: &wasmtime::Error,
+    store: &Store<StoreState>,
+    limits: RunLimits,
+    elapsed: Duration,
+    instantiating: bool,
+) -> SandboxError {
+    let limiter = &store.data().limiter;
+    if let Some(used) = limiter.memory_hit {
+        return SandboxError::MemoryLimitExceeded {
+            used,
+            limit: limits.memory,
+        };
+    }
+    if let Some(used) = limiter.table_hit {
+        return SandboxError::TableLimitExceeded {
+            used,
+            limit: limits.tables,
+        };
+    }
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => {
+            let limit = limits.fuel.unwrap_or(0);
+            SandboxError::FuelExhausted { used: limit, limit }
+        }
+        Some(wasmtime::Trap::Interrupt) => SandboxError::TimeLimitExceeded {
+            elapsed,
+            limit: limits.time,
+        },
+        Some(trap) => SandboxError::RuntimeError {
+            trap: map_trap(*trap),
+            message: trap.to_string(),
+        },
+        None if instantiating => SandboxError::LinkError {
+            reason: format!("{err:#}"),
+        },
+        None => SandboxError::RuntimeError {
+            trap: Trap::Other,
+            message: format!("{err:#}"),
+        },
+    }
+}
+
+fn map_trap(trap: wasmtime::Trap) -> Trap {
+    use wasmtime::Trap as W;
+    match trap {
+        W::UnreachableCodeReached => Trap::Unreachable,
+        W::MemoryOutOfBounds => Trap::MemoryOutOfBounds,
+        W::TableOutOfBounds => Trap::TableOutOfBounds,
+        W::BadSignature => Trap::IndirectCallTypeMismatch,
+        W::IndirectCallToNull | W::NullReference => Trap::NullReference,
+        W::IntegerDivisionByZero => Trap::IntegerDivideByZero,
+        W::IntegerOverflow => Trap::IntegerOverflow,
+        W::BadConversionToInteger => Trap::BadConversionToInteger,
+        W::StackOverflow => Trap::StackOverflow,
+        _ => Trap::Other,
+    }
+}
+
+fn to_val(value: &WasmValue) -> Val {
+    match *value {
+        WasmValue::I32(v) => Val::I32(v),
+        WasmValue::I64(v) => Val::I64(v),
+        WasmValue::F32(v) => Val::F32(v.to_bits()),
+        WasmValue::F64(v) => Val::F64(v.to_bits()),
+    }
+}
+
+fn from_val(value: &Val) -> Option<WasmValue> {
+    match *value {
+        Val::I32(v) => Some(WasmValue::I32(v)),
+        Val::I64(v) => Some(WasmValue::I64(v)),
+        Val::F32(bits) => Some(WasmValue::F32(f32::from_bits(bits))),
+        Val::F64(bits) => Some(WasmValue::F64(f64::from_bits(bits))),
+        _ => None,
+    }
+}
+
+impl Instance for WasmtimeInstance {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wasmtime
+    }
+
+    fn call(&mut self, name: &str, args: &[WasmValue]) -> Result<ExecutionResult, SandboxError> {
+        let signature = self.info.function(name)?;
+        signature.check_args(name, args)?;
+        let func = self
+            .instance
+            .get_func(&mut self.store, name)
+            .ok_or_else(|| SandboxError::FunctionNotFound {
+                name: name.to_string(),
+                available: self.info.exported_functions().map(str::to_string).collect(),
+            })?;
+        let params: Vec<Val> = args.iter().map(to_val).collect();
+        let mut results = vec![Val::I32(0); signature.results.len()];
+
+        let fuel_before = self.limits.fuel.map(|_| self.store.get_fuel().unwrap_or(0));
+        arm_deadline(&mut self.store, self.limits.time);
+        let started = Instant::now();
+        let outcome = func.call(&mut self.store, &params, &mut results);
+        let elapsed = started.elapsed();
+
+        let mut report = ExecutionResult::new(BackendKind::Wasmtime, Outcome::Ok);
+        report.execution_time = elapsed;
+        report.fuel_consumed =
+            fuel_before.map(|before| before.saturating_sub(self.store.get_fuel().unwrap_or(0)));
+        report.peak_memory = self.store.data().limiter.peak_memory;
+        match outcome {
+            Ok(()) => {
+                report.return_values = results.iter().filter_map(from_val).collect();
+            }
+            Err(err) => {
+                report.outcome = Outcome::Failed(classify(
+                    &err,
+                    &self.store,
+                    self.limits,
+                    elapsed,
+                    false,
+                ));
+            }
+        }
+        Ok(report)
+    }
+
+    fn fuel_consumed(&self) -> Option<u64> {
+        fuel_used(&self.store, self.limits)
+    }
+
+    fn peak_memory(&self) -> u64 {
+        self.store.data().limiter.peak_memory
+    }
+}

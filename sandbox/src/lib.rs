@@ -1,0 +1,304 @@
+//! Run untrusted WebAssembly under hard limits, on wasmtime or wasmer, behind one API.
+//!
+//! Cargo features decide which engines are compiled in (`wasmtime`, the default, and
+//! `wasmer`; both at once is fine); a [`Runtime`] value decides which one a sandbox uses.
+//!
+//! ```
+//! # fn main() -> Result<(), sandbox::SandboxError> {
+//! use sandbox::{execute_wat, SandboxConfig, WasmValue};
+//! let wat = r#"(module (func (export "add") (param i32 i32) (result i32)
+//!                 local.get 0 local.get 1 i32.add))"#;
+//! let result = execute_wat(wat, "add", &[WasmValue::I32(5), WasmValue::I32(7)], None)?;
+//! assert_eq!(result.return_values, vec![WasmValue::I32(12)]);
+//! # Ok(()) }
+//! ```
+//!
+//! For more than one call, compile once with [`sandbox`] + [`Sandbox::load`] and instantiate
+//! as often as needed, or use a [`Session`] (built by [`SandboxBuilder`]) for the product
+//! brief's load / instantiate / call / reset lifecycle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use sandbox_core::{
+    compile_wat_to_wasm, config, error, fuel, module, outcome, BackendKind, Capabilities,
+    CompiledModule, ExecutionResult, FuncSignature, Instance, ModuleInfo, Outcome, Sandbox,
+    SandboxConfig, SandboxError, Session, Trap, ValType, WasmValue,
+};
+
+/// The engine a sandbox runs on. Every variant exists whatever the features; asking for one
+/// that is not compiled in is an `unsupported` error, never a panic.
+pub type Runtime = BackendKind;
+
+/// The runtimes compiled into this build, wasmtime first.
+pub fn available_runtimes() -> Vec<Runtime> {
+    BackendKind::ALL
+        .into_iter()
+        .filter(|runtime| is_available(*runtime))
+        .collect()
+}
+
+/// Whether `runtime` is compiled into this build.
+pub fn is_available(runtime: Runtime) -> bool {
+    match runtime {
+        BackendKind::Wasmtime => cfg!(feature = "wasmtime"),
+        BackendKind::Wasmer => cfg!(feature = "wasmer"),
+    }
+}
+
+/// The runtime used when none is named: wasmtime if compiled in, else wasmer.
+pub fn default_runtime() -> Result<Runtime, SandboxError> {
+    available_runtimes()
+        .into_iter()
+        .next()
+        .ok_or_else(|| SandboxError::Unsupported {
+            reason: "no backend is compiled in: enable feature `wasmtime` or `wasmer`".into(),
+        })
+}
+
+/// A sandbox (an engine configured for `config`) on `runtime`.
+pub fn sandbox(runtime: Runtime, config: SandboxConfig) -> Result<Arc<dyn Sandbox>, SandboxError> {
+    match runtime {
+        #[cfg(feature = "wasmtime")]
+        BackendKind::Wasmtime => Ok(Arc::new(sandbox_wasmtime::WasmtimeSandbox::new(config)?)),
+        #[cfg(feature = "wasmer")]
+        BackendKind::Wasmer => Ok(Arc::new(sandbox_wasmer::WasmerSandbox::new(config)?)),
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = config;
+            Err(SandboxError::Unsupported {
+                reason: format!(
+                    "the {other} backend is not compiled in: enable the `{other}` feature of the sandbox crate"
+                ),
+            })
+        }
+    }
+}
+
+/// Compiles `wasm` (binary or text) and calls `func` once in a fresh instance on the default
+/// runtime. `config` defaults to [`SandboxConfig::default`].
+///
+/// A run that fails (trap, limit) is returned as its error; use [`execute_on`] to keep the
+/// full report of a failed run.
+pub fn execute_wasm(
+    wasm: &[u8],
+    func: &str,
+    args: &[WasmValue],
+    config: Option<SandboxConfig>,
+) -> Result<ExecutionResult, SandboxError> {
+    execute_on(default_runtime()?, wasm, func, args, config.unwrap_or_default())?.into_result()
+}
+
+/// [`execute_wasm`] for WebAssembly text.
+pub fn execute_wat(
+    source: &str,
+    func: &str,
+    args: &[WasmValue],
+    config: Option<SandboxConfig>,
+) -> Result<ExecutionResult, SandboxError> {
+    let wasm = compile_wat_to_wasm(source)?;
+    execute_wasm(&wasm, func, args, config)
+}
+
+/// Compiles `wasm` (binary or text) on `runtime` and calls `func` once in a fresh instance,
+/// returning the full report whatever the outcome. `Err` means the call could not start
+/// (invalid module, unauthorized import, function not found, type mismatch, ...).
+pub fn execute_on(
+    runtime: Runtime,
+    wasm: &[u8],
+    func: &str,
+    args: &[WasmValue],
+    config: SandboxConfig,
+) -> Result<ExecutionResult, SandboxError> {
+    let sandbox = sandbox(runtime, config)?;
+    let module = sandbox.load(wasm)?;
+    // Refuse a bad call before paying for instantiation.
+    module.info().function(func)?.check_args(func, args)?;
+    let mut instance = match module.instantiate(sandbox.config()) {
+        Ok(instance) => instance,
+        Err(report) => return Ok(*report),
+    };
+    instance.call(func, args)
+}
+
+/// Builds a [`Session`] (or a bare [`Sandbox`]) step by step, starting from the default preset.
+///
+/// ```
+/// # fn main() -> Result<(), sandbox::SandboxError> {
+/// use std::time::Duration;
+/// let mut session = sandbox::SandboxBuilder::new()
+///     .max_memory(1 << 20)
+///     .max_time(Duration::from_millis(100))
+///     .max_fuel(100_000)
+///     .allow_import("env::log")
+///     .allow_filesystem(false)
+///     .build()?;
+/// session.load_module(br#"(module (func (export "f") (result i32) i32.const 7))"#)?;
+/// assert_eq!(session.call_function("f", &[])?.return_values, vec![sandbox::WasmValue::I32(7)]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SandboxBuilder {
+    runtime: Option<Runtime>,
+    config: SandboxConfig,
+}
+
+impl Default for SandboxBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SandboxBuilder {
+    /// Starts from [`SandboxConfig::default`] on the default runtime.
+    pub fn new() -> Self {
+        SandboxBuilder {
+            runtime: None,
+            config: SandboxConfig::default(),
+        }
+    }
+
+    /// Starts from an existing configuration (a preset, say).
+    pub fn from_config(config: SandboxConfig) -> Self {
+        SandboxBuilder {
+            runtime: None,
+            config,
+        }
+    }
+
+    /// Picks the engine.
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Linear memory limit in bytes.
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.config.max_memory_bytes = bytes;
+        self
+    }
+
+    /// Wall-clock limit per call.
+    pub fn max_time(mut self, limit: Duration) -> Self {
+        self.config.max_execution_time = limit;
+        self
+    }
+
+    /// Fuel budget per instance.
+    pub fn max_fuel(mut self, fuel: u64) -> Self {
+        self.config.max_fuel = Some(fuel);
+        self
+    }
+
+    /// Turns fuel metering off (the wall-clock limit still applies).
+    pub fn no_fuel(mut self) -> Self {
+        self.config.max_fuel = None;
+        self
+    }
+
+    /// Wasm stack limit in bytes.
+    pub fn max_stack(mut self, bytes: u64) -> Self {
+        self.config.max_stack_size = bytes;
+        self
+    }
+
+    /// Table elements limit.
+    pub fn max_table_elements(mut self, elements: u64) -> Self {
+        self.config.max_table_elements = elements;
+        self
+    }
+
+    /// Module size limit in bytes.
+    pub fn max_module_size(mut self, bytes: u64) -> Self {
+        self.config.max_module_bytes = bytes;
+        self
+    }
+
+    /// Captured bytes per output stream.
+    pub fn max_output(mut self, bytes: u64) -> Self {
+        self.config.max_output_bytes = bytes;
+        self
+    }
+
+    /// Grants an import, spelled `module::name` (or `module::*`).
+    pub fn allow_import(mut self, import: impl Into<String>) -> Self {
+        self.config.allowed_imports.push(import.into());
+        self
+    }
+
+    /// Grants or denies filesystem access (preopened directories only).
+    pub fn allow_filesystem(mut self, allow: bool) -> Self {
+        self.config.allow_filesystem = allow;
+        self
+    }
+
+    /// Grants or denies network access.
+    pub fn allow_network(mut self, allow: bool) -> Self {
+        self.config.allow_network = allow;
+        self
+    }
+
+    /// Grants or denies clocks.
+    pub fn allow_clock(mut self, allow: bool) -> Self {
+        self.config.allow_clock = allow;
+        self
+    }
+
+    /// The configuration built so far.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// The sandbox (engine + configuration).
+    pub fn build_sandbox(self) -> Result<Arc<dyn Sandbox>, SandboxError> {
+        let runtime = match self.runtime {
+            Some(runtime) => runtime,
+            None => default_runtime()?,
+        };
+        sandbox(runtime, self.config)
+    }
+
+    /// A session, ready for `load_module`.
+    pub fn build(self) -> Result<Session, SandboxError> {
+        Ok(Session::new(self.build_sandbox()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_sets_every_field() {
+        let builder = SandboxBuilder::new()
+            .max_memory(1)
+            .max_time(Duration::from_millis(2))
+            .max_fuel(3)
+            .max_stack(65536)
+            .allow_import("env::log")
+            .allow_filesystem(true)
+            .allow_network(true)
+            .allow_clock(true);
+        let config = builder.config();
+        assert_eq!(config.max_memory_bytes, 1);
+        assert_eq!(config.max_execution_time, Duration::from_millis(2));
+        assert_eq!(config.max_fuel, Some(3));
+        assert_eq!(config.max_stack_size, 65536);
+        assert_eq!(config.allowed_imports, vec!["env::log".to_string()]);
+        assert!(config.allow_filesystem && config.allow_network && config.allow_clock);
+        assert_eq!(builder.no_fuel().config().max_fuel, None);
+    }
+
+    #[test]
+    fn every_runtime_answers_without_panicking() {
+        for runtime in BackendKind::ALL {
+            match sandbox(runtime, SandboxConfig::default()) {
+                Ok(sandbox) => assert_eq!(sandbox.kind(), runtime),
+                Err(err) => {
+                    assert!(!is_available(runtime));
+                    assert_eq!(err.kind(), "unsupported");
+                }
+            }
+        }
+    }
+}
