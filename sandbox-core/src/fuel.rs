@@ -16,10 +16,17 @@
 //! | `memory.grow` | 255 |
 //! | everything else | 1 |
 //!
+//! and [`FUNCTION_ENTRY_COST`] (1) each time a function is entered, because wasmtime charges it
+//! unconditionally ("even empty functions consume some fuel") and wasmer's metering is made to
+//! match.
+//!
 //! `memory.grow` costs 255 rather than the brief's 1000 because wasmtime's table stores one byte
 //! per operator. Bulk operators (`memory.fill`, `memory.copy`, ...) cost a flat 1 whatever their
 //! length: wasmer's metering cannot charge by a run-time operand, so neither engine does; the
 //! wall-clock limit bounds them instead.
+
+/// Fuel charged on entry to every wasm function, before its first operator.
+pub const FUNCTION_ENTRY_COST: u64 = 1;
 
 /// The largest cost any operator has under the model.
 pub const MAX_OPERATOR_COST: u8 = 255;
@@ -38,7 +45,7 @@ pub const fn operator_cost(name: &str) -> u8 {
 }
 
 /// A short, stable description of the cost model, part of every compiled-code fingerprint.
-pub const COST_MODEL_ID: &str = "sandbox-fuel-v1: free=0 mul=2 call=5 memory.grow=255 other=1";
+pub const COST_MODEL_ID: &str = "sandbox-fuel-v1: free=0 mul=2 call=5 memory.grow=255 other=1 entry=1";
 
 #[cfg(test)]
 mod tests {

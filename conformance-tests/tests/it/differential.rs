@@ -1,0 +1,106 @@
+//! The differential check: every fixture's calls run on both engines, and the normalised
+//! outcomes (kind, trap, results, fuel of completed runs) must agree.
+
+use conformance_tests::{fixture, Harness, Normalised};
+use sandbox::{BackendKind, SandboxConfig, WasmValue};
+use std::time::Duration;
+
+use WasmValue::{F32, F64, I32, I64};
+
+/// `(fixture, function, arguments)`: every fixture appears at least once.
+const CALLS: &[(&str, &str, &[WasmValue])] = &[
+    ("add.wat", "add", &[I32(5), I32(7)]),
+    ("add.wat", "add", &[I32(i32::MAX), I32(1)]),
+    ("numeric.wat", "i32_neg", &[I32(i32::MIN)]),
+    ("numeric.wat", "i64_mul", &[I64(-3), I64(i64::MAX)]),
+    ("numeric.wat", "f32_div", &[F32(1.0), F32(0.0)]),
+    ("numeric.wat", "f64_sqrt", &[F64(-1.0)]),
+    ("numeric.wat", "multi", &[I32(1), I64(2), F32(3.0), F64(4.0)]),
+    ("numeric.wat", "nothing", &[]),
+    ("traps.wat", "unreachable", &[]),
+    ("traps.wat", "memory_out_of_bounds", &[]),
+    ("traps.wat", "table_out_of_bounds", &[]),
+    ("traps.wat", "indirect_call_type_mismatch", &[]),
+    ("traps.wat", "null_reference", &[]),
+    ("traps.wat", "integer_divide_by_zero", &[I32(0)]),
+    ("traps.wat", "integer_divide_by_zero", &[I32(1)]),
+    ("traps.wat", "integer_overflow", &[]),
+    ("traps.wat", "bad_conversion_to_integer", &[]),
+    ("traps.wat", "stack_overflow", &[I32(0)]),
+    ("loops.wat", "count", &[I32(100)]),
+    ("loops.wat", "count", &[I32(100_000_000)]),
+    ("loops.wat", "heavy", &[I32(1000)]),
+    ("loops.wat", "spin", &[]),
+    ("start_spin.wat", "never", &[]),
+    ("memory.wat", "grow", &[I32(1)]),
+    ("memory.wat", "grow", &[I32(2000)]),
+    ("memory.wat", "size", &[]),
+    ("memory.wat", "grow_and_report", &[I32(999)]),
+    ("memory_64mib.wat", "main", &[]),
+    ("memory_small_max.wat", "grow", &[I32(2)]),
+    ("table_bomb.wat", "grow_table", &[I32(5)]),
+    ("table_bomb.wat", "grow_table", &[I32(-1)]),
+    ("table_bomb.wat", "table_size", &[]),
+    ("table_huge.wat", "main", &[]),
+    ("counter.wat", "incr", &[]),
+    ("counter.wat", "cell", &[]),
+    ("imports_env.wat", "main", &[]),
+    ("simd.wat", "lane", &[]),
+    ("externref_param.wat", "takes_ref", &[]),
+];
+
+fn run(backend: BackendKind, fixture_name: &str, func: &str, args: &[WasmValue]) -> Normalised {
+    let harness = Harness::new(backend);
+    let config = SandboxConfig {
+        max_fuel: Some(5_000_000),
+        max_execution_time: Duration::from_secs(2),
+        max_memory_bytes: 16 * 1024 * 1024,
+        ..SandboxConfig::default()
+    };
+    let module = match harness.try_load_bytes(&fixture(fixture_name), &config) {
+        Ok(module) => module,
+        Err(err) => return Normalised::of_error(&err),
+    };
+    let mut instance = match module.instantiate(&config) {
+        Ok(instance) => instance,
+        Err(report) => return Normalised::of(&report),
+    };
+    match instance.call(func, args) {
+        Ok(result) => Normalised::of(&result),
+        Err(err) => Normalised::of_error(&err),
+    }
+}
+
+/// Calls whose outcomes legitimately differ, with the reason; everything else must agree.
+fn known_difference(fixture_name: &str) -> Option<&'static str> {
+    match fixture_name {
+        "simd.wat" => Some("singlepass has no SIMD: wasmer refuses with unsupported"),
+        _ => None,
+    }
+}
+
+#[test]
+fn differential_every_fixture_agrees_across_engines() {
+    let mut disagreements = Vec::new();
+    for (fixture_name, func, args) in CALLS {
+        let wasmtime = run(BackendKind::Wasmtime, fixture_name, func, args);
+        let wasmer = run(BackendKind::Wasmer, fixture_name, func, args);
+        if wasmtime == wasmer {
+            continue;
+        }
+        match known_difference(fixture_name) {
+            Some(reason) => {
+                assert_eq!(wasmer.kind, "unsupported", "{fixture_name}: {reason}");
+                eprintln!("known difference {fixture_name}::{func}: {reason}");
+            }
+            None => disagreements.push(format!(
+                "{fixture_name}::{func}{args:?}\n  wasmtime: {wasmtime:?}\n  wasmer:   {wasmer:?}"
+            )),
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "the engines disagree:\n{}",
+        disagreements.join("\n")
+    );
+}

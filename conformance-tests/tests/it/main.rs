@@ -1,0 +1,79 @@
+//! The conformance suite, instantiated once per backend.
+//!
+//! `suite.rs` holds the checks, written once over the trait. The `conformance!` macro below
+//! turns each into a test per backend (`wasmtime::add_returns_the_sum`,
+//! `wasmer::add_returns_the_sum`), routed through the divergence list.
+
+mod differential;
+mod fixtures;
+mod suite;
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        /// The suite on wasmtime.
+        mod wasmtime {
+            $(
+                #[test]
+                fn $name() {
+                    conformance_tests::run_case(
+                        sandbox::BackendKind::Wasmtime,
+                        stringify!($name),
+                        crate::suite::$name,
+                    );
+                }
+            )*
+        }
+
+        /// The suite on wasmer.
+        mod wasmer {
+            $(
+                #[test]
+                fn $name() {
+                    conformance_tests::run_case(
+                        sandbox::BackendKind::Wasmer,
+                        stringify!($name),
+                        crate::suite::$name,
+                    );
+                }
+            )*
+        }
+
+        /// Every name the macro instantiates, so the divergence list can be checked for stale
+        /// entries.
+        pub const SUITE: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+conformance! {
+    add_returns_the_sum,
+    add_wraps_like_i32_wrapping_add,
+    numeric_types_cross_the_boundary,
+    nan_bits_survive_the_round_trip,
+    traps_map_to_the_closed_enum,
+    deep_recursion_overflows_a_small_stack,
+    fuel_exhaustion_stops_a_long_loop,
+    fuel_consumed_follows_the_cost_model,
+    fuel_budget_is_per_instance,
+    time_limit_stops_an_infinite_loop_without_fuel,
+    time_limit_applies_in_a_start_function,
+    fuel_limit_applies_in_a_start_function,
+    memory_limit_at_instantiation,
+    memory_limit_on_growth,
+    growth_past_the_module_maximum_returns_minus_one,
+    peak_memory_is_reported,
+    table_limit_at_instantiation,
+    table_growth_is_bounded,
+    unauthorized_imports_are_refused_before_instantiation,
+    allowed_but_unprovided_imports_are_link_errors,
+    invalid_and_truncated_bytes_are_invalid_modules,
+    module_size_limit_is_enforced,
+    function_not_found_lists_the_exports,
+    wrong_argument_count_and_types_are_type_mismatches,
+    non_numeric_signatures_are_unsupported,
+    state_is_kept_across_calls,
+    reset_gives_a_fresh_instance_and_refills_fuel,
+    session_loads_from_a_file,
+    simd_runs_or_is_refused_cleanly,
+    unsupported_features_are_refused_cleanly,
+    capabilities_are_declared,
+}
