@@ -147,9 +147,19 @@ impl ModuleInfo {
         features: WasmFeatures,
     ) -> Result<ModuleInfo, SandboxError> {
         let invalid = |err: wasmparser::BinaryReaderError| SandboxError::InvalidModule {
-            reason: err.message().to_string(),
+            reason: err.message().split_whitespace().collect::<Vec<_>>().join(" "),
             offset: Some(err.offset()),
         };
+        if !bytes.starts_with(b"\0asm") {
+            let found: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            return Err(SandboxError::InvalidModule {
+                reason: format!(
+                    "invalid magic number: expected 00 61 73 6d (\\0asm), found {}",
+                    if found.is_empty() { "no bytes".to_string() } else { found.join(" ") }
+                ),
+                offset: Some(0),
+            });
+        }
         if bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[4..8] != [1, 0, 0, 0] {
             if bytes[4..8] == [0x0d, 0, 1, 0] {
                 return Err(SandboxError::Unsupported {

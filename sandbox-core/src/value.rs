@@ -207,6 +207,20 @@ impl FuncSignature {
         function: &str,
         args: &[WasmValue],
     ) -> Result<(), crate::SandboxError> {
+        self.check_boundary(function)?;
+        let given: Vec<ValType> = args.iter().map(WasmValue::ty).collect();
+        if given != self.params {
+            return Err(crate::SandboxError::TypeMismatch {
+                function: function.to_string(),
+                expected: self.to_string(),
+                given: format!("({})", join(&given)),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses, as `unsupported`, a signature with a type that cannot cross the boundary.
+    pub fn check_boundary(&self, function: &str) -> Result<(), crate::SandboxError> {
         if let Some(ty) = self
             .params
             .iter()
@@ -219,14 +233,6 @@ impl FuncSignature {
                 ),
             });
         }
-        let given: Vec<ValType> = args.iter().map(WasmValue::ty).collect();
-        if given != self.params {
-            return Err(crate::SandboxError::TypeMismatch {
-                function: function.to_string(),
-                expected: self.to_string(),
-                given: format!("({})", join(&given)),
-            });
-        }
         Ok(())
     }
 
@@ -236,6 +242,7 @@ impl FuncSignature {
         function: &str,
         args: &[impl AsRef<str>],
     ) -> Result<Vec<WasmValue>, crate::SandboxError> {
+        self.check_boundary(function)?;
         if args.len() != self.params.len() {
             return Err(crate::SandboxError::TypeMismatch {
                 function: function.to_string(),

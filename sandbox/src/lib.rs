@@ -25,6 +25,8 @@ pub use sandbox_core::{
     CompiledModule, ExecutionResult, FuncSignature, Instance, ModuleInfo, Outcome, Sandbox,
     SandboxConfig, SandboxError, Session, Trap, ValType, WasmValue,
 };
+pub use sandbox_core::session::read_module_file;
+pub use sandbox_core::traits::looks_like_text;
 
 /// The engine a sandbox runs on. Every variant exists whatever the features; asking for one
 /// that is not compiled in is an `unsupported` error, never a panic.

@@ -1,0 +1,54 @@
+//! `sandbox`: run, compile and inspect WebAssembly under hard limits, on wasmtime or wasmer.
+//!
+//! Thin by design: parse the command line, call the `sandbox` crate, print. The exit statuses
+//! are part of the CLI contract; see [`status`] and the README.
+
+mod compile;
+mod inspect;
+mod run;
+mod status;
+mod units;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Run untrusted WebAssembly under hard limits on wasmtime or wasmer.
+#[derive(Debug, Parser)]
+#[command(name = "sandbox", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a module (.wasm or .wat): call an export with --invoke, else its `_start`.
+    #[command(allow_negative_numbers = true)]
+    Run(run::RunArgs),
+    /// Compile WebAssembly text to a binary module.
+    Compile(compile::CompileArgs),
+    /// Show a module's validity, imports, exports, memories, tables and size.
+    Inspect(inspect::InspectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { status::USAGE } else { status::OK });
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Compile(args) => compile::compile(args),
+        Command::Inspect(args) => inspect::inspect(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(status::TOOL_ERROR)
+        }
+    }
+}

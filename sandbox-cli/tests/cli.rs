@@ -1,0 +1,268 @@
+//! The CLI contract, tried from outside as users and scripts do: exit statuses, output and
+//! JSON shape, on every engine.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../conformance-tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn sandbox(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(args)
+        .output()
+        .expect("the sandbox binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn add_on_every_backend_prints_12() {
+    let output = sandbox(&[
+        "run",
+        &fixture("add.wat"),
+        "--invoke",
+        "add",
+        "5",
+        "7",
+        "--backend",
+        "all",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    let result_row = text
+        .lines()
+        .find(|line| line.starts_with("result"))
+        .expect("a result row");
+    assert_eq!(result_row.matches("12").count(), 2, "{text}");
+    assert!(text.contains("wasmtime") && text.contains("wasmer"), "{text}");
+}
+
+#[test]
+fn the_product_brief_spelling_works() {
+    let output = sandbox(&["run", &fixture("add.wat"), "--func", "add", "--args", "5 7"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("Result: 12"), "{}", stdout(&output));
+    // Negative numbers are arguments, not flags.
+    let output = sandbox(&["run", &fixture("add.wat"), "--invoke", "add", "-5", "7"]);
+    assert!(stdout(&output).contains("Result: 2"), "{}", stdout(&output));
+}
+
+#[test]
+fn json_has_the_contract_fields_for_every_backend() {
+    let output = sandbox(&[
+        "run",
+        &fixture("add.wat"),
+        "--invoke",
+        "add",
+        "5",
+        "7",
+        "--backend",
+        "all",
+        "--json",
+    ]);
+    let runs = json_lines(&output);
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        for key in [
+            "backend",
+            "outcome",
+            "results",
+            "exit_code",
+            "stdout",
+            "stderr",
+            "stdout_truncated",
+            "stderr_truncated",
+            "elapsed_ms",
+            "fuel_consumed",
+            "peak_memory_bytes",
+        ] {
+            assert!(run.get(key).is_some(), "{key} missing: {run}");
+        }
+        assert_eq!(run["outcome"]["kind"], "ok");
+        assert_eq!(run["results"][0], 12);
+        assert_eq!(run["fuel_consumed"], 4);
+    }
+}
+
+#[test]
+fn timeout_stops_an_infinite_loop_on_every_backend() {
+    for backend in ["wasmtime", "wasmer"] {
+        let started = Instant::now();
+        let output = sandbox(&[
+            "run",
+            &fixture("loops.wat"),
+            "--invoke",
+            "spin",
+            "--timeout",
+            "100ms",
+            "--fuel",
+            "none",
+            "--backend",
+            backend,
+            "--json",
+        ]);
+        let wall = started.elapsed();
+        assert_eq!(output.status.code(), Some(124), "{backend}: {output:?}");
+        let run = &json_lines(&output)[0];
+        assert_eq!(run["outcome"]["kind"], "time_limit_exceeded", "{run}");
+        assert_eq!(run["outcome"]["limit_ms"], 100.0);
+        let elapsed = run["elapsed_ms"].as_f64().unwrap();
+        assert!((100.0..1000.0).contains(&elapsed), "{backend}: {elapsed} ms");
+        // The whole process, compile included, stays well under the old 5 s default.
+        assert!(wall < Duration::from_secs(3), "{backend}: {wall:?}");
+    }
+}
+
+#[test]
+fn fuel_limit_gives_fuel_exhausted() {
+    for backend in ["wasmtime", "wasmer"] {
+        let output = sandbox(&[
+            "run",
+            &fixture("loops.wat"),
+            "--invoke",
+            "heavy",
+            "100000",
+            "--fuel",
+            "1000",
+            "--backend",
+            backend,
+        ]);
+        assert_eq!(output.status.code(), Some(125), "{backend}: {output:?}");
+        assert!(stdout(&output).contains("fuel_exhausted"), "{}", stdout(&output));
+        assert!(stdout(&output).contains("used 1000 of 1000"));
+    }
+}
+
+#[test]
+fn max_memory_below_the_declared_memory_gives_memory_limit_exceeded() {
+    for backend in ["wasmtime", "wasmer"] {
+        let output = sandbox(&[
+            "run",
+            &fixture("memory_64mib.wat"),
+            "--invoke",
+            "main",
+            "--max-memory",
+            "1MiB",
+            "--backend",
+            backend,
+            "--json",
+        ]);
+        assert_eq!(output.status.code(), Some(137), "{backend}: {output:?}");
+        let run = &json_lines(&output)[0];
+        assert_eq!(run["outcome"]["kind"], "memory_limit_exceeded");
+        assert_eq!(run["outcome"]["limit"], 1048576);
+        assert_eq!(run["outcome"]["used"], 64 * 1048576);
+    }
+}
+
+#[test]
+fn garbage_bytes_give_invalid_module() {
+    let dir = std::env::temp_dir().join(format!("sandbox-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("garbage.wasm");
+    std::fs::write(&path, b"this is not webassembly at all").unwrap();
+    for backend in ["wasmtime", "wasmer", "all"] {
+        let output = sandbox(&["run", path.to_str().unwrap(), "--backend", backend]);
+        assert_eq!(output.status.code(), Some(3), "{backend}: {output:?}");
+        assert!(stdout(&output).contains("invalid magic number"));
+    }
+    let output = sandbox(&["inspect", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(3));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn compile_then_inspect() {
+    let dir = std::env::temp_dir().join(format!("sandbox-cli-compile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("add.wasm");
+    let output = sandbox(&["compile", &fixture("add.wat"), "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let size = std::fs::metadata(&out).unwrap().len();
+    assert_eq!(
+        stdout(&output).trim(),
+        format!("Compiled: {} -> {} ({size} bytes)", fixture("add.wat"), out.display())
+    );
+    let output = sandbox(&["inspect", out.to_str().unwrap(), "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["valid"], true);
+    assert_eq!(info["exports"][0]["name"], "add");
+    assert_eq!(info["size"], size);
+    let output = sandbox(&["run", out.to_str().unwrap(), "--invoke", "add", "1", "2"]);
+    assert!(stdout(&output).contains("Result: 3"));
+    // Text that does not parse is reported with a status, not a panic.
+    let bad = dir.join("bad.wat");
+    std::fs::write(&bad, "(module (func (export \"f\") i32.add))").unwrap();
+    let output = sandbox(&["compile", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn wrong_input_never_panics() {
+    let cases: &[&[&str]] = &[
+        &[],
+        &["run"],
+        &["run", "/does/not/exist.wasm"],
+        &["run", &fixture("add.wat"), "--timeout", "soon"],
+        &["run", &fixture("add.wat"), "--max-memory", "lots"],
+        &["run", &fixture("add.wat"), "--fuel", "-3"],
+        &["run", &fixture("add.wat"), "--backend", "v8"],
+        &["run", &fixture("add.wat"), "--invoke", "add", "1"],
+        &["run", &fixture("add.wat"), "--invoke", "add", "1", "x"],
+        &["run", &fixture("add.wat"), "--invoke", "add", "99999999999", "1"],
+        &["run", &fixture("add.wat"), "--invoke", "nope"],
+        &["run", &fixture("add.wat")],
+        &["run", &fixture("add.wat"), "--max-stack", "1B"],
+        &["run", &fixture("imports_env.wat"), "--invoke", "main"],
+        &["run", &fixture("imports_env.wat"), "--invoke", "main", "--allow-import", "env"],
+        &["run", &fixture("externref_param.wat"), "--invoke", "takes_ref"],
+        &["run", &fixture("simd.wat"), "--invoke", "lane", "--backend", "all"],
+        &["inspect", "/does/not/exist"],
+        &["compile", "/does/not/exist.wat"],
+        &["frobnicate"],
+    ];
+    for args in cases {
+        let output = sandbox(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert!(output.status.code().is_some(), "{args:?} was killed by a signal");
+        assert_ne!(output.status.code(), Some(0), "{args:?} succeeded");
+    }
+}
+
+#[test]
+fn statuses_of_the_contract() {
+    let cases: &[(&[&str], i32)] = &[
+        (&["run", &fixture("imports_env.wat"), "--invoke", "main"], 4),
+        (&["run", &fixture("imports_env.wat"), "--invoke", "main", "--allow-import", "env::system"], 5),
+        (&["run", &fixture("add.wat"), "--invoke", "nope"], 6),
+        (&["run", &fixture("add.wat"), "--invoke", "add", "1"], 7),
+        (&["run", &fixture("externref_param.wat"), "--invoke", "takes_ref"], 8),
+        (&["run", &fixture("traps.wat"), "--invoke", "unreachable"], 134),
+        (&["run", &fixture("table_huge.wat"), "--invoke", "main"], 137),
+        (&["run", &fixture("add.wat"), "--timeout", "0ms"], 1),
+        (&["run", &fixture("add.wat"), "--bogus-flag"], 2),
+    ];
+    for (args, status) in cases {
+        let output = sandbox(args);
+        assert_eq!(output.status.code(), Some(*status), "{args:?}: {output:?}");
+    }
+}
