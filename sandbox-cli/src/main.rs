@@ -4,6 +4,7 @@
 //! are part of the CLI contract; see [`status`] and the README.
 
 mod compile;
+mod demo;
 mod inspect;
 mod run;
 mod status;
@@ -29,6 +30,8 @@ enum Command {
     Compile(compile::CompileArgs),
     /// Show a module's validity, imports, exports, memories, tables and size.
     Inspect(inspect::InspectArgs),
+    /// Run a bundled module on every compiled-in engine and watch each limit stop it.
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Compile(args) => compile::compile(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Demo => demo::demo(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

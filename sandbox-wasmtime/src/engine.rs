@@ -58,16 +58,23 @@ fn shared_engine(key: EngineKey) -> Result<Arc<SharedEngine>, SandboxError> {
 }
 
 /// One thread per engine, for the life of the process (engines live in the registry forever),
-/// advancing the epoch so that store deadlines fire.
+/// advancing the epoch so that store deadlines fire. The epoch tracks real time: a tick that
+/// `sleep` delivered late is caught up, so deadlines do not drift with the sleep overshoot.
 fn start_ticker(engine: &Engine) {
     let weak = engine.weak();
     let spawned = std::thread::Builder::new()
         .name("sandbox-wasmtime-epoch".into())
-        .spawn(move || loop {
-            std::thread::sleep(EPOCH_TICK);
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => break,
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let mut ticks: u128 = 0;
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                let Some(engine) = weak.upgrade() else { break };
+                let due = started.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
+                while ticks < due {
+                    engine.increment_epoch();
+                    ticks += 1;
+                }
             }
         });
     if let Err(err) = spawned {

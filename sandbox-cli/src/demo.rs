@@ -1,0 +1,150 @@
+//! `sandbox demo`: the main job on an embedded module, nothing else needed. Runs a bundled WAT
+//! module on every compiled-in engine under hard limits and shows each limit doing its work.
+
+use crate::status;
+use crate::units::{format_duration, format_size};
+use sandbox::{Outcome, SandboxConfig, WasmValue};
+use std::time::Duration;
+
+/// The bundled guest: honest work, and three kinds of misbehaviour.
+pub const DEMO_WAT: &str = r#"(module
+  (memory 1)
+  ;; Honest work: the n-th Fibonacci number, iteratively.
+  (func (export "fib") (param $n i32) (result i64)
+    (local $a i64) (local $b i64) (local $t i64)
+    (local.set $b (i64.const 1))
+    (block $done
+      (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $t (i64.add (local.get $a) (local.get $b)))
+        (local.set $a (local.get $b))
+        (local.set $b (local.get $t))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $next)))
+    (local.get $a))
+  ;; Spins forever.
+  (func (export "spin") (loop $forever (br $forever)))
+  ;; Grows memory a page at a time until something stops it.
+  (func (export "hog") (result i32)
+    (loop $more
+      (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+    (memory.size))
+  ;; Recurses without end.
+  (func $dive (export "dive") (param i32) (result i32)
+    (call $dive (i32.add (local.get 0) (i32.const 1)))))
+"#;
+
+struct Case {
+    title: &'static str,
+    func: &'static str,
+    args: Vec<WasmValue>,
+    config: SandboxConfig,
+}
+
+/// Runs the demo; exits 0 when every engine behaved as the contract says.
+pub fn demo() -> anyhow::Result<u8> {
+    let base = SandboxConfig {
+        max_memory_bytes: 4 << 20,
+        max_execution_time: Duration::from_millis(200),
+        max_fuel: Some(1_000_000),
+        max_stack_size: 256 << 10,
+        ..SandboxConfig::default()
+    };
+    let cases = [
+        Case {
+            title: "fib(90): honest work",
+            func: "fib",
+            args: vec![WasmValue::I32(90)],
+            config: base.clone(),
+        },
+        Case {
+            title: "spin: infinite loop, fuel on",
+            func: "spin",
+            args: vec![],
+            config: base.clone(),
+        },
+        Case {
+            title: "spin: infinite loop, fuel off, 200 ms limit",
+            func: "spin",
+            args: vec![],
+            config: SandboxConfig {
+                max_fuel: None,
+                ..base.clone()
+            },
+        },
+        Case {
+            title: "hog: grows memory past 4 MiB",
+            func: "hog",
+            args: vec![],
+            config: base.clone(),
+        },
+        Case {
+            title: "dive: unbounded recursion, 256 KiB stack",
+            func: "dive",
+            args: vec![WasmValue::I32(0)],
+            config: base.clone(),
+        },
+    ];
+    let expected = ["ok", "fuel_exhausted", "time_limit_exceeded", "memory_limit_exceeded", "trap"];
+    let runtimes = sandbox::available_runtimes();
+    println!(
+        "Running the bundled module on {} under {} memory, {} per call, {} fuel, {} stack.\n",
+        runtimes
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(" and "),
+        format_size(base.max_memory_bytes),
+        format_duration(base.max_execution_time),
+        base.max_fuel.unwrap_or(0),
+        format_size(base.max_stack_size),
+    );
+    let wasm = sandbox::compile_wat_to_wasm(DEMO_WAT)?;
+    let mut all_as_expected = true;
+    for (case, expected) in cases.iter().zip(expected) {
+        println!("{}", case.title);
+        for runtime in &runtimes {
+            let result = sandbox::execute_on(*runtime, &wasm, case.func, &case.args, case.config.clone());
+            let (line, kind) = match &result {
+                Ok(result) => {
+                    let what = match &result.outcome {
+                        Outcome::Ok => format!(
+                            "ok: {}",
+                            result
+                                .return_values
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
+                        Outcome::Exit { code } => format!("exit {code}"),
+                        Outcome::Failed(err) => err.to_string(),
+                    };
+                    (
+                        format!(
+                            "{what}  [{}, fuel {}, peak memory {}]",
+                            format_duration(result.execution_time),
+                            result
+                                .fuel_consumed
+                                .map_or("off".to_string(), |f| f.to_string()),
+                            format_size(result.peak_memory)
+                        ),
+                        result.outcome.kind(),
+                    )
+                }
+                Err(err) => (err.to_string(), err.kind()),
+            };
+            let mark = if kind == expected { "✓" } else { "✗" };
+            all_as_expected &= kind == expected;
+            println!("  {mark} {:<9} {line}", runtime.to_string());
+        }
+    }
+    println!();
+    if all_as_expected {
+        println!("Every engine enforced every limit.");
+        Ok(status::OK)
+    } else {
+        println!("Some engine did not behave as the contract says (marked ✗).");
+        Ok(status::TOOL_ERROR)
+    }
+}

@@ -1,0 +1,82 @@
+//! Project automation, run as `cargo xtask <task>`.
+//!
+//! - `ci`: exactly what CI runs (`.ci/run` calls it): format check, clippy with warnings denied,
+//!   the facade checked with each engine feature alone and both together, the whole
+//!   workspace's tests (conformance on both engines included), and the tidy checks.
+//! - `bench`: the criterion benches of `sandbox-bench`, both engines side by side.
+
+mod tidy;
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(&root),
+        Some("bench") => bench(&root, &args[1..]),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            println!("usage: cargo xtask <ci|bench [criterion args]>");
+            Ok(())
+        }
+        Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let started = Instant::now();
+    println!("==> cargo {}", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+    println!(
+        "<== cargo {} ({:.0?})",
+        args.first().copied().unwrap_or(""),
+        started.elapsed()
+    );
+    if !status.success() {
+        bail!("cargo {} failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ci(root: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    cargo(root, &["fmt", "--all", "--", "--check"])?;
+    tidy::check(root)?;
+    cargo(
+        root,
+        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+    )?;
+    // Features are additive: each engine alone and both together must build.
+    for features in [&["--no-default-features", "--features", "wasmtime"][..], &["--no-default-features", "--features", "wasmer"], &["--features", "wasmtime,wasmer"], &["--no-default-features"]] {
+        let mut args = vec!["clippy", "-p", "sandbox"];
+        args.extend_from_slice(features);
+        args.extend_from_slice(&["--", "-D", "warnings"]);
+        cargo(root, &args)?;
+    }
+    cargo(root, &["test", "--workspace", "--no-fail-fast"])?;
+    println!("ci passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn bench(root: &Path, extra: &[String]) -> anyhow::Result<()> {
+    let mut args = vec!["bench", "-p", "sandbox-bench"];
+    if !extra.is_empty() {
+        args.push("--");
+        args.extend(extra.iter().map(String::as_str));
+    }
+    cargo(root, &args)
+}
