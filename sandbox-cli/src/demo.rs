@@ -85,7 +85,13 @@ pub fn demo() -> anyhow::Result<u8> {
             config: base.clone(),
         },
     ];
-    let expected = ["ok", "fuel_exhausted", "time_limit_exceeded", "memory_limit_exceeded", "trap"];
+    let expected = [
+        "ok",
+        "fuel_exhausted",
+        "time_limit_exceeded",
+        "memory_limit_exceeded",
+        "trap",
+    ];
     let runtimes = sandbox::available_runtimes();
     println!(
         "Running the bundled module on {} under {} memory, {} per call, {} fuel, {} stack.\n",
@@ -104,7 +110,8 @@ pub fn demo() -> anyhow::Result<u8> {
     for (case, expected) in cases.iter().zip(expected) {
         println!("{}", case.title);
         for runtime in &runtimes {
-            let result = sandbox::execute_on(*runtime, &wasm, case.func, &case.args, case.config.clone());
+            let result =
+                sandbox::execute_on(*runtime, &wasm, case.func, &case.args, case.config.clone());
             let (line, kind) = match &result {
                 Ok(result) => {
                     let what = match &result.outcome {

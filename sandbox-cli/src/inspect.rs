@@ -32,7 +32,9 @@ fn describe(kind: &ExternKind) -> String {
             "table {} x {}{}",
             t.initial,
             t.element,
-            t.maximum.map(|max| format!(", max {max}")).unwrap_or_default()
+            t.maximum
+                .map(|max| format!(", max {max}"))
+                .unwrap_or_default()
         ),
         ExternKind::Global { ty, mutable } => {
             format!("global {}{ty}", if *mutable { "mut " } else { "" })
@@ -82,10 +84,19 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     }
     println!("File: {}", args.file.display());
     println!("Valid: yes");
-    println!("Size: {} ({} bytes)", format_size(info.size as u64), info.size);
+    println!(
+        "Size: {} ({} bytes)",
+        format_size(info.size as u64),
+        info.size
+    );
     println!("Imports ({}):", info.imports.len());
     for import in &info.imports {
-        println!("  {}::{}: {}", import.module, import.name, describe(&import.kind));
+        println!(
+            "  {}::{}: {}",
+            import.module,
+            import.name,
+            describe(&import.kind)
+        );
     }
     println!("Exports ({}):", info.exports.len());
     for export in &info.exports {
@@ -104,7 +115,10 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
         println!("  {}", describe(&ExternKind::Table(table.clone())));
     }
     println!("Functions defined: {}", info.defined_functions);
-    println!("Start function: {}", if info.has_start { "yes" } else { "no" });
+    println!(
+        "Start function: {}",
+        if info.has_start { "yes" } else { "no" }
+    );
     Ok(status::OK)
 }
 

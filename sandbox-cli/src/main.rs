@@ -39,7 +39,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { status::USAGE } else { status::OK });
+            return ExitCode::from(if err.use_stderr() {
+                status::USAGE
+            } else {
+                status::OK
+            });
         }
     };
     let result = match cli.command {

@@ -137,7 +137,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let guest_args = args.arguments();
     let results: Vec<ExecutionResult> = runtimes
         .iter()
-        .map(|runtime| run_one(*runtime, &bytes, args.invoke.as_deref(), &guest_args, &config))
+        .map(|runtime| {
+            run_one(
+                *runtime,
+                &bytes,
+                args.invoke.as_deref(),
+                &guest_args,
+                &config,
+            )
+        })
         .collect();
 
     if args.json {
@@ -149,7 +157,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         print_side_by_side(&results, &config);
     }
-    let statuses: Vec<u8> = results.iter().map(|r| status::for_outcome(&r.outcome)).collect();
+    let statuses: Vec<u8> = results
+        .iter()
+        .map(|r| status::for_outcome(&r.outcome))
+        .collect();
     Ok(statuses
         .iter()
         .copied()
@@ -265,8 +276,17 @@ fn print_one(result: &ExecutionResult, config: &SandboxConfig) {
 fn print_side_by_side(results: &[ExecutionResult], config: &SandboxConfig) {
     println!("Configuration: {}", describe_config(config));
     let rows: Vec<(&str, Vec<String>)> = vec![
-        ("backend", results.iter().map(|r| r.backend.to_string()).collect()),
-        ("outcome", results.iter().map(|r| r.outcome.kind().to_string()).collect()),
+        (
+            "backend",
+            results.iter().map(|r| r.backend.to_string()).collect(),
+        ),
+        (
+            "outcome",
+            results
+                .iter()
+                .map(|r| r.outcome.kind().to_string())
+                .collect(),
+        ),
         (
             "result",
             results
@@ -278,7 +298,13 @@ fn print_side_by_side(results: &[ExecutionResult], config: &SandboxConfig) {
                 })
                 .collect(),
         ),
-        ("time", results.iter().map(|r| format_duration(r.execution_time)).collect()),
+        (
+            "time",
+            results
+                .iter()
+                .map(|r| format_duration(r.execution_time))
+                .collect(),
+        ),
         (
             "fuel",
             results
@@ -286,7 +312,10 @@ fn print_side_by_side(results: &[ExecutionResult], config: &SandboxConfig) {
                 .map(|r| r.fuel_consumed.map_or("off".into(), |f| f.to_string()))
                 .collect(),
         ),
-        ("peak memory", results.iter().map(|r| format_size(r.peak_memory)).collect()),
+        (
+            "peak memory",
+            results.iter().map(|r| format_size(r.peak_memory)).collect(),
+        ),
     ];
     let width = rows
         .iter()
@@ -295,10 +324,7 @@ fn print_side_by_side(results: &[ExecutionResult], config: &SandboxConfig) {
         .unwrap_or(8)
         .clamp(8, 60);
     for (label, cells) in rows {
-        let cells: Vec<String> = cells
-            .iter()
-            .map(|c| format!("{c:<width$}"))
-            .collect();
+        let cells: Vec<String> = cells.iter().map(|c| format!("{c:<width$}")).collect();
         println!("{label:<12} {}", cells.join("  ").trim_end());
     }
     let kinds: std::collections::BTreeSet<_> = results.iter().map(|r| r.outcome.kind()).collect();

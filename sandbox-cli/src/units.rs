@@ -10,17 +10,20 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: expected a number with a unit such as 64MiB"))?;
+    let number: f64 = number.replace('_', "").parse().map_err(|_| {
+        format!("invalid size {text:?}: expected a number with a unit such as 64MiB")
+    })?;
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        other => return Err(format!("invalid size unit {other:?} in {text:?} (use B, KiB, MiB or GiB)")),
+        other => {
+            return Err(format!(
+                "invalid size unit {other:?} in {text:?} (use B, KiB, MiB or GiB)"
+            ))
+        }
     };
     let bytes = number * multiplier as f64;
     if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
@@ -37,9 +40,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected a number with a unit such as 100ms or 2s"))?;
+    let number: f64 = number.parse().map_err(|_| {
+        format!("invalid duration {text:?}: expected a number with a unit such as 100ms or 2s")
+    })?;
     let seconds = match unit.trim().to_ascii_lowercase().as_str() {
         "ns" => number / 1e9,
         "us" | "µs" => number / 1e6,
@@ -47,7 +50,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" | "sec" => number,
         "m" | "min" => number * 60.0,
         "h" => number * 3600.0,
-        other => return Err(format!("invalid duration unit {other:?} in {text:?} (use ms, s, m)")),
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?} in {text:?} (use ms, s, m)"
+            ))
+        }
     };
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration {text:?} is out of range"))
 }

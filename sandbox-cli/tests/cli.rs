@@ -50,14 +50,21 @@ fn add_on_every_backend_prints_12() {
         .find(|line| line.starts_with("result"))
         .expect("a result row");
     assert_eq!(result_row.matches("12").count(), 2, "{text}");
-    assert!(text.contains("wasmtime") && text.contains("wasmer"), "{text}");
+    assert!(
+        text.contains("wasmtime") && text.contains("wasmer"),
+        "{text}"
+    );
 }
 
 #[test]
 fn the_product_brief_spelling_works() {
     let output = sandbox(&["run", &fixture("add.wat"), "--func", "add", "--args", "5 7"]);
     assert_eq!(output.status.code(), Some(0));
-    assert!(stdout(&output).contains("Result: 12"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("Result: 12"),
+        "{}",
+        stdout(&output)
+    );
     // Negative numbers are arguments, not flags.
     let output = sandbox(&["run", &fixture("add.wat"), "--invoke", "add", "-5", "7"]);
     assert!(stdout(&output).contains("Result: 2"), "{}", stdout(&output));
@@ -123,7 +130,10 @@ fn timeout_stops_an_infinite_loop_on_every_backend() {
         assert_eq!(run["outcome"]["kind"], "time_limit_exceeded", "{run}");
         assert_eq!(run["outcome"]["limit_ms"], 100.0);
         let elapsed = run["elapsed_ms"].as_f64().unwrap();
-        assert!((100.0..1000.0).contains(&elapsed), "{backend}: {elapsed} ms");
+        assert!(
+            (100.0..1000.0).contains(&elapsed),
+            "{backend}: {elapsed} ms"
+        );
         // The whole process, compile included, stays well under the old 5 s default.
         assert!(wall < Duration::from_secs(3), "{backend}: {wall:?}");
     }
@@ -144,7 +154,11 @@ fn fuel_limit_gives_fuel_exhausted() {
             backend,
         ]);
         assert_eq!(output.status.code(), Some(125), "{backend}: {output:?}");
-        assert!(stdout(&output).contains("fuel_exhausted"), "{}", stdout(&output));
+        assert!(
+            stdout(&output).contains("fuel_exhausted"),
+            "{}",
+            stdout(&output)
+        );
         assert!(stdout(&output).contains("used 1000 of 1000"));
     }
 }
@@ -197,7 +211,11 @@ fn compile_then_inspect() {
     let size = std::fs::metadata(&out).unwrap().len();
     assert_eq!(
         stdout(&output).trim(),
-        format!("Compiled: {} -> {} ({size} bytes)", fixture("add.wat"), out.display())
+        format!(
+            "Compiled: {} -> {} ({size} bytes)",
+            fixture("add.wat"),
+            out.display()
+        )
     );
     let output = sandbox(&["inspect", out.to_str().unwrap(), "--json"]);
     assert_eq!(output.status.code(), Some(0));
@@ -227,14 +245,40 @@ fn wrong_input_never_panics() {
         &["run", &fixture("add.wat"), "--backend", "v8"],
         &["run", &fixture("add.wat"), "--invoke", "add", "1"],
         &["run", &fixture("add.wat"), "--invoke", "add", "1", "x"],
-        &["run", &fixture("add.wat"), "--invoke", "add", "99999999999", "1"],
+        &[
+            "run",
+            &fixture("add.wat"),
+            "--invoke",
+            "add",
+            "99999999999",
+            "1",
+        ],
         &["run", &fixture("add.wat"), "--invoke", "nope"],
         &["run", &fixture("add.wat")],
         &["run", &fixture("add.wat"), "--max-stack", "1B"],
         &["run", &fixture("imports_env.wat"), "--invoke", "main"],
-        &["run", &fixture("imports_env.wat"), "--invoke", "main", "--allow-import", "env"],
-        &["run", &fixture("externref_param.wat"), "--invoke", "takes_ref"],
-        &["run", &fixture("simd.wat"), "--invoke", "lane", "--backend", "all"],
+        &[
+            "run",
+            &fixture("imports_env.wat"),
+            "--invoke",
+            "main",
+            "--allow-import",
+            "env",
+        ],
+        &[
+            "run",
+            &fixture("externref_param.wat"),
+            "--invoke",
+            "takes_ref",
+        ],
+        &[
+            "run",
+            &fixture("simd.wat"),
+            "--invoke",
+            "lane",
+            "--backend",
+            "all",
+        ],
         &["inspect", "/does/not/exist"],
         &["compile", "/does/not/exist.wat"],
         &["frobnicate"],
@@ -243,7 +287,10 @@ fn wrong_input_never_panics() {
         let output = sandbox(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-        assert!(output.status.code().is_some(), "{args:?} was killed by a signal");
+        assert!(
+            output.status.code().is_some(),
+            "{args:?} was killed by a signal"
+        );
         assert_ne!(output.status.code(), Some(0), "{args:?} succeeded");
     }
 }
@@ -252,12 +299,36 @@ fn wrong_input_never_panics() {
 fn statuses_of_the_contract() {
     let cases: &[(&[&str], i32)] = &[
         (&["run", &fixture("imports_env.wat"), "--invoke", "main"], 4),
-        (&["run", &fixture("imports_env.wat"), "--invoke", "main", "--allow-import", "env::system"], 5),
+        (
+            &[
+                "run",
+                &fixture("imports_env.wat"),
+                "--invoke",
+                "main",
+                "--allow-import",
+                "env::system",
+            ],
+            5,
+        ),
         (&["run", &fixture("add.wat"), "--invoke", "nope"], 6),
         (&["run", &fixture("add.wat"), "--invoke", "add", "1"], 7),
-        (&["run", &fixture("externref_param.wat"), "--invoke", "takes_ref"], 8),
-        (&["run", &fixture("traps.wat"), "--invoke", "unreachable"], 134),
-        (&["run", &fixture("table_huge.wat"), "--invoke", "main"], 137),
+        (
+            &[
+                "run",
+                &fixture("externref_param.wat"),
+                "--invoke",
+                "takes_ref",
+            ],
+            8,
+        ),
+        (
+            &["run", &fixture("traps.wat"), "--invoke", "unreachable"],
+            134,
+        ),
+        (
+            &["run", &fixture("table_huge.wat"), "--invoke", "main"],
+            137,
+        ),
         (&["run", &fixture("add.wat"), "--timeout", "0ms"], 1),
         (&["run", &fixture("add.wat"), "--bogus-flag"], 2),
     ];

@@ -189,13 +189,28 @@ mod tests {
 
         let m = SandboxConfig::minimal();
         assert_eq!(
-            (m.max_memory_bytes, m.max_execution_time, m.max_fuel, m.max_stack_size),
+            (
+                m.max_memory_bytes,
+                m.max_execution_time,
+                m.max_fuel,
+                m.max_stack_size
+            ),
             (MIB, Duration::from_millis(100), Some(100_000), 64 * KIB)
         );
         let c = SandboxConfig::compute();
         assert_eq!(
-            (c.max_memory_bytes, c.max_execution_time, c.max_fuel, c.max_stack_size),
-            (256 * MIB, Duration::from_secs(30), Some(1_000_000_000), 8 * MIB)
+            (
+                c.max_memory_bytes,
+                c.max_execution_time,
+                c.max_fuel,
+                c.max_stack_size
+            ),
+            (
+                256 * MIB,
+                Duration::from_secs(30),
+                Some(1_000_000_000),
+                8 * MIB
+            )
         );
         assert!(c.allow_clock);
         assert_eq!(SandboxConfig::preset("minimal"), Some(m));

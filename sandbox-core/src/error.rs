@@ -102,7 +102,10 @@ pub enum SandboxError {
         reason: String,
     },
     /// No exported function has this name.
-    #[error("function not found: {name} (exported functions: {})", list_or_none(available))]
+    #[error(
+        "function not found: {name} (exported functions: {})",
+        list_or_none(available)
+    )]
     FunctionNotFound {
         /// The name asked for.
         name: String,

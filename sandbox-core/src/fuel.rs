@@ -37,7 +37,11 @@ pub const fn operator_cost(name: &str) -> u8 {
     match name.as_bytes() {
         b"Nop" | b"Drop" | b"Block" | b"Loop" | b"Else" | b"End" | b"Unreachable" | b"Return" => 0,
         b"I32Mul" | b"I64Mul" => 2,
-        b"Call" | b"CallIndirect" | b"CallRef" | b"ReturnCall" | b"ReturnCallIndirect"
+        b"Call"
+        | b"CallIndirect"
+        | b"CallRef"
+        | b"ReturnCall"
+        | b"ReturnCallIndirect"
         | b"ReturnCallRef" => 5,
         b"MemoryGrow" => MAX_OPERATOR_COST,
         _ => 1,
@@ -45,7 +49,8 @@ pub const fn operator_cost(name: &str) -> u8 {
 }
 
 /// A short, stable description of the cost model, part of every compiled-code fingerprint.
-pub const COST_MODEL_ID: &str = "sandbox-fuel-v1: free=0 mul=2 call=5 memory.grow=255 other=1 entry=1";
+pub const COST_MODEL_ID: &str =
+    "sandbox-fuel-v1: free=0 mul=2 call=5 memory.grow=255 other=1 entry=1";
 
 #[cfg(test)]
 mod tests {
@@ -75,11 +80,28 @@ mod tests {
         }
         let all: &[&str] = wasmparser::for_each_operator!(names);
         for priced in [
-            "Nop", "Drop", "Block", "Loop", "Else", "End", "Unreachable", "Return", "I32Mul",
-            "I64Mul", "Call", "CallIndirect", "CallRef", "ReturnCall", "ReturnCallIndirect",
-            "ReturnCallRef", "MemoryGrow",
+            "Nop",
+            "Drop",
+            "Block",
+            "Loop",
+            "Else",
+            "End",
+            "Unreachable",
+            "Return",
+            "I32Mul",
+            "I64Mul",
+            "Call",
+            "CallIndirect",
+            "CallRef",
+            "ReturnCall",
+            "ReturnCallIndirect",
+            "ReturnCallRef",
+            "MemoryGrow",
         ] {
-            assert!(all.contains(&priced), "{priced} is not a wasmparser operator");
+            assert!(
+                all.contains(&priced),
+                "{priced} is not a wasmparser operator"
+            );
         }
     }
 }

@@ -147,7 +147,11 @@ impl ModuleInfo {
         features: WasmFeatures,
     ) -> Result<ModuleInfo, SandboxError> {
         let invalid = |err: wasmparser::BinaryReaderError| SandboxError::InvalidModule {
-            reason: err.message().split_whitespace().collect::<Vec<_>>().join(" "),
+            reason: err
+                .message()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
             offset: Some(err.offset()),
         };
         if !bytes.starts_with(b"\0asm") {
@@ -155,17 +159,19 @@ impl ModuleInfo {
             return Err(SandboxError::InvalidModule {
                 reason: format!(
                     "invalid magic number: expected 00 61 73 6d (\\0asm), found {}",
-                    if found.is_empty() { "no bytes".to_string() } else { found.join(" ") }
+                    if found.is_empty() {
+                        "no bytes".to_string()
+                    } else {
+                        found.join(" ")
+                    }
                 ),
                 offset: Some(0),
             });
         }
-        if bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[4..8] != [1, 0, 0, 0] {
-            if bytes[4..8] == [0x0d, 0, 1, 0] {
-                return Err(SandboxError::Unsupported {
-                    reason: "this is a WebAssembly component, not a core module".into(),
-                });
-            }
+        if bytes.len() >= 8 && bytes[4..8] == [0x0d, 0, 1, 0] {
+            return Err(SandboxError::Unsupported {
+                reason: "this is a WebAssembly component, not a core module".into(),
+            });
         }
         let mut validator = Validator::new_with_features(features);
         let types = validator.validate_all(bytes).map_err(invalid)?;
@@ -313,7 +319,10 @@ impl ModuleInfo {
     }
 }
 
-fn signature_of(types: wasmparser::types::TypesRef<'_>, id: wasmparser::types::CoreTypeId) -> FuncSignature {
+fn signature_of(
+    types: wasmparser::types::TypesRef<'_>,
+    id: wasmparser::types::CoreTypeId,
+) -> FuncSignature {
     let f = types[id].unwrap_func();
     FuncSignature::new(
         f.params()

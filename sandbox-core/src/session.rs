@@ -78,13 +78,14 @@ impl Session {
                 Ok(())
             }
             Err(report) => {
-                let error = report
-                    .outcome
-                    .error()
-                    .cloned()
-                    .unwrap_or_else(|| SandboxError::LinkError {
-                        reason: "instantiation failed".into(),
-                    });
+                let error =
+                    report
+                        .outcome
+                        .error()
+                        .cloned()
+                        .unwrap_or_else(|| SandboxError::LinkError {
+                            reason: "instantiation failed".into(),
+                        });
                 self.last_result = Some(*report);
                 Err(error)
             }

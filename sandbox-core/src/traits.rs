@@ -159,7 +159,10 @@ pub trait CompiledModule: Send + Sync {
     ///
     /// A failure (a limit, a trap in the start function, a link error) comes back as the
     /// report of that failed run, with the error in its outcome.
-    fn instantiate(&self, config: &SandboxConfig) -> Result<Box<dyn Instance>, Box<ExecutionResult>>;
+    fn instantiate(
+        &self,
+        config: &SandboxConfig,
+    ) -> Result<Box<dyn Instance>, Box<ExecutionResult>>;
 }
 
 /// A live instance: guest state that persists across calls until dropped.

@@ -31,7 +31,10 @@ pub enum ValType {
 impl ValType {
     /// Whether values of this type can be passed to or returned from a call.
     pub fn is_numeric(self) -> bool {
-        matches!(self, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64)
+        matches!(
+            self,
+            ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64
+        )
     }
 
     /// Converts from the `wasmparser` representation.
@@ -119,7 +122,10 @@ impl WasmValue {
                 Some(rest) => (true, rest),
                 None => (false, text.strip_prefix('+').unwrap_or(text)),
             };
-            let magnitude = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+            let magnitude = match digits
+                .strip_prefix("0x")
+                .or_else(|| digits.strip_prefix("0X"))
+            {
                 Some(hex) => i128::from_str_radix(&hex.replace('_', ""), 16),
                 None => digits.replace('_', "").parse::<i128>(),
             }
@@ -146,7 +152,9 @@ impl WasmValue {
             ValType::I64 => Ok(WasmValue::I64(int(64)? as u64 as i64)),
             ValType::F32 => Ok(WasmValue::F32(float()? as f32)),
             ValType::F64 => Ok(WasmValue::F64(float()?)),
-            other => Err(format!("values of type {other} cannot be passed to the sandbox")),
+            other => Err(format!(
+                "values of type {other} cannot be passed to the sandbox"
+            )),
         }
     }
 }

@@ -4,7 +4,9 @@ use crate::instance::WasmtimeModule;
 use sandbox_core::fuel::operator_cost;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::wasmparser::WasmFeatures;
-use sandbox_core::{BackendKind, Capabilities, CompiledModule, Sandbox, SandboxConfig, SandboxError};
+use sandbox_core::{
+    BackendKind, Capabilities, CompiledModule, Sandbox, SandboxConfig, SandboxError,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;

@@ -18,7 +18,11 @@ pub(crate) struct WasmtimeModule {
 }
 
 impl WasmtimeModule {
-    pub(crate) fn new(engine: Arc<SharedEngine>, module: wasmtime::Module, info: ModuleInfo) -> Self {
+    pub(crate) fn new(
+        engine: Arc<SharedEngine>,
+        module: wasmtime::Module,
+        info: ModuleInfo,
+    ) -> Self {
         WasmtimeModule {
             engine,
             module,
@@ -239,7 +243,8 @@ impl CompiledModule for WasmtimeModule {
             })),
             Err(err) => {
                 let error = classify(&err, &store, limits, elapsed, true);
-                let mut report = ExecutionResult::new(BackendKind::Wasmtime, Outcome::Failed(error));
+                let mut report =
+                    ExecutionResult::new(BackendKind::Wasmtime, Outcome::Failed(error));
                 report.execution_time = elapsed;
                 report.fuel_consumed = fuel_used(&store, limits);
                 report.peak_memory = store.data().limiter.peak_memory;
@@ -374,13 +379,8 @@ impl Instance for WasmtimeInstance {
                 report.return_values = results.iter().filter_map(from_val).collect();
             }
             Err(err) => {
-                report.outcome = Outcome::Failed(classify(
-                    &err,
-                    &self.store,
-                    self.limits,
-                    elapsed,
-                    false,
-                ));
+                report.outcome =
+                    Outcome::Failed(classify(&err, &self.store, self.limits, elapsed, false));
             }
         }
         Ok(report)

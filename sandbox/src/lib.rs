@@ -20,13 +20,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use sandbox_core::session::read_module_file;
+pub use sandbox_core::traits::looks_like_text;
 pub use sandbox_core::{
     compile_wat_to_wasm, config, error, fuel, module, outcome, BackendKind, Capabilities,
     CompiledModule, ExecutionResult, FuncSignature, Instance, ModuleInfo, Outcome, Sandbox,
     SandboxConfig, SandboxError, Session, Trap, ValType, WasmValue,
 };
-pub use sandbox_core::session::read_module_file;
-pub use sandbox_core::traits::looks_like_text;
 
 /// The engine a sandbox runs on. Every variant exists whatever the features; asking for one
 /// that is not compiled in is an `unsupported` error, never a panic.
@@ -88,7 +88,14 @@ pub fn execute_wasm(
     args: &[WasmValue],
     config: Option<SandboxConfig>,
 ) -> Result<ExecutionResult, SandboxError> {
-    execute_on(default_runtime()?, wasm, func, args, config.unwrap_or_default())?.into_result()
+    execute_on(
+        default_runtime()?,
+        wasm,
+        func,
+        args,
+        config.unwrap_or_default(),
+    )?
+    .into_result()
 }
 
 /// [`execute_wasm`] for WebAssembly text.

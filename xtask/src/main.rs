@@ -58,10 +58,22 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     tidy::check(root)?;
     cargo(
         root,
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     // Features are additive: each engine alone and both together must build.
-    for features in [&["--no-default-features", "--features", "wasmtime"][..], &["--no-default-features", "--features", "wasmer"], &["--features", "wasmtime,wasmer"], &["--no-default-features"]] {
+    for features in [
+        &["--no-default-features", "--features", "wasmtime"][..],
+        &["--no-default-features", "--features", "wasmer"],
+        &["--features", "wasmtime,wasmer"],
+        &["--no-default-features"],
+    ] {
         let mut args = vec!["clippy", "-p", "sandbox"];
         args.extend_from_slice(features);
         args.extend_from_slice(&["--", "-D", "warnings"]);

@@ -15,7 +15,11 @@ const CALLS: &[(&str, &str, &[WasmValue])] = &[
     ("numeric.wat", "i64_mul", &[I64(-3), I64(i64::MAX)]),
     ("numeric.wat", "f32_div", &[F32(1.0), F32(0.0)]),
     ("numeric.wat", "f64_sqrt", &[F64(-1.0)]),
-    ("numeric.wat", "multi", &[I32(1), I64(2), F32(3.0), F64(4.0)]),
+    (
+        "numeric.wat",
+        "multi",
+        &[I32(1), I64(2), F32(3.0), F64(4.0)],
+    ),
     ("numeric.wat", "nothing", &[]),
     ("traps.wat", "unreachable", &[]),
     ("traps.wat", "memory_out_of_bounds", &[]),

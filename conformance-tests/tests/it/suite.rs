@@ -45,7 +45,11 @@ pub fn add_wraps_like_i32_wrapping_add(h: &Harness) {
         (i32::MAX, i32::MAX),
     ] {
         let result = instance.call("add", &i32s(&[a, b])).unwrap();
-        assert_eq!(result.return_values, i32s(&[a.wrapping_add(b)]), "{a} + {b}");
+        assert_eq!(
+            result.return_values,
+            i32s(&[a.wrapping_add(b)]),
+            "{a} + {b}"
+        );
     }
 }
 
@@ -123,11 +127,23 @@ pub fn traps_map_to_the_closed_enum(h: &Harness) {
         ("unreachable", &[], Trap::Unreachable),
         ("memory_out_of_bounds", &[], Trap::MemoryOutOfBounds),
         ("table_out_of_bounds", &[], Trap::TableOutOfBounds),
-        ("indirect_call_type_mismatch", &[], Trap::IndirectCallTypeMismatch),
+        (
+            "indirect_call_type_mismatch",
+            &[],
+            Trap::IndirectCallTypeMismatch,
+        ),
         ("null_reference", &[], Trap::NullReference),
-        ("integer_divide_by_zero", &[WasmValue::I32(0)], Trap::IntegerDivideByZero),
+        (
+            "integer_divide_by_zero",
+            &[WasmValue::I32(0)],
+            Trap::IntegerDivideByZero,
+        ),
         ("integer_overflow", &[], Trap::IntegerOverflow),
-        ("bad_conversion_to_integer", &[], Trap::BadConversionToInteger),
+        (
+            "bad_conversion_to_integer",
+            &[],
+            Trap::BadConversionToInteger,
+        ),
         ("stack_overflow", &[WasmValue::I32(0)], Trap::StackOverflow),
     ];
     for (func, args, expected) in cases {
@@ -211,7 +227,11 @@ pub fn fuel_budget_is_per_instance(h: &Harness) {
     );
     // A fresh instance has the whole budget again.
     let mut fresh = module.instantiate(&config).unwrap();
-    assert!(fresh.call("count", &i32s(&[5])).unwrap().outcome.is_success());
+    assert!(fresh
+        .call("count", &i32s(&[5]))
+        .unwrap()
+        .outcome
+        .is_success());
 }
 
 pub fn time_limit_stops_an_infinite_loop_without_fuel(h: &Harness) {
