@@ -1,1 +1,42 @@
-//! placeholder
+//! The sandbox contract on wasmer with the singlepass compiler.
+//!
+//! [`WasmerSandbox`] implements [`sandbox_core::Sandbox`]; the compiled modules and instances it
+//! hands out implement [`sandbox_core::CompiledModule`] and [`sandbox_core::Instance`].
+//!
+//! How each limit is enforced here:
+//! - **fuel**: a compile-time middleware of the sandbox's own (one per engine, with the layout
+//!   of each module recorded under a compile lock) charges the core cost model per basic
+//!   block to an `i64` global and checks it where wasmtime does (function entry, loop headers,
+//!   bulk operators of non-constant length), so completed runs consume the same fuel on both
+//!   engines. The budget is written into the global after instantiation; the start function is
+//!   taken out of `Instance::new` by the middleware and run by the host, so it is metered too
+//!   (with the 2 units wasmtime's module-startup code charges around it). Other fuel wasmtime
+//!   charges during instantiation (its startup code for passive element segments or
+//!   non-constant global initialisers) is not reproduced;
+//! - **wall-clock time**: one watchdog thread per engine interrupts runs past their deadline
+//!   through wasmer's host-interrupt support, retrying every millisecond until the run stops;
+//! - **memory**: per-run `Tunables` wrap every linear memory in a memory that consults the
+//!   instance's accounting (all memories together) before growing and records the peak; the
+//!   middleware rewrites `memory.grow` so that growth refused by the limit ends the run with
+//!   `memory_limit_exceeded` (as on wasmtime) instead of returning -1, while growth past the
+//!   module's own maximum still returns -1;
+//! - **tables**: tables declared larger than the limit fail instantiation; `table.grow` past the
+//!   limit (all tables together) returns -1;
+//! - **stack**: the per-run tunables set wasmer's wasm stack size.
+//!
+//! Engines are shared through a process-wide registry keyed by what changes compiled code (fuel
+//! metering on or off); every instance gets a fresh `Store` on a handle of the shared engine
+//! carrying its own tunables.
+//!
+//! Accepted WebAssembly: 2.0 without SIMD (mutable globals, saturating float-to-int, sign
+//! extension, multi-value, bulk memory, reference types) plus extended constant expressions.
+//! SIMD (singlepass does not implement it), threads, tail calls, exceptions, GC, memory64 and
+//! multi-memory are refused as `unsupported` at load.
+
+mod engine;
+mod instance;
+mod middleware;
+mod tunables;
+mod watchdog;
+
+pub use engine::WasmerSandbox;

@@ -141,6 +141,11 @@ impl ResourceLimiter for Limiter {
 
 struct StoreState {
     limiter: Limiter,
+    /// When the current call must stop; checked against real time when an epoch deadline
+    /// fires, so a run never stops before its limit however the ticks fall.
+    deadline: Instant,
+    /// Set when the deadline callback stopped the run.
+    timed_out: bool,
 }
 
 /// The run-time limits of one instance.
@@ -219,9 +224,23 @@ impl CompiledModule for WasmtimeModule {
                     last_table_grant: 0,
                     instantiating: true,
                 },
+                deadline: Instant::now() + limits.time,
+                timed_out: false,
             },
         );
         store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(|mut ctx| {
+            let now = Instant::now();
+            let deadline = ctx.data().deadline;
+            if now < deadline {
+                Ok(wasmtime::UpdateDeadline::Continue(ticks_for(
+                    deadline - now,
+                )))
+            } else {
+                ctx.data_mut().timed_out = true;
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            }
+        });
         if let Some(fuel) = limits.fuel {
             if let Err(err) = store.set_fuel(fuel) {
                 return Err(fail(SandboxError::Unsupported {
@@ -254,10 +273,21 @@ impl CompiledModule for WasmtimeModule {
     }
 }
 
+/// Epoch ticks covering `duration`, rounded up.
+fn ticks_for(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos().div_ceil(EPOCH_TICK.as_nanos()))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// Starts the clock of a call: clears what the previous call recorded and sets the deadline.
 fn arm_deadline(store: &mut Store<StoreState>, limit: Duration) {
-    let ticks = limit.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) + 1;
-    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-    store.epoch_deadline_trap();
+    let state = store.data_mut();
+    state.deadline = Instant::now() + limit;
+    state.timed_out = false;
+    state.limiter.memory_hit = None;
+    state.limiter.table_hit = None;
+    store.set_epoch_deadline(ticks_for(limit));
 }
 
 fn fuel_used(store: &Store<StoreState>, limits: RunLimits) -> Option<u64> {
@@ -274,6 +304,12 @@ fn classify(
     elapsed: Duration,
     instantiating: bool,
 ) -> SandboxError {
+    if store.data().timed_out {
+        return SandboxError::TimeLimitExceeded {
+            elapsed,
+            limit: limits.time,
+        };
+    }
     let limiter = &store.data().limiter;
     if let Some(used) = limiter.memory_hit {
         return SandboxError::MemoryLimitExceeded {

@@ -6,6 +6,7 @@
 
 mod differential;
 mod fixtures;
+mod properties;
 mod suite;
 
 macro_rules! conformance {

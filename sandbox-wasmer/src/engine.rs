@@ -1,0 +1,188 @@
+//! The sandbox entry point, the process-wide engine registry and the feature set.
+
+use crate::instance::WasmerModule;
+use crate::middleware::SandboxMiddleware;
+use crate::watchdog::Watchdog;
+use sandbox_core::module::ModuleInfo;
+use sandbox_core::wasmparser::WasmFeatures;
+use sandbox_core::{
+    BackendKind, Capabilities, CompiledModule, Sandbox, SandboxConfig, SandboxError,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use wasmer::sys::{CompilerConfig, Features, NativeEngineExt, Singlepass, Target};
+
+/// The wasmer version this backend is built on.
+pub(crate) const ENGINE_VERSION: &str = "7.4.2";
+
+/// What changes the code an engine generates. Everything else (limits, stack size) is per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct EngineKey {
+    fuel: bool,
+}
+
+/// A shared engine with its compile lock and its watchdog.
+pub(crate) struct EngineEntry {
+    /// The wasmer engine; runs clone the handle and install their own tunables on the clone.
+    pub(crate) engine: wasmer::Engine,
+    /// Whether code compiled here is metered.
+    pub(crate) fuel: bool,
+    middleware: Arc<SandboxMiddleware>,
+    /// Serialises compiles: the middleware records one module's layout at a time.
+    compile_lock: Mutex<()>,
+    /// Interrupts runs of this engine past their wall-clock deadline.
+    pub(crate) watchdog: Watchdog,
+}
+
+fn registry() -> &'static Mutex<HashMap<EngineKey, Arc<EngineEntry>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<EngineKey, Arc<EngineEntry>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// The engine for `key`, created on first use and shared for the life of the process.
+fn shared_engine(key: EngineKey) -> Arc<EngineEntry> {
+    let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    registry
+        .entry(key)
+        .or_insert_with(|| {
+            let middleware = Arc::new(SandboxMiddleware::new(key.fuel));
+            let mut compiler = Singlepass::new();
+            // wasmtime does not canonicalise NaNs either; results must agree bit for bit.
+            compiler.canonicalize_nans(false);
+            compiler.push_middleware(middleware.clone());
+            let engine = <wasmer::Engine as NativeEngineExt>::new(
+                Box::new(compiler),
+                Target::default(),
+                engine_features(),
+            );
+            Arc::new(EngineEntry {
+                engine,
+                fuel: key.fuel,
+                middleware,
+                compile_lock: Mutex::new(()),
+                watchdog: Watchdog::default(),
+            })
+        })
+        .clone()
+}
+
+/// The proposals singlepass compiles and the sandbox accepts, by their `wasmparser` names.
+const PROPOSALS: [&str; 7] = [
+    "mutable_global",
+    "saturating_float_to_int",
+    "sign_extension",
+    "multi_value",
+    "bulk_memory",
+    "reference_types",
+    "extended_const",
+];
+
+/// The features modules are validated against: WebAssembly 2.0 without SIMD, plus extended
+/// constant expressions. singlepass has no SIMD; threads, tail calls, exceptions, GC,
+/// memory64 and multi-memory are refused as `unsupported` (see the crate documentation).
+pub(crate) fn features() -> WasmFeatures {
+    WasmFeatures::WASM2
+        .difference(WasmFeatures::SIMD)
+        .union(WasmFeatures::EXTENDED_CONST)
+}
+
+/// The same feature set in wasmer's terms, for wasmer's own validation.
+fn engine_features() -> Features {
+    let mut features = Features::none();
+    features.reference_types = true;
+    features.bulk_memory = true;
+    features.multi_value = true;
+    features.extended_const = true;
+    features
+}
+
+/// wasmer (singlepass) behind the sandbox contract.
+#[derive(Clone)]
+pub struct WasmerSandbox {
+    config: SandboxConfig,
+    engine: Arc<EngineEntry>,
+}
+
+impl WasmerSandbox {
+    /// A sandbox for `config`, sharing an engine with every other sandbox whose configuration
+    /// generates the same code (fuel metering on or off).
+    ///
+    /// Fails with `unsupported` when the configuration does not validate.
+    pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        config.validate()?;
+        let engine = shared_engine(EngineKey {
+            fuel: config.max_fuel.is_some(),
+        });
+        Ok(WasmerSandbox { config, engine })
+    }
+
+    /// The underlying (shared) wasmer engine.
+    pub fn engine(&self) -> &wasmer::Engine {
+        &self.engine.engine
+    }
+}
+
+impl Sandbox for WasmerSandbox {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wasmer
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            backend: BackendKind::Wasmer,
+            engine_version: ENGINE_VERSION,
+            compiler: "singlepass",
+            fuel: true,
+            wall_clock_limit: true,
+            memory_limit: true,
+            stack_limit: true,
+            wasi: false,
+            network: false,
+            proposals: PROPOSALS.to_vec(),
+            features: features(),
+        }
+    }
+
+    fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    fn compile_validated(
+        &self,
+        wasm: &[u8],
+        info: ModuleInfo,
+    ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+        let entry = &self.engine;
+        // The middleware keeps the layout of the module being compiled: one compile at a time.
+        let guard = entry.compile_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Drop any stale layout from a compile that failed half-way.
+        let _ = entry.middleware.take_layout();
+        let compiled = wasmer::Module::new(&entry.engine, wasm);
+        let layout = entry.middleware.take_layout();
+        drop(guard);
+        let module = compiled.map_err(|err| {
+            // Core validated the bytes already, so a refusal here is a feature or limit of
+            // this engine, not a malformed module.
+            SandboxError::Unsupported {
+                reason: format!("wasmer cannot compile this module: {err}"),
+            }
+        })?;
+        let layout = layout.ok_or_else(|| SandboxError::Unsupported {
+            reason: "wasmer compiled the module without the sandbox instrumentation".into(),
+        })?;
+        Ok(Arc::new(WasmerModule::new(
+            entry.clone(),
+            module,
+            info,
+            layout,
+        )))
+    }
+}
+
+impl std::fmt::Debug for WasmerSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmerSandbox")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
