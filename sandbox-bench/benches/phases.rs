@@ -2,6 +2,9 @@
 //! compute kernel with fuel on and off. Cases are named `{backend}/{fixture}` so both engines
 //! sit side by side in criterion's report.
 
+// `criterion_group!` generates a public function without documentation.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sandbox::{SandboxConfig, WasmValue};
 use sandbox_bench::{fixture, runtimes};
