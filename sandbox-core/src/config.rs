@@ -1,6 +1,8 @@
 //! Limits and policy: what a run may use and what it may reach.
 
+use crate::host::HostFunctions;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 const KIB: u64 = 1024;
@@ -43,8 +45,77 @@ pub struct SandboxConfig {
     /// Whether network access is granted. No backend grants sockets today; see
     /// `Capabilities::network`.
     pub allow_network: bool,
-    /// Whether the guest may read a clock. Denied by default: clocks are a timing side channel.
-    pub allow_clock: bool,
+    /// What the guest's clocks and random source are (WASI `clock_time_get`, `clock_res_get`,
+    /// `poll_oneoff`, `random_get`). Denied by default: clocks are a timing side channel. This is
+    /// the product brief's `allow_clock`, grown a third, deterministic choice.
+    pub clock: ClockPolicy,
+    /// Seed of the deterministic random source under [`ClockPolicy::Virtual`].
+    pub random_seed: u64,
+    /// `argv[0]` of a WASI guest.
+    pub program_name: String,
+    /// `argv[1..]` of a WASI guest.
+    pub args: Vec<String>,
+    /// The WASI guest's environment, exactly these variables and nothing inherited.
+    pub env: Vec<(String, String)>,
+    /// Bytes the WASI guest reads from stdin.
+    pub stdin: Vec<u8>,
+    /// Host directories the guest may see (only with [`SandboxConfig::allow_filesystem`]).
+    pub preopens: Vec<Preopen>,
+    /// Host functions the embedder registers; registering one grants its import.
+    #[serde(skip)]
+    pub host_functions: HostFunctions,
+}
+
+/// Time and entropy as the guest sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockPolicy {
+    /// Clock, sleep and random calls fail with `ENOTCAPABLE`.
+    #[default]
+    Deny,
+    /// The host's clocks and the operating system's random source.
+    Real,
+    /// Deterministic: clocks start at 2000-01-01T00:00:00Z and advance by the fuel consumed
+    /// (1 µs per unit; 1 ms per clock call when metering is off), and randomness comes from a
+    /// generator seeded with [`SandboxConfig::random_seed`]. The same inputs give the same
+    /// outputs on every run and on both engines.
+    Virtual,
+}
+
+impl ClockPolicy {
+    /// The policy's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockPolicy::Deny => "deny",
+            ClockPolicy::Real => "real",
+            ClockPolicy::Virtual => "virtual",
+        }
+    }
+}
+
+impl std::str::FromStr for ClockPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "deny" => Ok(ClockPolicy::Deny),
+            "real" => Ok(ClockPolicy::Real),
+            "virtual" => Ok(ClockPolicy::Virtual),
+            other => Err(format!(
+                "unknown clock policy {other:?} (expected deny, real or virtual)"
+            )),
+        }
+    }
+}
+
+/// A host directory made visible to the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Preopen {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it (`/data`, `.`, ...).
+    pub guest: String,
+    /// Whether the guest may create, change and delete files in it.
+    pub writable: bool,
 }
 
 impl Default for SandboxConfig {
@@ -60,7 +131,14 @@ impl Default for SandboxConfig {
             allowed_imports: Vec::new(),
             allow_filesystem: false,
             allow_network: false,
-            allow_clock: false,
+            clock: ClockPolicy::Deny,
+            random_seed: 0,
+            program_name: "main.wasm".to_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: Vec::new(),
+            preopens: Vec::new(),
+            host_functions: HostFunctions::default(),
         }
     }
 }
@@ -91,7 +169,7 @@ impl SandboxConfig {
             max_execution_time: Duration::from_secs(30),
             max_fuel: Some(1_000_000_000),
             max_stack_size: 8 * MIB,
-            allow_clock: true,
+            clock: ClockPolicy::Real,
             ..Self::default()
         }
     }
@@ -109,11 +187,20 @@ impl SandboxConfig {
     /// Whether the import `module::name` is granted by [`SandboxConfig::allowed_imports`].
     ///
     /// Entries are `module::name`, `module::*`, or the dotted spelling `module.name`.
+    ///
+    /// Also granted: the host functions registered in [`SandboxConfig::host_functions`], and the
+    /// WASI preview 1 functions of the policy ([`crate::wasi::is_granted`]).
     pub fn allows_import(&self, module: &str, name: &str) -> bool {
         self.allowed_imports.iter().any(|entry| {
             let (m, n) = split_import(entry);
             m == module && (n == name || n == "*")
-        })
+        }) || self.host_functions.get(module, name).is_some()
+            || crate::wasi::is_granted(module, name, self)
+    }
+
+    /// Whether the guest can read a clock.
+    pub fn allow_clock(&self) -> bool {
+        self.clock != ClockPolicy::Deny
     }
 
     /// Checks that the limits make sense (nothing zero that must not be, nothing absurd).
@@ -136,6 +223,17 @@ impl SandboxConfig {
         }
         if self.max_execution_time > Duration::from_secs(7 * 24 * 3600) {
             return bad("max_execution_time is above one week".into());
+        }
+        if !self.preopens.is_empty() && !self.allow_filesystem {
+            return bad("preopened directories need allow_filesystem".into());
+        }
+        for preopen in &self.preopens {
+            if !preopen.host.is_dir() {
+                return bad(format!(
+                    "preopened directory {} does not exist or is not a directory",
+                    preopen.host.display()
+                ));
+            }
         }
         for entry in &self.allowed_imports {
             let (m, n) = split_import(entry);
@@ -185,7 +283,8 @@ mod tests {
         assert_eq!(d.max_fuel, Some(10_000_000));
         assert_eq!(d.max_stack_size, MIB);
         assert!(d.allowed_imports.is_empty());
-        assert!(!d.allow_filesystem && !d.allow_network && !d.allow_clock);
+        assert!(!d.allow_filesystem && !d.allow_network && !d.allow_clock());
+        assert_eq!(d.clock, ClockPolicy::Deny);
 
         let m = SandboxConfig::minimal();
         assert_eq!(
@@ -212,7 +311,7 @@ mod tests {
                 8 * MIB
             )
         );
-        assert!(c.allow_clock);
+        assert!(c.allow_clock());
         assert_eq!(SandboxConfig::preset("minimal"), Some(m));
         assert_eq!(SandboxConfig::preset("nope"), None);
     }

@@ -13,14 +13,17 @@
 pub mod config;
 pub mod error;
 pub mod fuel;
+pub mod host;
 pub mod module;
 pub mod outcome;
 pub mod session;
 pub mod traits;
 pub mod value;
+pub mod wasi;
 
-pub use config::SandboxConfig;
+pub use config::{ClockPolicy, Preopen, SandboxConfig};
 pub use error::{SandboxError, Trap};
+pub use host::{CappedOutput, GuestMemory, HostContext, HostError, HostFunction, HostFunctions};
 pub use module::{ExportInfo, ExternKind, ImportInfo, MemoryInfo, ModuleInfo, TableInfo};
 pub use outcome::{ExecutionResult, Outcome};
 pub use session::Session;

@@ -23,9 +23,10 @@ use std::time::Duration;
 pub use sandbox_core::session::read_module_file;
 pub use sandbox_core::traits::looks_like_text;
 pub use sandbox_core::{
-    compile_wat_to_wasm, config, error, fuel, module, outcome, BackendKind, Capabilities,
-    CompiledModule, ExecutionResult, FuncSignature, Instance, ModuleInfo, Outcome, Sandbox,
-    SandboxConfig, SandboxError, Session, Trap, ValType, WasmValue,
+    compile_wat_to_wasm, config, error, fuel, host, module, outcome, wasi, BackendKind,
+    Capabilities, CappedOutput, ClockPolicy, CompiledModule, ExecutionResult, FuncSignature,
+    GuestMemory, HostContext, HostError, HostFunction, HostFunctions, Instance, ModuleInfo,
+    Outcome, Preopen, Sandbox, SandboxConfig, SandboxError, Session, Trap, ValType, WasmValue,
 };
 
 /// The engine a sandbox runs on. Every variant exists whatever the features; asking for one
@@ -249,7 +250,58 @@ impl SandboxBuilder {
 
     /// Grants or denies clocks.
     pub fn allow_clock(mut self, allow: bool) -> Self {
-        self.config.allow_clock = allow;
+        self.config.clock = if allow {
+            ClockPolicy::Real
+        } else {
+            ClockPolicy::Deny
+        };
+        self
+    }
+
+    /// Sets the clock and randomness policy (deny, real, or deterministic virtual).
+    pub fn clock(mut self, policy: ClockPolicy) -> Self {
+        self.config.clock = policy;
+        self
+    }
+
+    /// Registers a host function; registering grants its import.
+    pub fn host_function(mut self, function: HostFunction) -> Self {
+        self.config.host_functions.define(function);
+        self
+    }
+
+    /// Makes a host directory visible to the guest at `guest` (read-only unless `writable`),
+    /// and turns filesystem access on.
+    pub fn preopen(
+        mut self,
+        host: impl Into<std::path::PathBuf>,
+        guest: impl Into<String>,
+        writable: bool,
+    ) -> Self {
+        self.config.allow_filesystem = true;
+        self.config.preopens.push(Preopen {
+            host: host.into(),
+            guest: guest.into(),
+            writable,
+        });
+        self
+    }
+
+    /// Arguments of a WASI guest (after `argv[0]`).
+    pub fn args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.config.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets an environment variable of a WASI guest.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// What a WASI guest reads from stdin.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.config.stdin = bytes.into();
         self
     }
 
@@ -294,7 +346,7 @@ mod tests {
         assert_eq!(config.max_fuel, Some(3));
         assert_eq!(config.max_stack_size, 65536);
         assert_eq!(config.allowed_imports, vec!["env::log".to_string()]);
-        assert!(config.allow_filesystem && config.allow_network && config.allow_clock);
+        assert!(config.allow_filesystem && config.allow_network && config.allow_clock());
         assert_eq!(builder.no_fuel().config().max_fuel, None);
     }
 

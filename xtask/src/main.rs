@@ -3,6 +3,9 @@
 //! - `ci`: exactly what CI runs (`.ci/run` calls it): format check, clippy with warnings denied,
 //!   the facade checked with each engine feature alone and both together, the whole
 //!   workspace's tests (conformance on both engines included), and the tidy checks.
+//! - `fixtures`: rebuilds the C fixtures (`conformance-tests/fixtures/c/*.c`) into checked-in
+//!   `.wasm` files with Debian's clang and wasi-libc
+//!   (`apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32`).
 //! - `bench`: the criterion benches of `sandbox-bench`, both engines side by side.
 
 mod tidy;
@@ -18,8 +21,9 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(&root),
         Some("bench") => bench(&root, &args[1..]),
+        Some("fixtures") => fixtures(&root),
         Some("help") | Some("--help") | Some("-h") | None => {
-            println!("usage: cargo xtask <ci|bench [criterion args]>");
+            println!("usage: cargo xtask <ci|fixtures|bench [criterion args]>");
             Ok(())
         }
         Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
@@ -91,4 +95,29 @@ fn bench(root: &Path, extra: &[String]) -> anyhow::Result<()> {
         args.extend(extra.iter().map(String::as_str));
     }
     cargo(root, &args)
+}
+
+/// Compiles every C fixture to a WASI command next to the WAT fixtures.
+fn fixtures(root: &Path) -> anyhow::Result<()> {
+    let dir = root.join("conformance-tests/fixtures");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir.join("c"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "c"))
+        .collect();
+    sources.sort();
+    for source in sources {
+        let stem = source.file_stem().context("file name")?.to_string_lossy().into_owned();
+        let output = dir.join(format!("{stem}.wasm"));
+        println!("==> clang {} -> {}", source.display(), output.display());
+        let status = Command::new("clang")
+            .args(["--target=wasm32-wasi", "-O2", "-Wl,--strip-all", "-o"])
+            .arg(&output)
+            .arg(&source)
+            .status()
+            .context("cannot run clang: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32")?;
+        if !status.success() {
+            bail!("clang failed on {}", source.display());
+        }
+    }
+    Ok(())
 }
