@@ -153,6 +153,15 @@ impl Harness {
         }
     }
 
+    /// Runs a WASI command (`_start`) of `fixture_name` under `config` in a fresh instance.
+    pub fn run_wasi(&self, fixture_name: &str, config: &SandboxConfig) -> ExecutionResult {
+        let config = SandboxConfig {
+            program_name: fixture_name.to_string(),
+            ..config.clone()
+        };
+        self.run(fixture_name, "_start", &[], &config)
+    }
+
     /// Like [`Harness::run`] but returns the single value of a successful call.
     pub fn value(
         &self,
@@ -190,6 +199,12 @@ pub struct Normalised {
     pub results: Vec<WasmValue>,
     /// Fuel consumed, when metered and the run completed.
     pub fuel: Option<u64>,
+    /// Exit code of a WASI guest.
+    pub exit_code: Option<i32>,
+    /// Captured stdout.
+    pub stdout: Vec<u8>,
+    /// Captured stderr.
+    pub stderr: Vec<u8>,
 }
 
 impl Normalised {
@@ -209,7 +224,16 @@ impl Normalised {
             } else {
                 None
             },
+            exit_code: result.exit_code(),
+            stdout: result.stdout.clone(),
+            stderr: result.stderr.clone(),
         }
+    }
+
+    /// The same, without fuel: for WASI commands, whose fuel differs by the libraries' answers
+    /// (see `divergences.txt`).
+    pub fn without_fuel(self) -> Self {
+        Normalised { fuel: None, ..self }
     }
 
     /// Normalises an error that stopped a run before it started.
@@ -219,6 +243,9 @@ impl Normalised {
             trap: error.trap().map(|t| t.name().to_string()),
             results: Vec::new(),
             fuel: None,
+            exit_code: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
         }
     }
 }

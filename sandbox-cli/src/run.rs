@@ -4,8 +4,10 @@ use crate::status;
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
 use sandbox::{
-    BackendKind, ExecutionResult, Outcome, Runtime, SandboxConfig, SandboxError, WasmValue,
+    BackendKind, ClockPolicy, ExecutionResult, Outcome, Preopen, Runtime, SandboxConfig,
+    SandboxError, WasmValue,
 };
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -71,6 +73,21 @@ pub struct RunArgs {
     /// Grant an import, as MODULE::NAME (repeatable).
     #[arg(long = "allow-import", value_name = "MODULE::NAME")]
     allow_import: Vec<String>,
+    /// Preopen a host directory read-only, seen by the guest at GUEST (default: HOST as given).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+    /// Preopen a host directory read-write.
+    #[arg(long = "dir-rw", value_name = "HOST[::GUEST]")]
+    dirs_rw: Vec<String>,
+    /// Set an environment variable of the guest (repeatable; nothing is inherited).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// What the guest reads on stdin: a file, or `-` for this process's stdin (default: empty).
+    #[arg(long, value_name = "FILE|-")]
+    stdin: Option<String>,
+    /// Clocks and randomness: deny (calls fail), real, or virtual (deterministic).
+    #[arg(long, value_name = "deny|real|virtual")]
+    clock: Option<ClockPolicy>,
     /// Print one JSON object per run instead of text.
     #[arg(long)]
     json: bool,
@@ -106,6 +123,58 @@ impl RunArgs {
         config
             .allowed_imports
             .extend(self.allow_import.iter().cloned());
+        for (spec, writable) in self
+            .dirs
+            .iter()
+            .map(|d| (d, false))
+            .chain(self.dirs_rw.iter().map(|d| (d, true)))
+        {
+            let (host, guest) = match spec.split_once("::") {
+                Some((host, guest)) => (host, guest),
+                None => (spec.as_str(), spec.as_str()),
+            };
+            if host.is_empty() || guest.is_empty() {
+                anyhow::bail!("invalid directory {spec:?}: expected HOST or HOST::GUEST");
+            }
+            config.allow_filesystem = true;
+            config.preopens.push(Preopen {
+                host: PathBuf::from(host),
+                guest: guest.to_string(),
+                writable,
+            });
+        }
+        for pair in &self.env {
+            let Some((key, value)) = pair.split_once('=') else {
+                anyhow::bail!("invalid --env {pair:?}: expected KEY=VALUE");
+            };
+            config.env.push((key.to_string(), value.to_string()));
+        }
+        if let Some(clock) = self.clock {
+            config.clock = clock;
+        }
+        if let Some(source) = &self.stdin {
+            let limit = 64 << 20;
+            let mut bytes = Vec::new();
+            let read = if source == "-" {
+                std::io::stdin().take(limit + 1).read_to_end(&mut bytes)
+            } else {
+                std::fs::File::open(source)
+                    .and_then(|file| file.take(limit + 1).read_to_end(&mut bytes))
+            };
+            read.map_err(|err| anyhow::anyhow!("cannot read stdin from {source}: {err}"))?;
+            if bytes.len() as u64 > limit {
+                anyhow::bail!("stdin from {source} is larger than 64 MiB");
+            }
+            config.stdin = bytes;
+        }
+        config.program_name = self
+            .file
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "main.wasm".into());
+        if self.invoke.is_none() {
+            config.args = self.arguments();
+        }
         config.validate().map_err(|err| anyhow::anyhow!("{err}"))?;
         Ok(config)
     }
@@ -152,9 +221,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         for result in &results {
             println!("{}", result.to_json());
         }
+    } else if args.invoke.is_none() && results.len() == 1 {
+        // A WASI command behaves like the program: its output is ours, its exit code ours.
+        print_command(&results[0]);
     } else if results.len() == 1 {
+        print_output(&results[0], false);
         print_one(&results[0], &config);
     } else {
+        for result in &results {
+            print_output(result, true);
+        }
         print_side_by_side(&results, &config);
     }
     let statuses: Vec<u8> = results
@@ -200,7 +276,11 @@ fn run_one(
             }
             (_, err) => err,
         })
-        .and_then(|signature| signature.parse_args(func, args))
+        .and_then(|signature| match invoke {
+            Some(_) => signature.parse_args(func, args),
+            // A WASI command's ARGS are its argv (already in the config), not call arguments.
+            None => signature.parse_args(func, &[] as &[&str]),
+        })
     {
         Ok(values) => values,
         Err(err) => return failed(err),
@@ -215,15 +295,60 @@ fn run_one(
     }
 }
 
+/// Passes a WASI command's output through; says why it stopped when the sandbox stopped it.
+fn print_command(result: &ExecutionResult) {
+    let _ = std::io::stdout().write_all(&result.stdout);
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().write_all(&result.stderr);
+    if let Outcome::Failed(err) = &result.outcome {
+        eprintln!("sandbox: {} ({err})", err.kind());
+    }
+    for (truncated, stream) in [
+        (result.stdout_truncated, "stdout"),
+        (result.stderr_truncated, "stderr"),
+    ] {
+        if truncated {
+            eprintln!("sandbox: {stream} was truncated at the output limit");
+        }
+    }
+}
+
+/// Shows what the guest wrote, if anything, before the report.
+fn print_output(result: &ExecutionResult, label_backend: bool) {
+    for (bytes, truncated, stream) in [
+        (&result.stdout, result.stdout_truncated, "stdout"),
+        (&result.stderr, result.stderr_truncated, "stderr"),
+    ] {
+        if bytes.is_empty() {
+            continue;
+        }
+        let backend = if label_backend {
+            format!("{} ", result.backend)
+        } else {
+            String::new()
+        };
+        println!(
+            "--- {backend}{stream}{} ---",
+            if truncated { " (truncated)" } else { "" }
+        );
+        let text = String::from_utf8_lossy(bytes);
+        print!("{text}");
+        if !text.ends_with('\n') {
+            println!();
+        }
+    }
+}
+
 fn describe_config(config: &SandboxConfig) -> String {
     format!(
-        "memory {}, timeout {}, fuel {}, stack {}, imports [{}]",
+        "memory {}, timeout {}, fuel {}, stack {}, clock {}, imports [{}]",
         format_size(config.max_memory_bytes),
         format_duration(config.max_execution_time),
         config
             .max_fuel
             .map_or("off".to_string(), |fuel| fuel.to_string()),
         format_size(config.max_stack_size),
+        config.clock.name(),
         config.allowed_imports.join(", ")
     )
 }

@@ -194,7 +194,8 @@ fn garbage_bytes_give_invalid_module() {
     for backend in ["wasmtime", "wasmer", "all"] {
         let output = sandbox(&["run", path.to_str().unwrap(), "--backend", backend]);
         assert_eq!(output.status.code(), Some(3), "{backend}: {output:?}");
-        assert!(stdout(&output).contains("invalid magic number"));
+        let said = format!("{}{}", stdout(&output), String::from_utf8_lossy(&output.stderr));
+        assert!(said.contains("invalid magic number"), "{said}");
     }
     let output = sandbox(&["inspect", path.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(3));
@@ -336,4 +337,126 @@ fn statuses_of_the_contract() {
         let output = sandbox(args);
         assert_eq!(output.status.code(), Some(*status), "{args:?}: {output:?}");
     }
+}
+
+#[test]
+fn wasi_command_reads_stdin_on_every_backend() {
+    let dir = std::env::temp_dir().join(format!("sandbox-cli-stdin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("input.txt");
+    std::fs::write(&input, "5 7\n").unwrap();
+    let mut outputs = Vec::new();
+    for backend in ["wasmtime", "wasmer"] {
+        let output = sandbox(&[
+            "run",
+            &fixture("sum.wasm"),
+            "--stdin",
+            input.to_str().unwrap(),
+            "--backend",
+            backend,
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{backend}: {output:?}");
+        assert_eq!(stdout(&output), "12\n");
+        outputs.push(output.stdout);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn wasi_flags_reach_the_guest() {
+    let output = sandbox(&[
+        "run",
+        &fixture("hello.wasm"),
+        "--env",
+        "GREETING=salut",
+        "--",
+        "5",
+        "-x",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "the guest's exit code: {output:?}"
+    );
+    let text = stdout(&output);
+    assert!(text.contains("argv[1]=5\nargv[2]=-x\n"), "{text}");
+    assert!(text.contains("GREETING=salut"), "{text}");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "to stderr\n");
+}
+
+#[test]
+fn virtual_clock_prints_the_same_everywhere() {
+    let mut outputs = Vec::new();
+    for backend in ["wasmtime", "wasmer", "wasmtime"] {
+        let output = sandbox(&[
+            "run",
+            &fixture("time_random.wasm"),
+            "--clock",
+            "virtual",
+            "--backend",
+            backend,
+        ]);
+        assert_eq!(output.status.code(), Some(0));
+        outputs.push(stdout(&output));
+    }
+    assert!(
+        outputs[0].starts_with("realtime 946684800."),
+        "{}",
+        outputs[0]
+    );
+    assert!(outputs.iter().all(|o| *o == outputs[0]), "{outputs:?}");
+}
+
+#[test]
+fn output_flood_is_cut_with_status_120() {
+    for backend in ["wasmtime", "wasmer"] {
+        let output = sandbox(&[
+            "run",
+            &fixture("flood.wasm"),
+            "--max-output",
+            "1KiB",
+            "--backend",
+            backend,
+            "--json",
+        ]);
+        assert_eq!(output.status.code(), Some(120), "{backend}");
+        let run = &json_lines(&output)[0];
+        assert_eq!(run["outcome"]["kind"], "output_limit_exceeded");
+        assert_eq!(run["stdout"].as_str().unwrap().len(), 1024);
+        assert_eq!(run["stdout_truncated"], true);
+    }
+}
+
+#[test]
+fn read_only_dir_refuses_writes() {
+    let dir = std::env::temp_dir().join(format!("sandbox-cli-dir-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("ro")).unwrap();
+    std::fs::create_dir_all(dir.join("rw")).unwrap();
+    std::fs::write(dir.join("ro/data.txt"), "keep me\n").unwrap();
+    for backend in ["wasmtime", "wasmer"] {
+        let output = sandbox(&[
+            "run",
+            &fixture("files.wasm"),
+            "--dir",
+            &format!("{}::/ro", dir.join("ro").display()),
+            "--dir-rw",
+            &format!("{}::/rw", dir.join("rw").display()),
+            "--backend",
+            backend,
+            "--",
+            "read-ro",
+            "write-ro",
+            "write-rw",
+        ]);
+        let text = stdout(&output);
+        assert!(text.contains("read-ro ok"), "{backend}: {text}");
+        assert!(text.contains("write-ro denied"), "{backend}: {text}");
+        assert!(text.contains("write-rw ok"), "{backend}: {text}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("ro/data.txt")).unwrap(),
+        "keep me\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

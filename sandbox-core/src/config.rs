@@ -75,9 +75,9 @@ pub enum ClockPolicy {
     Deny,
     /// The host's clocks and the operating system's random source.
     Real,
-    /// Deterministic: clocks start at 2000-01-01T00:00:00Z and advance by the fuel consumed
-    /// (1 µs per unit; 1 ms per clock call when metering is off), and randomness comes from a
-    /// generator seeded with [`SandboxConfig::random_seed`]. The same inputs give the same
+    /// Deterministic: the wall clock starts at 2000-01-01T00:00:00Z (the monotonic clock at 0)
+    /// and both advance by 1 ms on every read; randomness comes from a generator seeded with
+    /// [`SandboxConfig::random_seed`]; sleeping is refused. The same inputs give the same
     /// outputs on every run and on both engines.
     Virtual,
 }

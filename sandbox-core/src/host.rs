@@ -247,7 +247,10 @@ impl CappedOutput {
     /// end the run with `output_limit_exceeded`. Host memory never grows past the limit.
     pub fn write(&self, data: &[u8]) -> bool {
         let mut inner = self.lock();
-        let room = inner.limit.saturating_sub(inner.kept).min(usize::MAX as u64) as usize;
+        let room = inner
+            .limit
+            .saturating_sub(inner.kept)
+            .min(usize::MAX as u64) as usize;
         let fits = data.len() <= room;
         let kept = if fits { data } else { &data[..room] };
         inner.bytes.extend_from_slice(kept);

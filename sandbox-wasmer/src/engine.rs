@@ -11,6 +11,7 @@ use sandbox_core::{
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use wasmer::sys::{CompilerConfig, Features, NativeEngineExt, Singlepass, Target};
+use wasmer_wasix::PluggableRuntime;
 
 /// The wasmer version this backend is built on.
 pub(crate) const ENGINE_VERSION: &str = "7.4.2";
@@ -32,6 +33,19 @@ pub(crate) struct EngineEntry {
     compile_lock: Mutex<()>,
     /// Interrupts runs of this engine past their wall-clock deadline.
     pub(crate) watchdog: Watchdog,
+    /// The wasix runtime of WASI instances of this engine, created on first use.
+    wasix: OnceLock<Arc<PluggableRuntime>>,
+}
+
+impl EngineEntry {
+    /// The wasix runtime (task manager on the backend's Tokio runtime, this engine).
+    pub(crate) fn wasix_runtime(&self) -> Result<Arc<PluggableRuntime>, SandboxError> {
+        if let Some(runtime) = self.wasix.get() {
+            return Ok(runtime.clone());
+        }
+        let runtime = crate::wasi::wasix_runtime(&self.engine)?;
+        Ok(self.wasix.get_or_init(|| runtime).clone())
+    }
 }
 
 fn registry() -> &'static Mutex<HashMap<EngineKey, Arc<EngineEntry>>> {
@@ -61,6 +75,7 @@ fn shared_engine(key: EngineKey) -> Arc<EngineEntry> {
                 middleware,
                 compile_lock: Mutex::new(()),
                 watchdog: Watchdog::default(),
+                wasix: OnceLock::new(),
             })
         })
         .clone()
@@ -136,7 +151,7 @@ impl Sandbox for WasmerSandbox {
             wall_clock_limit: true,
             memory_limit: true,
             stack_limit: true,
-            wasi: false,
+            wasi: true,
             network: false,
             proposals: PROPOSALS.to_vec(),
             features: features(),

@@ -1,8 +1,10 @@
 //! Compiled modules, instances, runs under the limits, and trap mapping.
 
 use crate::engine::EngineEntry;
+use crate::host::{self, from_value, to_value, HostState, HostTrap};
 use crate::middleware::ModuleLayout;
 use crate::tunables::{Accounting, RunTunables};
+use crate::wasi::{self, Captured, DeadlineGuard, GuestExit, RunOutput};
 use sandbox_core::fuel::FUNCTION_ENTRY_COST;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::{
@@ -10,11 +12,15 @@ use sandbox_core::{
     Trap, WasmValue,
 };
 use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmer::sys::vm::{drain_stack_pool, TrapCode};
 use wasmer::sys::NativeEngineExt;
-use wasmer::{Function, Global, Imports, InstantiationError, RuntimeError, Store, Value};
+use wasmer::{
+    Function, FunctionEnv, Global, Imports, InstantiationError, RuntimeError, Store, Value,
+};
+use wasmer_wasix::WasiFunctionEnv;
 
 /// What wasmtime's module-startup code charges for calling the start function, on top of the
 /// start function's own cost (it bumps its counter by one "as the `call` opcode does").
@@ -120,9 +126,21 @@ impl SandboxGlobals {
 /// - the thread-bound state wasmer keeps for a run (the interrupt registration with the
 ///   thread's pthread id, the current-store and trap-handler thread-locals, the coroutine
 ///   stack) is installed when a call starts and removed before it returns;
-/// - the sandbox never installs an `on_called` callback, never creates host functions or
-///   host `externref`s (the only type-erased host data is the `()` wasmer attaches to exported
-///   functions), and does not enable wasmer's async support (whose locks are `Rc`-based).
+/// - host data: wasmer requires `Send` of every `FunctionEnv` value and `Send + Sync` of every
+///   host closure; the sandbox's (`HostState`, the host-function and output-checking closures,
+///   wasix's `WasiEnv` and syscalls) satisfy it, and hold no thread-local state: wasix's
+///   "threads" and "processes" are bookkeeping objects, not OS threads, and its files are the
+///   sandbox's own (`Send + Sync`);
+/// - `on_called`: wasix installs such callbacks (not `Send`) only while unwinding a guest with
+///   asyncify, and wasmer takes and runs them before the call that installed them returns, so
+///   none is left in the store between calls;
+/// - wasmer-wasix turns on wasmer's `experimental-async` feature, whose store variant
+///   (`StoreAsync`, behind an `Rc`-based `LocalRwLock`) and async host functions are
+///   single-threaded. The sandbox never creates a `StoreAsync` (it never calls `call_async` or
+///   `Store::into_async`), and the only async host functions wasix defines are in its `wasix_*`
+///   namespaces, which the sandbox never instantiates (it takes wasix's
+///   `wasi_snapshot_preview1` namespace only). The feature's other addition, waking pending
+///   async calls on an interrupt, goes through a global thread-safe map.
 struct SendStore(Store);
 
 // SAFETY: see the type's documentation: no thread-affine state outlives a call, and access is
@@ -153,25 +171,29 @@ pub(crate) struct WasmerInstance {
     globals: SandboxGlobals,
     /// Fuel left after the last run (the budget before the first), when metering is on.
     fuel_left: Option<u64>,
+    /// The captured stdout and stderr, when the module imports WASI.
+    captured: Option<Arc<Captured>>,
 }
 
 /// What one run (a call, or the start function) produced.
 struct RunReport {
-    outcome: Result<Vec<WasmValue>, SandboxError>,
+    outcome: Outcome,
+    values: Vec<WasmValue>,
     elapsed: Duration,
     fuel_consumed: Option<u64>,
 }
 
 impl RunReport {
-    fn into_result(self, peak_memory: u64) -> ExecutionResult {
-        let mut result = ExecutionResult::new(BackendKind::Wasmer, Outcome::Ok);
+    fn into_result(self, peak_memory: u64, output: RunOutput) -> ExecutionResult {
+        let mut result = ExecutionResult::new(BackendKind::Wasmer, self.outcome);
+        result.return_values = self.values;
         result.execution_time = self.elapsed;
         result.fuel_consumed = self.fuel_consumed;
         result.peak_memory = peak_memory;
-        match self.outcome {
-            Ok(values) => result.return_values = values,
-            Err(err) => result.outcome = Outcome::Failed(err),
-        }
+        result.stdout = output.stdout;
+        result.stderr = output.stderr;
+        result.stdout_truncated = output.stdout_truncated;
+        result.stderr_truncated = output.stderr_truncated;
         result
     }
 }
@@ -197,25 +219,6 @@ fn prepare_stack(size: usize) {
             last.set(size);
         }
     });
-}
-
-fn to_value(value: &WasmValue) -> Value {
-    match *value {
-        WasmValue::I32(v) => Value::I32(v),
-        WasmValue::I64(v) => Value::I64(v),
-        WasmValue::F32(v) => Value::F32(v),
-        WasmValue::F64(v) => Value::F64(v),
-    }
-}
-
-fn from_value(value: &Value) -> Option<WasmValue> {
-    match *value {
-        Value::I32(v) => Some(WasmValue::I32(v)),
-        Value::I64(v) => Some(WasmValue::I64(v)),
-        Value::F32(v) => Some(WasmValue::F32(v)),
-        Value::F64(v) => Some(WasmValue::F64(v)),
-        _ => None,
-    }
 }
 
 /// Maps wasmer's trap codes onto the closed core set.
@@ -338,7 +341,8 @@ impl WasmerInstance {
         }))
     }
 
-    /// Runs `func` under the wall-clock limit counted from `started`, and measures it.
+    /// Runs `func` under the wall-clock limit counted from `started`, and measures it. What the
+    /// run wrote stays captured (see [`WasmerInstance::take_output`]).
     ///
     /// `Err` only when the run could not be started (the guest did not run).
     fn run(
@@ -348,17 +352,27 @@ impl WasmerInstance {
         started: Instant,
     ) -> Result<RunReport, SandboxError> {
         self.reset_flags()?;
+        if let Some(captured) = &self.captured {
+            captured.reset();
+        }
         let fuel_before = self.remaining_fuel();
         prepare_stack(self.limits.stack);
         let deadline = started
             .checked_add(self.limits.time)
             .unwrap_or_else(|| started + Duration::from_secs(7 * 24 * 3600));
+        let _runtime = match &self.captured {
+            Some(_) => Some(wasi::tokio_runtime()?.enter()),
+            None => None,
+        };
+        let _deadline = DeadlineGuard::set(deadline);
         let watch = self
             .engine
             .watchdog
             .watch(deadline, self.store.interrupter())
             .map_err(internal)?;
-        let result = func.call(&mut self.store, params);
+        // wasmer re-raises a host function's panic once the guest's frames are gone; it ends
+        // this run rather than the embedder's thread.
+        let result = catch_unwind(AssertUnwindSafe(|| func.call(&mut self.store, params)));
         drop(watch);
         let elapsed = started.elapsed();
 
@@ -367,31 +381,109 @@ impl WasmerInstance {
         let mut fuel_consumed = fuel_before
             .zip(fuel_after)
             .map(|(before, after)| before.saturating_sub(after));
-        let outcome = match result {
-            Ok(values) => Ok(values.iter().filter_map(from_value).collect()),
-            Err(err) => {
+        // A write past the output cap traps at once; should anything have let the run finish
+        // anyway, the overflow still decides the outcome.
+        let output_error = self.captured.as_ref().and_then(|c| c.exceeded());
+        let (outcome, values) = match (output_error, result) {
+            (Some(error), _) => (Outcome::Failed(error), Vec::new()),
+            (None, Ok(Ok(values))) => (Outcome::Ok, values.iter().filter_map(from_value).collect()),
+            (None, Ok(Err(err))) => {
                 let memory_flag = self.globals.memory_limit_hit.clone();
                 let fuel_flag = self.globals.fuel_exhausted.clone();
-                Err(
-                    if self.flag_set(Some(&memory_flag)) || self.accounting.memory_hit().is_some() {
-                        memory_limit_error(&self.accounting, self.limits)
-                    } else if self.flag_set(fuel_flag.as_ref()) {
-                        // The run used the rest of the budget.
-                        fuel_consumed = fuel_before;
-                        let limit = self.limits.fuel.unwrap_or(0);
-                        SandboxError::FuelExhausted { used: limit, limit }
-                    } else {
-                        classify_trap(&err, self.limits, elapsed)
-                    },
-                )
+                let outcome = if self.flag_set(Some(&memory_flag))
+                    || self.accounting.memory_hit().is_some()
+                {
+                    Outcome::Failed(memory_limit_error(&self.accounting, self.limits))
+                } else if self.flag_set(fuel_flag.as_ref()) {
+                    // The run used the rest of the budget.
+                    fuel_consumed = fuel_before;
+                    let limit = self.limits.fuel.unwrap_or(0);
+                    Outcome::Failed(SandboxError::FuelExhausted { used: limit, limit })
+                } else if let Some(GuestExit(code)) = err.downcast_ref::<GuestExit>() {
+                    Outcome::Exit { code: *code }
+                } else if let Some(HostTrap(error)) = err.downcast_ref::<HostTrap>() {
+                    Outcome::Failed(error.clone())
+                } else {
+                    Outcome::Failed(classify_trap(&err, self.limits, elapsed))
+                };
+                (outcome, Vec::new())
+            }
+            (None, Err(panic)) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_string());
+                let error =
+                    SandboxError::trap_with(Trap::Other, format!("host code panicked: {message}"));
+                (Outcome::Failed(error), Vec::new())
             }
         };
         Ok(RunReport {
             outcome,
+            values,
             elapsed,
             fuel_consumed,
         })
     }
+
+    /// What the guest wrote since the last take.
+    fn take_output(&self) -> RunOutput {
+        self.captured
+            .as_ref()
+            .map(|captured| captured.take())
+            .unwrap_or_default()
+    }
+}
+
+/// The WASI environment of an instance and its captured output.
+type WasiParts = (WasiFunctionEnv, Arc<Captured>);
+
+/// The imports of one instance: the WASI layer (for modules importing WASI), then the sandbox's
+/// clock and random overrides, then the embedder's host functions, each taking precedence over
+/// the ones before. Also returns the WASI environment and its captured output.
+fn build_imports(
+    engine: &EngineEntry,
+    store: &mut Store,
+    info: &ModuleInfo,
+    config: &SandboxConfig,
+    host_env: &FunctionEnv<HostState>,
+) -> Result<(Imports, Option<WasiParts>), SandboxError> {
+    let uses_wasi = sandbox_core::wasi::is_wasi_module(info);
+    // Every import needs a provider: a host function, or WASI for its own namespace.
+    if let Some(import) = info.imports.iter().find(|import| {
+        config
+            .host_functions
+            .get(&import.module, &import.name)
+            .is_none()
+            && !(uses_wasi && import.module == wasi::MODULE)
+    }) {
+        return Err(SandboxError::LinkError {
+            reason: format!(
+                "import {}::{} is allowed but no host function provides it",
+                import.module, import.name
+            ),
+        });
+    }
+    let mut imports = Imports::new();
+    let mut wasi_parts = None;
+    if uses_wasi {
+        let (env, captured) = wasi::build_env(config, engine.wasix_runtime()?)?;
+        let func_env = WasiFunctionEnv::new(store, env);
+        wasi::define_imports(store, &func_env, &captured, host_env, &mut imports);
+        for function in sandbox_core::wasi::overrides(config) {
+            let defined = host::define(store, host_env, &function)?;
+            imports.define(&function.module, &function.name, defined);
+        }
+        wasi_parts = Some((func_env, captured));
+    }
+    for import in &info.imports {
+        if let Some(function) = config.host_functions.get(&import.module, &import.name) {
+            let defined = host::define(store, host_env, function)?;
+            imports.define(&import.module, &import.name, defined);
+        }
+    }
+    Ok((imports, wasi_parts))
 }
 
 impl CompiledModule for WasmerModule {
@@ -424,23 +516,31 @@ impl CompiledModule for WasmerModule {
                     .into(),
             }));
         }
-        if let Some(import) = self.info.imports.first() {
-            return Err(fail(SandboxError::LinkError {
-                reason: format!(
-                    "import {}::{} is allowed but no host function provides it",
-                    import.module, import.name
-                ),
-            }));
-        }
 
         let accounting = Arc::new(Accounting::new(limits.memory, limits.tables));
         let mut engine = self.engine.engine.clone();
         engine.set_tunables(RunTunables::new(accounting.clone(), limits.stack));
         let mut store = Store::new(engine);
 
+        let host_env = FunctionEnv::new(&mut store, HostState::default());
+        let uses_wasi = sandbox_core::wasi::is_wasi_module(&self.info);
+        let _runtime = if uses_wasi {
+            match wasi::tokio_runtime() {
+                Ok(runtime) => Some(runtime.enter()),
+                Err(err) => return Err(fail(err)),
+            }
+        } else {
+            None
+        };
+        let (imports, wasi_parts) =
+            match build_imports(&self.engine, &mut store, &self.info, config, &host_env) {
+                Ok(built) => built,
+                Err(err) => return Err(fail(err)),
+            };
+
         let started = Instant::now();
         prepare_stack(limits.stack);
-        let instance = match wasmer::Instance::new(&mut store, &self.module, &Imports::new()) {
+        let instance = match wasmer::Instance::new(&mut store, &self.module, &imports) {
             Ok(instance) => instance,
             Err(err) => {
                 let elapsed = started.elapsed();
@@ -472,6 +572,27 @@ impl CompiledModule for WasmerModule {
             Ok(globals) => globals,
             Err(reason) => return Err(fail(internal(reason))),
         };
+        // What host functions reach: the export `memory` and the fuel global.
+        {
+            let state = host_env.as_mut(&mut store);
+            state.memory = instance.exports.get_memory("memory").ok().cloned();
+            state.fuel = globals.fuel_remaining.clone().zip(
+                limits
+                    .fuel_budget()
+                    .map(|budget| u64::try_from(budget).unwrap_or(0)),
+            );
+        }
+        let captured = match wasi_parts {
+            Some((mut func_env, captured)) => {
+                if let Err(err) = func_env.initialize(&mut store, instance.clone()) {
+                    return Err(fail(SandboxError::LinkError {
+                        reason: format!("a WASI module must export its memory: {err}"),
+                    }));
+                }
+                Some(captured)
+            }
+            None => None,
+        };
         let mut live = WasmerInstance {
             engine: self.engine.clone(),
             store: SendStore(store),
@@ -481,6 +602,7 @@ impl CompiledModule for WasmerModule {
             accounting,
             globals,
             fuel_left: None,
+            captured,
         };
         if let Err(err) = live.initialise_globals() {
             return Err(fail(err));
@@ -495,12 +617,14 @@ impl CompiledModule for WasmerModule {
             let failed = match live.charge_startup() {
                 Err(err) => return Err(fail(err)),
                 Ok(Some(exhausted)) => Some(RunReport {
-                    outcome: Err(exhausted),
+                    outcome: Outcome::Failed(exhausted),
+                    values: Vec::new(),
                     elapsed: started.elapsed(),
                     fuel_consumed: None,
                 }),
+                // A start function that exits (WASI `proc_exit`) ends instantiation too.
                 Ok(None) => match live.run(&start, &[], started) {
-                    Ok(report) if report.outcome.is_err() => Some(report),
+                    Ok(report) if report.outcome != Outcome::Ok => Some(report),
                     Ok(_) => None,
                     Err(err) => return Err(fail(err)),
                 },
@@ -509,8 +633,11 @@ impl CompiledModule for WasmerModule {
                 // Everything instantiation consumed, the startup charge included.
                 report.fuel_consumed = live.fuel_consumed();
                 let peak = live.accounting.peak_memory();
-                return Err(Box::new(report.into_result(peak)));
+                let output = live.take_output();
+                return Err(Box::new(report.into_result(peak, output)));
             }
+            // On success, what the start function wrote stays captured and is reported by the
+            // first call (there is no instantiation report to carry it).
         }
         Ok(Box::new(live))
     }
@@ -535,7 +662,8 @@ impl Instance for WasmerInstance {
             .clone();
         let params: Vec<Value> = args.iter().map(to_value).collect();
         let report = self.run(&func, &params, Instant::now())?;
-        Ok(report.into_result(self.accounting.peak_memory()))
+        let output = self.take_output();
+        Ok(report.into_result(self.accounting.peak_memory(), output))
     }
 
     fn fuel_consumed(&self) -> Option<u64> {

@@ -28,15 +28,44 @@
 //! metering on or off); every instance gets a fresh `Store` on a handle of the shared engine
 //! carrying its own tunables.
 //!
+//! ## WASI preview 1
+//!
+//! Modules importing from `wasi_snapshot_preview1` get a fresh wasmer-wasix environment per
+//! instance, built from the `SandboxConfig` given to `instantiate` (argv, exactly the configured
+//! environment, stdin from memory, stdout and stderr captured under `max_output_bytes`, the
+//! preopens). wasmer-wasix is used with `default-features = false` and only `sys-minimal`
+//! (native wasmer, its Tokio-based task manager types, `tokio/fs`): no networking (`host-vnet`),
+//! HTTP client (`host-reqwest`), journals, webc mmap or ctrl-c handling, and not even its host
+//! filesystem (`host-fs`), because the preopens are the sandbox's own capability-based
+//! filesystem (see `preopen.rs`). wasix needs a Tokio runtime: the backend owns one,
+//! process-wide, created on first WASI use. The details (output capping, `proc_exit`, the
+//! clock policy, sleeps bounded by the deadline) are in `wasi.rs`.
+//!
+//! All limits apply during WASI runs: fuel and memory as for any code, the wall clock through
+//! the watchdog (which keeps re-interrupting a run whose interrupt landed in host code until it
+//! is back in guest code; sleeps are cut at the deadline).
+//!
+//! ## Host functions
+//!
+//! `SandboxConfig::host_functions` are registered for the imports they name, over everything
+//! else (WASI included). They see the caller's memory exported as `memory` and the fuel
+//! consumed so far; an error or a panic in one ends the run with trap `other`. Time spent in
+//! them counts against the time limit, but a host function that never returns cannot be
+//! interrupted. An import that the policy allows but nothing provides fails instantiation with
+//! `link_error` naming it.
+//!
 //! Accepted WebAssembly: 2.0 without SIMD (mutable globals, saturating float-to-int, sign
 //! extension, multi-value, bulk memory, reference types) plus extended constant expressions.
 //! SIMD (singlepass does not implement it), threads, tail calls, exceptions, GC, memory64 and
 //! multi-memory are refused as `unsupported` at load.
 
 mod engine;
+mod host;
 mod instance;
 mod middleware;
+mod preopen;
 mod tunables;
+mod wasi;
 mod watchdog;
 
 pub use engine::WasmerSandbox;

@@ -165,7 +165,7 @@ impl Sandbox for WasmtimeSandbox {
             wall_clock_limit: true,
             memory_limit: true,
             stack_limit: true,
-            wasi: false,
+            wasi: true,
             network: false,
             proposals: vec![
                 "mutable_global",

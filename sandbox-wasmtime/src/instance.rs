@@ -1,14 +1,57 @@
 //! Compiled modules, instances, the per-store resource limiter and trap mapping.
 
 use crate::engine::{SharedEngine, EPOCH_TICK};
+use crate::wasi::OutputLimitHit;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::{
-    BackendKind, CompiledModule, ExecutionResult, Instance, Outcome, SandboxConfig, SandboxError,
-    Trap, WasmValue,
+    wasi, BackendKind, CappedOutput, CompiledModule, ExecutionResult, GuestMemory, HostContext,
+    HostError, HostFunction, Instance, Outcome, SandboxConfig, SandboxError, Trap, ValType,
+    WasmValue,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::{ResourceLimiter, Store, Val};
+use wasmtime::{Caller, FuncType, Linker, ResourceLimiter, Store, Val};
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+/// A host function's error, carried through wasmtime as the error of its trap.
+#[derive(Debug)]
+struct HostCallFailed(HostError);
+
+impl std::fmt::Display for HostCallFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for HostCallFailed {}
+
+/// The guest's memory as a byte slice, for host functions.
+struct SliceMemory<'a>(&'a mut [u8]);
+
+impl GuestMemory for SliceMemory<'_> {
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        let start = usize::try_from(offset).map_err(|_| HostError::new("address out of range"))?;
+        let bytes = self
+            .0
+            .get(start..start.saturating_add(buf.len()))
+            .ok_or_else(|| HostError::new("read outside guest memory"))?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), HostError> {
+        let start = usize::try_from(offset).map_err(|_| HostError::new("address out of range"))?;
+        self.0
+            .get_mut(start..start.saturating_add(data.len()))
+            .ok_or_else(|| HostError::new("write outside guest memory"))?
+            .copy_from_slice(data);
+        Ok(())
+    }
+}
 
 /// A module compiled by wasmtime.
 pub(crate) struct WasmtimeModule {
@@ -141,6 +184,12 @@ impl ResourceLimiter for Limiter {
 
 struct StoreState {
     limiter: Limiter,
+    /// The WASI context, for modules that import WASI.
+    wasi: Option<WasiP1Ctx>,
+    stdout: CappedOutput,
+    stderr: CappedOutput,
+    /// The instance's fuel budget, so host functions can tell how much was consumed.
+    fuel_limit: Option<u64>,
     /// When the current call must stop; checked against real time when an epoch deadline
     /// fires, so a run never stops before its limit however the ticks fall.
     deadline: Instant,
@@ -163,6 +212,108 @@ pub(crate) struct WasmtimeInstance {
     instance: wasmtime::Instance,
     info: Arc<ModuleInfo>,
     limits: RunLimits,
+}
+
+fn val_type(ty: ValType) -> Option<wasmtime::ValType> {
+    match ty {
+        ValType::I32 => Some(wasmtime::ValType::I32),
+        ValType::I64 => Some(wasmtime::ValType::I64),
+        ValType::F32 => Some(wasmtime::ValType::F32),
+        ValType::F64 => Some(wasmtime::ValType::F64),
+        _ => None,
+    }
+}
+
+impl WasmtimeModule {
+    /// The imports of one instance: WASI (with the sandbox's clock and random functions under a
+    /// denied or virtual clock) and the embedder's host functions.
+    fn linker(
+        &self,
+        config: &SandboxConfig,
+        is_wasi: bool,
+    ) -> Result<Linker<StoreState>, SandboxError> {
+        let engine = &self.engine.engine;
+        let mut linker = Linker::new(engine);
+        linker.allow_shadowing(true);
+        let mut functions = Vec::new();
+        if is_wasi {
+            wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut StoreState| {
+                state
+                    .wasi
+                    .as_mut()
+                    .expect("a WASI context exists whenever WASI is linked")
+            })
+            .map_err(|err| SandboxError::LinkError {
+                reason: format!("cannot link WASI: {err}"),
+            })?;
+            functions.extend(wasi::overrides(config));
+        }
+        functions.extend(config.host_functions.iter().cloned());
+        for function in functions {
+            let unsupported = || SandboxError::Unsupported {
+                reason: format!(
+                    "host function {}::{} has signature {}: only numeric types cross the boundary",
+                    function.module, function.name, function.signature
+                ),
+            };
+            let params = function
+                .signature
+                .params
+                .iter()
+                .map(|ty| val_type(*ty).ok_or_else(unsupported))
+                .collect::<Result<Vec<_>, _>>()?;
+            let results = function
+                .signature
+                .results
+                .iter()
+                .map(|ty| val_type(*ty).ok_or_else(unsupported))
+                .collect::<Result<Vec<_>, _>>()?;
+            let ty = FuncType::new(engine, params, results);
+            let (module, name) = (function.module.clone(), function.name.clone());
+            linker
+                .func_new(&module, &name, ty, move |caller, params, results| {
+                    call_host(&function, caller, params, results)
+                })
+                .map_err(|err| SandboxError::LinkError {
+                    reason: format!("cannot define {module}::{name}: {err}"),
+                })?;
+        }
+        Ok(linker)
+    }
+}
+
+/// Runs a host function for wasmtime: its context sees the caller's `memory` export and the
+/// fuel consumed so far.
+fn call_host(
+    function: &HostFunction,
+    mut caller: Caller<'_, StoreState>,
+    params: &[Val],
+    results: &mut [Val],
+) -> wasmtime::Result<()> {
+    let args: Vec<WasmValue> = params.iter().filter_map(from_val).collect();
+    let fuel = caller
+        .data()
+        .fuel_limit
+        .map(|limit| limit.saturating_sub(caller.get_fuel().unwrap_or(0)));
+    let memory = caller
+        .get_export("memory")
+        .and_then(|export| export.into_memory());
+    let outcome = match memory {
+        Some(memory) => {
+            let mut slice = SliceMemory(memory.data_mut(&mut caller));
+            function.call(&mut HostContext::new(Some(&mut slice), fuel), &args)
+        }
+        None => function.call(&mut HostContext::new(None, fuel), &args),
+    };
+    match outcome {
+        Ok(values) => {
+            for (slot, value) in results.iter_mut().zip(&values) {
+                *slot = to_val(value);
+            }
+            Ok(())
+        }
+        Err(err) => Err(wasmtime::Error::new(HostCallFailed(err))),
+    }
 }
 
 impl CompiledModule for WasmtimeModule {
@@ -200,7 +351,15 @@ impl CompiledModule for WasmtimeModule {
                     .into(),
             }));
         }
-        if let Some(import) = self.info.imports.first() {
+        let is_wasi = wasi::is_wasi_module(&self.info);
+        if let Some(import) = self.info.imports.iter().find(|import| {
+            config
+                .host_functions
+                .get(&import.module, &import.name)
+                .is_none()
+                && !(import.module == wasi::MODULE
+                    && wasi::is_granted(&import.module, &import.name, config))
+        }) {
             return Err(fail(SandboxError::LinkError {
                 reason: format!(
                     "import {}::{} is allowed but no host function provides it",
@@ -208,6 +367,20 @@ impl CompiledModule for WasmtimeModule {
                 ),
             }));
         }
+        let stdout = CappedOutput::new(config.max_output_bytes);
+        let stderr = CappedOutput::new(config.max_output_bytes);
+        let wasi_ctx = if is_wasi {
+            match crate::wasi::context(config, &stdout, &stderr) {
+                Ok(ctx) => Some(ctx),
+                Err(err) => return Err(fail(err)),
+            }
+        } else {
+            None
+        };
+        let linker = match self.linker(config, is_wasi) {
+            Ok(linker) => linker,
+            Err(err) => return Err(fail(err)),
+        };
 
         let mut store = Store::new(
             &self.engine.engine,
@@ -226,6 +399,10 @@ impl CompiledModule for WasmtimeModule {
                 },
                 deadline: Instant::now() + limits.time,
                 timed_out: false,
+                wasi: wasi_ctx,
+                stdout,
+                stderr,
+                fuel_limit: limits.fuel,
             },
         );
         store.limiter(|state| &mut state.limiter);
@@ -250,7 +427,7 @@ impl CompiledModule for WasmtimeModule {
         }
         arm_deadline(&mut store, limits.time);
         let started = Instant::now();
-        let result = wasmtime::Instance::new(&mut store, &self.module, &[]);
+        let result = linker.instantiate(&mut store, &self.module);
         let elapsed = started.elapsed();
         store.data_mut().limiter.instantiating = false;
         match result {
@@ -261,12 +438,12 @@ impl CompiledModule for WasmtimeModule {
                 limits,
             })),
             Err(err) => {
-                let error = classify(&err, &store, limits, elapsed, true);
-                let mut report =
-                    ExecutionResult::new(BackendKind::Wasmtime, Outcome::Failed(error));
+                let outcome = classify(&err, &store, limits, elapsed, true);
+                let mut report = ExecutionResult::new(BackendKind::Wasmtime, outcome);
                 report.execution_time = elapsed;
                 report.fuel_consumed = fuel_used(&store, limits);
                 report.peak_memory = store.data().limiter.peak_memory;
+                collect_output(&store, &mut report);
                 Err(Box::new(report))
             }
         }
@@ -296,8 +473,30 @@ fn fuel_used(store: &Store<StoreState>, limits: RunLimits) -> Option<u64> {
     Some(limit.saturating_sub(remaining))
 }
 
-/// Maps a wasmtime error onto the core taxonomy.
+/// Moves the output captured during a run into its report.
+fn collect_output(store: &Store<StoreState>, report: &mut ExecutionResult) {
+    let state = store.data();
+    report.stdout = state.stdout.take();
+    report.stderr = state.stderr.take();
+    report.stdout_truncated = state.stdout.truncated();
+    report.stderr_truncated = state.stderr.truncated();
+}
+
+/// Maps a wasmtime error onto the core outcome: a WASI exit, or a failure.
 fn classify(
+    err: &wasmtime::Error,
+    store: &Store<StoreState>,
+    limits: RunLimits,
+    elapsed: Duration,
+    instantiating: bool,
+) -> Outcome {
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return Outcome::Exit { code: exit.0 };
+    }
+    Outcome::Failed(classify_failure(err, store, limits, elapsed, instantiating))
+}
+
+fn classify_failure(
     err: &wasmtime::Error,
     store: &Store<StoreState>,
     limits: RunLimits,
@@ -309,6 +508,24 @@ fn classify(
             elapsed,
             limit: limits.time,
         };
+    }
+    // A full stream traps with `OutputLimitHit` (wasmtime-wasi may wrap it, so a truncated
+    // stream and an error that is not an engine trap count too).
+    let output_hit = err.downcast_ref::<OutputLimitHit>().is_some()
+        || err.downcast_ref::<wasmtime::Trap>().is_none();
+    for (name, stream) in [
+        ("stdout", &store.data().stdout),
+        ("stderr", &store.data().stderr),
+    ] {
+        if output_hit && stream.truncated() {
+            return SandboxError::OutputLimitExceeded {
+                stream: name.to_string(),
+                limit: stream.limit(),
+            };
+        }
+    }
+    if let Some(failed) = err.downcast_ref::<HostCallFailed>() {
+        return HostFunction::trap(&failed.0);
     }
     let limiter = &store.data().limiter;
     if let Some(used) = limiter.memory_hit {
@@ -415,10 +632,10 @@ impl Instance for WasmtimeInstance {
                 report.return_values = results.iter().filter_map(from_val).collect();
             }
             Err(err) => {
-                report.outcome =
-                    Outcome::Failed(classify(&err, &self.store, self.limits, elapsed, false));
+                report.outcome = classify(&err, &self.store, self.limits, elapsed, false);
             }
         }
+        collect_output(&self.store, &mut report);
         Ok(report)
     }
 

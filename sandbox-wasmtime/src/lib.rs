@@ -14,5 +14,6 @@
 
 mod engine;
 mod instance;
+mod wasi;
 
 pub use engine::WasmtimeSandbox;

@@ -106,7 +106,11 @@ fn fixtures(root: &Path) -> anyhow::Result<()> {
         .collect();
     sources.sort();
     for source in sources {
-        let stem = source.file_stem().context("file name")?.to_string_lossy().into_owned();
+        let stem = source
+            .file_stem()
+            .context("file name")?
+            .to_string_lossy()
+            .into_owned();
         let output = dir.join(format!("{stem}.wasm"));
         println!("==> clang {} -> {}", source.display(), output.display());
         let status = Command::new("clang")
@@ -114,7 +118,9 @@ fn fixtures(root: &Path) -> anyhow::Result<()> {
             .arg(&output)
             .arg(&source)
             .status()
-            .context("cannot run clang: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32")?;
+            .context(
+                "cannot run clang: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32",
+            )?;
         if !status.success() {
             bail!("clang failed on {}", source.display());
         }

@@ -3,7 +3,11 @@
 
 use conformance_tests::{divergences, fixture_names};
 
-const SOURCES: &[&str] = &[include_str!("suite.rs"), include_str!("differential.rs")];
+const SOURCES: &[&str] = &[
+    include_str!("suite.rs"),
+    include_str!("wasi.rs"),
+    include_str!("differential.rs"),
+];
 
 #[test]
 fn every_fixture_is_used_by_a_test() {

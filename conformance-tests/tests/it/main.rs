@@ -8,6 +8,13 @@ mod differential;
 mod fixtures;
 mod properties;
 mod suite;
+mod wasi;
+
+/// Every suite function, from whichever file holds it.
+mod cases {
+    pub use crate::suite::*;
+    pub use crate::wasi::*;
+}
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -19,7 +26,7 @@ macro_rules! conformance {
                     conformance_tests::run_case(
                         sandbox::BackendKind::Wasmtime,
                         stringify!($name),
-                        crate::suite::$name,
+                        crate::cases::$name,
                     );
                 }
             )*
@@ -33,7 +40,7 @@ macro_rules! conformance {
                     conformance_tests::run_case(
                         sandbox::BackendKind::Wasmer,
                         stringify!($name),
-                        crate::suite::$name,
+                        crate::cases::$name,
                     );
                 }
             )*
@@ -77,4 +84,20 @@ conformance! {
     simd_runs_or_is_refused_cleanly,
     unsupported_features_are_refused_cleanly,
     capabilities_are_declared,
+    wasi_sum_reads_stdin,
+    wasi_args_env_and_exit_code,
+    wasi_output_flood_is_capped_on_stdout,
+    wasi_output_flood_is_capped_on_stderr,
+    wasi_failed_run_keeps_partial_output,
+    wasi_virtual_clock_and_random_are_deterministic,
+    wasi_denied_clock_and_random_fail,
+    wasi_real_clock_reads_the_host_time,
+    wasi_escapes_are_denied_and_host_files_unchanged,
+    wasi_symlink_made_by_the_guest_does_not_escape,
+    wasi_preopens_read_and_write_as_granted,
+    wasi_without_preopens_sees_no_files,
+    wasi_imports_outside_the_policy_are_unauthorized,
+    host_functions_read_guest_memory,
+    host_function_errors_are_trap_other,
+    host_functions_must_be_registered,
 }

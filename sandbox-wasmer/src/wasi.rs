@@ -1,0 +1,715 @@
+//! WASI preview 1 through wasmer-wasix.
+//!
+//! Each instantiation of a module that imports from `wasi_snapshot_preview1` gets a fresh
+//! `WasiEnv` built from the run's [`SandboxConfig`]: argv, exactly the configured environment,
+//! stdin from memory, stdout and stderr captured into [`CappedOutput`]s, and only the configured
+//! preopens (see [`crate::preopen`]). Of wasix's import object only the preview 1 namespace is
+//! used, with three changes:
+//! - `fd_write` and `fd_pwrite` are wrapped: when a write passes the output cap, the call traps
+//!   right after the write returns (the write itself keeps the prefix that fits and fails), so
+//!   the run ends with `output_limit_exceeded` without running another guest instruction;
+//! - `proc_exit` is the sandbox's own: it traps with the full exit code (wasix keeps only
+//!   the code modulo 256);
+//! - the clock and random functions of `sandbox_core::wasi::overrides` replace wasix's under the
+//!   deny and virtual clock policies (registered with the host functions, see
+//!   [`crate::host`]).
+//!
+//! wasix needs a Tokio runtime for its timers and background tasks. The backend owns one,
+//! process-wide, created on first use, with a single worker thread; runs enter it around
+//! instantiation and calls. Its task manager ([`SandboxTasks`]) never spawns WebAssembly
+//! threads, and shortens any sleep (`poll_oneoff` under the real clock) so that it ends by the
+//! current run's deadline: a sleeping guest cannot outlast its time limit.
+
+use crate::host::HostState;
+use crate::preopen::{guest_name, PreopenFs};
+use sandbox_core::{CappedOutput, SandboxConfig, SandboxError};
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
+use tokio::runtime::{Handle, Runtime};
+use wasmer::{
+    AsStoreMut, Function, FunctionEnv, FunctionEnvMut, FunctionType, Imports, RuntimeError, Type,
+    Value,
+};
+use wasmer_wasix::runtime::task_manager::{TaskWasm, VirtualTaskManager};
+use wasmer_wasix::virtual_fs::{self, FsError, VirtualFile};
+use wasmer_wasix::{PluggableRuntime, WasiEnv, WasiFunctionEnv, WasiThreadError, WasiVersion};
+
+/// The import module of WASI preview 1.
+pub(crate) const MODULE: &str = sandbox_core::wasi::MODULE;
+
+fn internal(reason: impl std::fmt::Display) -> SandboxError {
+    SandboxError::Unsupported {
+        reason: format!("wasmer backend: {reason}"),
+    }
+}
+
+/// The backend's Tokio runtime, created on first use and kept for the life of the process.
+pub(crate) fn tokio_runtime() -> Result<&'static Runtime, SandboxError> {
+    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("sandbox-wasmer-wasi")
+                .enable_time()
+                .build()
+                .map_err(|err| err.to_string())
+        })
+        .as_ref()
+        .map_err(|err| internal(format!("cannot start the WASI runtime: {err}")))
+}
+
+/// The wasix runtime of one engine: the backend's task manager and the engine.
+pub(crate) fn wasix_runtime(
+    engine: &wasmer::Engine,
+) -> Result<Arc<PluggableRuntime>, SandboxError> {
+    let handle = tokio_runtime()?.handle().clone();
+    let mut runtime = PluggableRuntime::new(Arc::new(SandboxTasks { handle }));
+    runtime.set_engine(engine.clone());
+    Ok(Arc::new(runtime))
+}
+
+thread_local! {
+    /// The deadline of the run executing on this thread, if any.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Makes sleeps on this thread end by `deadline` until dropped.
+pub(crate) struct DeadlineGuard {
+    previous: Option<Instant>,
+}
+
+impl DeadlineGuard {
+    /// Sets this thread's run deadline.
+    pub(crate) fn set(deadline: Instant) -> Self {
+        DeadlineGuard {
+            previous: DEADLINE.with(|d| d.replace(Some(deadline))),
+        }
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        DEADLINE.with(|d| d.set(self.previous));
+    }
+}
+
+/// `time`, shortened to end shortly after the current run's deadline (the watchdog's next
+/// interrupt then lands in guest code).
+fn capped_sleep(time: Duration) -> Duration {
+    match DEADLINE.with(Cell::get) {
+        Some(deadline) => time
+            .min(deadline.saturating_duration_since(Instant::now()) + 2 * crate::watchdog::RETRY),
+        None => time,
+    }
+}
+
+/// wasix's task manager in the sandbox: Tokio for timers and background futures, no threads
+/// for guests, and sleeps bounded by the run's deadline.
+#[derive(Debug)]
+struct SandboxTasks {
+    handle: Handle,
+}
+
+/// A sleep driven by the Tokio runtime's timer (the future itself is polled by wasix on the
+/// guest's thread, outside the runtime).
+struct Sleep {
+    state: Arc<Mutex<(bool, Option<Waker>)>>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.0 {
+            Poll::Ready(())
+        } else {
+            state.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl VirtualTaskManager for SandboxTasks {
+    fn sleep_now(
+        &self,
+        time: Duration,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        let time = capped_sleep(time);
+        if time.is_zero() {
+            return Box::pin(std::future::ready(()));
+        }
+        let state = Arc::new(Mutex::new((false, None::<Waker>)));
+        let timer = state.clone();
+        self.handle.spawn(async move {
+            tokio::time::sleep(time).await;
+            let waker = {
+                let mut state = timer.lock().unwrap_or_else(|e| e.into_inner());
+                state.0 = true;
+                state.1.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        });
+        Box::pin(Sleep { state })
+    }
+
+    fn task_shared(
+        &self,
+        task: Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send + 'static>,
+    ) -> Result<(), WasiThreadError> {
+        self.handle.spawn(async move { task().await });
+        Ok(())
+    }
+
+    fn task_wasm(&self, _task: TaskWasm) -> Result<(), WasiThreadError> {
+        // Guests get no threads.
+        Err(WasiThreadError::Unsupported)
+    }
+
+    fn task_dedicated(
+        &self,
+        task: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Result<(), WasiThreadError> {
+        self.handle.spawn_blocking(task);
+        Ok(())
+    }
+
+    fn thread_parallelism(&self) -> Result<usize, WasiThreadError> {
+        Ok(1)
+    }
+}
+
+/// A boxed, sendable future, as the task manager trait spells it.
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Which captured stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// A guest's captured stdout and stderr.
+#[derive(Debug)]
+pub(crate) struct Captured {
+    stdout: CappedOutput,
+    stderr: CappedOutput,
+    /// The stream whose cap was passed during the current run.
+    exceeded: Mutex<Option<Stream>>,
+}
+
+/// What one run wrote.
+#[derive(Debug, Default)]
+pub(crate) struct RunOutput {
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+    pub(crate) stdout_truncated: bool,
+    pub(crate) stderr_truncated: bool,
+}
+
+impl Captured {
+    fn new(limit: u64) -> Arc<Self> {
+        Arc::new(Captured {
+            stdout: CappedOutput::new(limit),
+            stderr: CappedOutput::new(limit),
+            exceeded: Mutex::new(None),
+        })
+    }
+
+    fn exceeded_lock(&self) -> std::sync::MutexGuard<'_, Option<Stream>> {
+        self.exceeded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets a previous run's overflow (each run is judged on its own).
+    pub(crate) fn reset(&self) {
+        *self.exceeded_lock() = None;
+    }
+
+    /// The error of a run that passed the cap, if it did.
+    pub(crate) fn exceeded(&self) -> Option<SandboxError> {
+        let stream = (*self.exceeded_lock())?;
+        let output = match stream {
+            Stream::Stdout => &self.stdout,
+            Stream::Stderr => &self.stderr,
+        };
+        Some(SandboxError::OutputLimitExceeded {
+            stream: stream.name().to_string(),
+            limit: output.limit(),
+        })
+    }
+
+    /// Takes what was written since the last take.
+    pub(crate) fn take(&self) -> RunOutput {
+        RunOutput {
+            stdout: self.stdout.take(),
+            stderr: self.stderr.take(),
+            stdout_truncated: self.stdout.truncated(),
+            stderr_truncated: self.stderr.truncated(),
+        }
+    }
+
+    fn write(&self, stream: Stream, data: &[u8]) -> bool {
+        let output = match stream {
+            Stream::Stdout => &self.stdout,
+            Stream::Stderr => &self.stderr,
+        };
+        let fits = output.write(data);
+        if !fits {
+            self.exceeded_lock().get_or_insert(stream);
+        }
+        fits
+    }
+}
+
+/// The marker error of a write past the output cap.
+#[derive(Debug)]
+pub(crate) struct OutputLimitHit;
+
+impl std::fmt::Display for OutputLimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("output limit exceeded")
+    }
+}
+
+impl std::error::Error for OutputLimitHit {}
+
+/// The trap `proc_exit` ends a run with.
+#[derive(Debug)]
+pub(crate) struct GuestExit(pub(crate) i32);
+
+impl std::fmt::Display for GuestExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the guest exited with code {}", self.0)
+    }
+}
+
+impl std::error::Error for GuestExit {}
+
+/// stdout or stderr of a guest: keeps what fits under the cap; past it the write fails and
+/// the overflow is recorded (the `fd_write` wrapper then traps).
+#[derive(Debug)]
+struct OutputFile {
+    captured: Arc<Captured>,
+    stream: Stream,
+}
+
+impl VirtualFile for OutputFile {
+    fn last_accessed(&self) -> u64 {
+        0
+    }
+    fn last_modified(&self) -> u64 {
+        0
+    }
+    fn created_time(&self) -> u64 {
+        0
+    }
+    fn size(&self) -> u64 {
+        0
+    }
+    fn set_len(&mut self, _new_size: u64) -> virtual_fs::Result<()> {
+        Err(FsError::PermissionDenied)
+    }
+    fn unlink(&mut self) -> virtual_fs::Result<()> {
+        Ok(())
+    }
+    fn get_special_fd(&self) -> Option<u32> {
+        Some(match self.stream {
+            Stream::Stdout => 1,
+            Stream::Stderr => 2,
+        })
+    }
+    fn poll_read_ready(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(0))
+    }
+    fn poll_write_ready(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(64 * 1024))
+    }
+}
+
+impl AsyncRead for OutputFile {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(io::Error::other("cannot read from an output stream")))
+    }
+}
+
+impl AsyncWrite for OutputFile {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.captured.write(self.stream, buf) {
+            Poll::Ready(Ok(buf.len()))
+        } else {
+            Poll::Ready(Err(io::Error::other(OutputLimitHit)))
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncSeek for OutputFile {
+    fn start_seek(self: Pin<&mut Self>, _position: io::SeekFrom) -> io::Result<()> {
+        Err(io::Error::other("cannot seek an output stream"))
+    }
+    fn poll_complete(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        Poll::Ready(Ok(0))
+    }
+}
+
+/// stdin of a guest: the configured bytes, then end of file.
+#[derive(Debug)]
+struct StdinFile {
+    data: Vec<u8>,
+    position: usize,
+}
+
+impl StdinFile {
+    fn remaining(&self) -> &[u8] {
+        self.data.get(self.position..).unwrap_or_default()
+    }
+}
+
+impl VirtualFile for StdinFile {
+    fn last_accessed(&self) -> u64 {
+        0
+    }
+    fn last_modified(&self) -> u64 {
+        0
+    }
+    fn created_time(&self) -> u64 {
+        0
+    }
+    fn size(&self) -> u64 {
+        self.remaining().len() as u64
+    }
+    fn set_len(&mut self, _new_size: u64) -> virtual_fs::Result<()> {
+        Err(FsError::PermissionDenied)
+    }
+    fn unlink(&mut self) -> virtual_fs::Result<()> {
+        Ok(())
+    }
+    fn get_special_fd(&self) -> Option<u32> {
+        Some(0)
+    }
+    fn poll_read_ready(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(self.remaining().len()))
+    }
+    fn poll_write_ready(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(0))
+    }
+}
+
+impl AsyncRead for StdinFile {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let remaining = this.remaining();
+        let n = remaining.len().min(buf.remaining());
+        buf.put_slice(&remaining[..n]);
+        this.position += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for StdinFile {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::Error::other("cannot write to stdin")))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncSeek for StdinFile {
+    fn start_seek(self: Pin<&mut Self>, _position: io::SeekFrom) -> io::Result<()> {
+        Err(io::Error::other("cannot seek stdin"))
+    }
+    fn poll_complete(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        Poll::Ready(Ok(0))
+    }
+}
+
+/// Builds the WASI environment of one instance from its configuration.
+pub(crate) fn build_env(
+    config: &SandboxConfig,
+    runtime: Arc<PluggableRuntime>,
+) -> Result<(WasiEnv, Arc<Captured>), SandboxError> {
+    let captured = Captured::new(config.max_output_bytes);
+    let mut builder = WasiEnv::builder(config.program_name.clone())
+        .args(&config.args)
+        .envs(config.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Box::new(StdinFile {
+            data: config.stdin.clone(),
+            position: 0,
+        }))
+        .stdout(Box::new(OutputFile {
+            captured: captured.clone(),
+            stream: Stream::Stdout,
+        }))
+        .stderr(Box::new(OutputFile {
+            captured: captured.clone(),
+            stream: Stream::Stderr,
+        }))
+        .runtime(runtime);
+
+    let mut fs = PreopenFs::default();
+    if config.allow_filesystem {
+        for preopen in &config.preopens {
+            let name = guest_name(&preopen.guest)
+                .map_err(|reason| SandboxError::Unsupported { reason })?;
+            fs.add(name.clone(), &preopen.host, preopen.writable)
+                .map_err(|err| SandboxError::Io {
+                    path: preopen.host.display().to_string(),
+                    reason: format!("cannot preopen: {err}"),
+                })?;
+            let writable = preopen.writable;
+            builder
+                .add_preopen_build(|p| {
+                    p.directory(format!("/{name}"))
+                        .alias(&name)
+                        .read(true)
+                        .write(writable)
+                        .create(writable)
+                })
+                .map_err(|err| internal(format!("cannot preopen {}: {err}", preopen.guest)))?;
+        }
+    }
+    let fs: Arc<dyn virtual_fs::FileSystem + Send + Sync> = Arc::new(fs);
+    builder.set_fs(fs);
+
+    let env = builder.build().map_err(|err| SandboxError::Unsupported {
+        reason: format!("wasmer backend: cannot set up WASI: {err}"),
+    })?;
+    Ok((env, captured))
+}
+
+/// wasix's preview 1 functions for `func_env`, with the sandbox's `fd_write`, `fd_pwrite`,
+/// `path_open` and `proc_exit` (see the module documentation). Added to `imports`. `env` gives
+/// the wrappers the instance's memory once it exists.
+pub(crate) fn define_imports(
+    store: &mut impl AsStoreMut,
+    func_env: &WasiFunctionEnv,
+    captured: &Arc<Captured>,
+    env: &FunctionEnv<HostState>,
+    imports: &mut Imports,
+) {
+    let wasix =
+        wasmer_wasix::generate_import_object_from_env(store, &func_env.env, WasiVersion::Snapshot1);
+    let fdstat_get = match wasix.get_export(MODULE, "fd_fdstat_get") {
+        Some(wasmer::Extern::Function(f)) => Some(f),
+        _ => None,
+    };
+    for ((module, name), export) in &wasix {
+        if module != MODULE || name == "proc_exit" {
+            continue;
+        }
+        match export {
+            wasmer::Extern::Function(inner) if name == "fd_write" || name == "fd_pwrite" => {
+                let wrapped = checking_output(store, env, inner, captured.clone());
+                imports.define(MODULE, &name, wrapped);
+            }
+            wasmer::Extern::Function(inner) if name == "path_open" || name == "path_link" => {
+                match &fdstat_get {
+                    Some(fdstat_get) => {
+                        let wrapped = refusing_writes_to_read_only(
+                            store,
+                            env,
+                            inner,
+                            fdstat_get.clone(),
+                            name == "path_link",
+                        );
+                        imports.define(MODULE, &name, wrapped);
+                    }
+                    None => imports.define(MODULE, &name, inner),
+                }
+            }
+            other => imports.define(MODULE, &name, other),
+        }
+    }
+    let exit = Function::new(
+        store,
+        FunctionType::new([Type::I32], []),
+        |args: &[Value]| -> Result<Vec<Value>, RuntimeError> {
+            let code = match args.first() {
+                Some(Value::I32(code)) => *code,
+                _ => 1,
+            };
+            Err(RuntimeError::user(Box::new(GuestExit(code))))
+        },
+    );
+    imports.define(MODULE, "proc_exit", exit);
+}
+
+/// `inner` (a wasix write function), trapping as soon as it returns if it passed the output
+/// cap.
+fn checking_output(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    inner: Function,
+    captured: Arc<Captured>,
+) -> Function {
+    let ty = inner.ty(store);
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<HostState>,
+              args: &[Value]|
+              -> Result<Vec<Value>, RuntimeError> {
+            let results = inner.call(&mut env, args)?;
+            if captured.exceeded().is_some() {
+                return Err(RuntimeError::user(Box::new(OutputLimitHit)));
+            }
+            Ok(results.into_vec())
+        },
+    )
+}
+
+/// WASI `errno` `perm`, what the filesystem layer's refusals become too.
+const ERRNO_PERM: i32 = 63;
+/// `oflags` that change a file: `creat` and `trunc`.
+const OFLAGS_CREAT_TRUNC: i32 = 1 | 8;
+/// The `fd_write` right.
+const RIGHT_FD_WRITE: i64 = 1 << 6;
+
+/// `inner` (wasix's `path_open`, or `path_link` when `link`), refusing with `perm` what would
+/// change a directory whose descriptor cannot grant writing (a read-only preopen, or a
+/// directory opened beneath one):
+/// - `path_open` asking to create, truncate or write: wasix would open the file read-only
+///   instead and report success, so `open(O_TRUNC)` would "succeed" without truncating;
+/// - `path_link` from or into such a directory: wasix cannot hand hard links to the sandbox's
+///   filesystem (virtual-fs's `Arc<dyn FileSystem>` does not forward `hard_link`) and links the
+///   entry in its own inode table instead, so the link would "succeed" without existing on the
+///   host.
+///
+/// Nothing reaches the host either way (the filesystem layer refuses every mutation of a
+/// read-only preopen); this makes the guest see the refusal, as on wasmtime. Absolute paths and
+/// descriptors with write rights go to wasix unchanged, and any write they attempt in a
+/// read-only preopen is refused by the filesystem layer.
+fn refusing_writes_to_read_only(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    inner: Function,
+    fdstat_get: Function,
+    link: bool,
+) -> Function {
+    let ty = inner.ty(store);
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<HostState>,
+              args: &[Value]|
+              -> Result<Vec<Value>, RuntimeError> {
+            let refused = if link {
+                // (old_fd, old_flags, old_path, old_path_len, new_fd, new_path, new_path_len)
+                base_is_read_only(
+                    &mut env,
+                    &fdstat_get,
+                    args.first(),
+                    args.get(2),
+                    args.get(3),
+                ) || base_is_read_only(&mut env, &fdstat_get, args.get(4), args.get(5), args.get(6))
+            } else {
+                // (fd, dirflags, path, path_len, oflags, rights_base, rights_inheriting, ...)
+                let wants_write = matches!(args.get(4), Some(Value::I32(oflags)) if oflags & OFLAGS_CREAT_TRUNC != 0)
+                    || matches!(args.get(5), Some(Value::I64(rights)) if rights & RIGHT_FD_WRITE != 0);
+                wants_write
+                    && base_is_read_only(
+                        &mut env,
+                        &fdstat_get,
+                        args.first(),
+                        args.get(2),
+                        args.get(3),
+                    )
+            };
+            if refused {
+                return Ok(vec![Value::I32(ERRNO_PERM)]);
+            }
+            Ok(inner.call(&mut env, args)?.into_vec())
+        },
+    )
+}
+
+/// Whether the directory descriptor `dirfd` that a relative `path` (pointer and length) is
+/// resolved against cannot grant writing. Asks wasix (`fd_fdstat_get` into the first 24 bytes
+/// of guest memory, restored afterwards: the guest is single-threaded and not running
+/// meanwhile).
+fn base_is_read_only(
+    env: &mut FunctionEnvMut<HostState>,
+    fdstat_get: &Function,
+    dirfd: Option<&Value>,
+    path: Option<&Value>,
+    path_len: Option<&Value>,
+) -> bool {
+    let (Some(Value::I32(dirfd)), Some(Value::I32(path)), Some(Value::I32(path_len))) =
+        (dirfd, path, path_len)
+    else {
+        return false;
+    };
+    let Some(memory) = env.data().memory.clone() else {
+        return false;
+    };
+    let mut first = [0u8];
+    let absolute = *path_len != 0
+        && memory
+            .view(&env)
+            .read(u64::from(*path as u32), &mut first)
+            .is_ok()
+        && first[0] == b'/';
+    if absolute {
+        return false;
+    }
+    let mut saved = [0u8; 24];
+    if memory.view(&env).read(0, &mut saved).is_err() {
+        return false;
+    }
+    let result = fdstat_get.call(env, &[Value::I32(*dirfd), Value::I32(0)]);
+    let mut stat = [0u8; 24];
+    let view = memory.view(&env);
+    let read = view.read(0, &mut stat).is_ok();
+    let _ = view.write(0, &saved);
+    let succeeded = matches!(result.as_deref(), Ok([Value::I32(0)]));
+    if !(succeeded && read) {
+        return false;
+    }
+    let mut inheriting = [0u8; 8];
+    inheriting.copy_from_slice(&stat[16..24]);
+    i64::from_le_bytes(inheriting) & RIGHT_FD_WRITE == 0
+}
