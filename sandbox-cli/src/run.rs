@@ -73,7 +73,8 @@ pub struct RunArgs {
     /// Grant an import, as MODULE::NAME (repeatable).
     #[arg(long = "allow-import", value_name = "MODULE::NAME")]
     allow_import: Vec<String>,
-    /// Preopen a host directory read-only, seen by the guest at GUEST (default: HOST as given).
+    /// Preopen a host directory read-only, seen by the guest at GUEST (default: /NAME, NAME
+    /// being the directory's last component).
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     dirs: Vec<String>,
     /// Preopen a host directory read-write.
@@ -129,17 +130,25 @@ impl RunArgs {
             .map(|d| (d, false))
             .chain(self.dirs_rw.iter().map(|d| (d, true)))
         {
+            // Without ::GUEST the guest sees the directory as /NAME (its last component): one
+            // level under the root is what both engines can preopen.
             let (host, guest) = match spec.split_once("::") {
-                Some((host, guest)) => (host, guest),
-                None => (spec.as_str(), spec.as_str()),
+                Some((host, guest)) => (host, guest.to_string()),
+                None => {
+                    let name = std::path::Path::new(spec)
+                        .file_name()
+                        .map(|name| name.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    (spec.as_str(), format!("/{name}"))
+                }
             };
-            if host.is_empty() || guest.is_empty() {
-                anyhow::bail!("invalid directory {spec:?}: expected HOST or HOST::GUEST");
+            if host.is_empty() || guest.is_empty() || guest == "/" {
+                anyhow::bail!("invalid directory {spec:?}: expected HOST or HOST::/GUEST");
             }
             config.allow_filesystem = true;
             config.preopens.push(Preopen {
                 host: PathBuf::from(host),
-                guest: guest.to_string(),
+                guest,
                 writable,
             });
         }
@@ -280,8 +289,7 @@ fn run_one(
             Some(_) => signature.parse_args(func, args),
             // A WASI command's ARGS are its argv (already in the config), not call arguments.
             None => signature.parse_args(func, &[] as &[&str]),
-        })
-    {
+        }) {
         Ok(values) => values,
         Err(err) => return failed(err),
     };

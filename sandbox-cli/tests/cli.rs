@@ -194,7 +194,11 @@ fn garbage_bytes_give_invalid_module() {
     for backend in ["wasmtime", "wasmer", "all"] {
         let output = sandbox(&["run", path.to_str().unwrap(), "--backend", backend]);
         assert_eq!(output.status.code(), Some(3), "{backend}: {output:?}");
-        let said = format!("{}{}", stdout(&output), String::from_utf8_lossy(&output.stderr));
+        let said = format!(
+            "{}{}",
+            stdout(&output),
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert!(said.contains("invalid magic number"), "{said}");
     }
     let output = sandbox(&["inspect", path.to_str().unwrap()]);

@@ -4,10 +4,13 @@
 //! `WasiEnv` built from the run's [`SandboxConfig`]: argv, exactly the configured environment,
 //! stdin from memory, stdout and stderr captured into [`CappedOutput`]s, and only the configured
 //! preopens (see [`crate::preopen`]). Of wasix's import object only the preview 1 namespace is
-//! used, with three changes:
+//! used, with these changes:
 //! - `fd_write` and `fd_pwrite` are wrapped: when a write passes the output cap, the call traps
 //!   right after the write returns (the write itself keeps the prefix that fits and fails), so
 //!   the run ends with `output_limit_exceeded` without running another guest instruction;
+//! - `path_open` and `path_link` are wrapped so that creating, truncating, opening for writing
+//!   or linking relative to a read-only directory fails with `perm` instead of wasix's silent
+//!   downgrade (see [`refusing_writes_to_read_only`]);
 //! - `proc_exit` is the sandbox's own: it traps with the full exit code (wasix keeps only
 //!   the code modulo 256);
 //! - the clock and random functions of `sandbox_core::wasi::overrides` replace wasix's under the
