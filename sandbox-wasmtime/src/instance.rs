@@ -246,6 +246,19 @@ impl WasmtimeModule {
             .map_err(|err| SandboxError::LinkError {
                 reason: format!("cannot link WASI: {err}"),
             })?;
+            // wasmtime-wasi refuses exit codes of 126 and above; the sandbox reports any i32
+            // code, as wasmer-wasix does.
+            linker
+                .func_wrap(
+                    wasi::MODULE,
+                    "proc_exit",
+                    |code: i32| -> wasmtime::Result<()> {
+                        Err(wasmtime::Error::new(wasmtime_wasi::I32Exit(code)))
+                    },
+                )
+                .map_err(|err| SandboxError::LinkError {
+                    reason: format!("cannot link WASI: {err}"),
+                })?;
             functions.extend(wasi::overrides(config));
         }
         functions.extend(config.host_functions.iter().cloned());

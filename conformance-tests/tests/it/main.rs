@@ -100,4 +100,5 @@ conformance! {
     host_functions_read_guest_memory,
     host_function_errors_are_trap_other,
     host_functions_must_be_registered,
+    wasi_exit_codes_cross_intact,
 }

@@ -418,3 +418,20 @@ pub fn host_functions_must_be_registered(h: &Harness) {
         .unwrap();
     assert_eq!(err.kind(), "unauthorized_import");
 }
+
+pub fn wasi_exit_codes_cross_intact(h: &Harness) {
+    for code in [0, 1, 125, 126, 200, 255, 256, -1] {
+        let wat = format!(
+            r#"(module
+                 (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+                 (memory (export "memory") 1)
+                 (func (export "_start") (call $exit (i32.const {code}))))"#
+        );
+        let module = h
+            .try_load_bytes(wat.as_bytes(), &SandboxConfig::default())
+            .unwrap();
+        let mut instance = module.instantiate(&SandboxConfig::default()).unwrap();
+        let result = instance.call("_start", &[]).unwrap();
+        assert_eq!(result.outcome, Outcome::Exit { code }, "proc_exit({code})");
+    }
+}
