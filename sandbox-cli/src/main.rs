@@ -1,4 +1,5 @@
-//! `sandbox`: run, compile and inspect WebAssembly under hard limits, on wasmtime or wasmer.
+//! `sandbox`: run, compile, inspect and judge WebAssembly under hard limits, on wasmtime or
+//! wasmer.
 //!
 //! Thin by design: parse the command line, call the `sandbox` crate, print. The exit statuses
 //! are part of the CLI contract; see [`status`] and the README.
@@ -6,6 +7,7 @@
 mod compile;
 mod demo;
 mod inspect;
+mod judge;
 mod run;
 mod status;
 mod units;
@@ -30,6 +32,8 @@ enum Command {
     Compile(compile::CompileArgs),
     /// Show a module's validity, imports, exports, memories, tables and size.
     Inspect(inspect::InspectArgs),
+    /// Judge a solution on test cases: a verdict per test (Accepted, Wrong Answer, ...).
+    Judge(judge::JudgeArgs),
     /// Run a bundled module on every compiled-in engine and watch each limit stop it.
     Demo,
 }
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Compile(args) => compile::compile(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Judge(args) => judge::judge(args),
         Command::Demo => demo::demo(),
     };
     match result {

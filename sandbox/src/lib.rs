@@ -17,6 +17,7 @@
 //! as often as needed, or use a [`Session`] (built by [`SandboxBuilder`]) for the product
 //! brief's load / instantiate / call / reset lifecycle.
 
+pub mod judge;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,8 +3,9 @@
 //! - `ci`: exactly what CI runs (`.ci/run` calls it): format check, clippy with warnings denied,
 //!   the facade checked with each engine feature alone and both together, the whole
 //!   workspace's tests (conformance on both engines included), and the tidy checks.
-//! - `fixtures`: rebuilds the C fixtures (`conformance-tests/fixtures/c/*.c`) into checked-in
-//!   `.wasm` files with Debian's clang and wasi-libc
+//! - `fixtures`: rebuilds the C fixtures (`conformance-tests/fixtures/c/*.c`) and the judge
+//!   example's solutions (`examples/judge/*.c`) into checked-in `.wasm` files with Debian's
+//!   clang and wasi-libc
 //!   (`apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32`).
 //! - `bench`: the criterion benches of `sandbox-bench`, both engines side by side.
 
@@ -97,32 +98,37 @@ fn bench(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     cargo(root, &args)
 }
 
-/// Compiles every C fixture to a WASI command next to the WAT fixtures.
+/// Compiles every C fixture to a WASI command next to the WAT fixtures, and every C solution
+/// of the judge example next to its source.
 fn fixtures(root: &Path) -> anyhow::Result<()> {
-    let dir = root.join("conformance-tests/fixtures");
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir.join("c"))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "c"))
-        .collect();
-    sources.sort();
-    for source in sources {
-        let stem = source
-            .file_stem()
-            .context("file name")?
-            .to_string_lossy()
-            .into_owned();
-        let output = dir.join(format!("{stem}.wasm"));
-        println!("==> clang {} -> {}", source.display(), output.display());
-        let status = Command::new("clang")
-            .args(["--target=wasm32-wasi", "-O2", "-Wl,--strip-all", "-o"])
-            .arg(&output)
-            .arg(&source)
-            .status()
-            .context(
-                "cannot run clang: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32",
-            )?;
-        if !status.success() {
-            bail!("clang failed on {}", source.display());
+    let fixtures = root.join("conformance-tests/fixtures");
+    let judge = root.join("examples/judge");
+    for (source_dir, output_dir) in [(fixtures.join("c"), &fixtures), (judge.clone(), &judge)] {
+        let mut sources: Vec<PathBuf> = std::fs::read_dir(&source_dir)
+            .with_context(|| format!("cannot list {}", source_dir.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "c"))
+            .collect();
+        sources.sort();
+        for source in sources {
+            let stem = source
+                .file_stem()
+                .context("file name")?
+                .to_string_lossy()
+                .into_owned();
+            let output = output_dir.join(format!("{stem}.wasm"));
+            println!("==> clang {} -> {}", source.display(), output.display());
+            let status = Command::new("clang")
+                .args(["--target=wasm32-wasi", "-O2", "-Wl,--strip-all", "-o"])
+                .arg(&output)
+                .arg(&source)
+                .status()
+                .context(
+                    "cannot run clang: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32",
+                )?;
+            if !status.success() {
+                bail!("clang failed on {}", source.display());
+            }
         }
     }
     Ok(())
