@@ -3,14 +3,17 @@
 use crate::engine::{SharedEngine, EPOCH_TICK};
 use crate::wasi::OutputLimitHit;
 use sandbox_core::module::ModuleInfo;
+use sandbox_core::FuncSignature;
 use sandbox_core::{
     wasi, BackendKind, CappedOutput, CompiledModule, ExecutionResult, GuestMemory, HostContext,
     HostError, HostFunction, Instance, Outcome, SandboxConfig, SandboxError, Trap, ValType,
     WasmValue,
 };
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use wasmtime::{Caller, FuncType, Linker, ResourceLimiter, Store, Val};
+use wasmtime::{Caller, FuncType, InstancePre, Linker, ResourceLimiter, Store, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 /// A host function's error, carried through wasmtime as the error of its trap.
@@ -58,6 +61,8 @@ pub(crate) struct WasmtimeModule {
     engine: Arc<SharedEngine>,
     module: wasmtime::Module,
     info: Arc<ModuleInfo>,
+    /// Pre-linked instances, per import shape.
+    linked: Mutex<HashMap<LinkShape, InstancePre<StoreState>>>,
 }
 
 impl WasmtimeModule {
@@ -70,6 +75,7 @@ impl WasmtimeModule {
             engine,
             module,
             info: Arc::new(info),
+            linked: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -190,6 +196,8 @@ struct StoreState {
     stderr: CappedOutput,
     /// The instance's fuel budget, so host functions can tell how much was consumed.
     fuel_limit: Option<u64>,
+    /// This instance's host functions, called by the shared linker's trampolines by index.
+    host_functions: Arc<[HostFunction]>,
     /// When the current call must stop; checked against real time when an epoch deadline
     /// fires, so a run never stops before its limit however the ticks fall.
     deadline: Instant,
@@ -224,28 +232,71 @@ fn val_type(ty: ValType) -> Option<wasmtime::ValType> {
     }
 }
 
+/// The import shape of an instance: whether WASI is linked, and the host functions defined
+/// (by name and signature). Instances of one module with the same shape share one
+/// [`InstancePre`].
+type LinkShape = (bool, Vec<(String, String, FuncSignature)>);
+
 impl WasmtimeModule {
-    /// The imports of one instance: WASI (with the sandbox's clock and random functions under a
-    /// denied or virtual clock) and the embedder's host functions.
-    fn linker(
+    /// The host functions of one instance: the sandbox's clock and random functions (fresh
+    /// per instance: the virtual clock's state is per instance) and the embedder's.
+    fn host_functions(config: &SandboxConfig, is_wasi: bool) -> Vec<HostFunction> {
+        let mut functions = Vec::new();
+        if is_wasi {
+            functions.extend(wasi::overrides(config));
+        }
+        functions.extend(config.host_functions.iter().cloned());
+        functions
+    }
+
+    /// The pre-linked module for an import shape, built on first use and then shared: linking
+    /// WASI costs tens of microseconds, instantiating a pre-linked module a few.
+    fn instance_pre(
         &self,
-        config: &SandboxConfig,
         is_wasi: bool,
-    ) -> Result<Linker<StoreState>, SandboxError> {
+        functions: &[HostFunction],
+    ) -> Result<InstancePre<StoreState>, SandboxError> {
+        let shape: LinkShape = (
+            is_wasi,
+            functions
+                .iter()
+                .map(|f| (f.module.clone(), f.name.clone(), f.signature.clone()))
+                .collect(),
+        );
+        let mut cache = self.linked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pre) = cache.get(&shape) {
+            return Ok(pre.clone());
+        }
+        let pre = self.link(&shape)?;
+        // A handful of shapes per module in practice; a bound keeps a hostile embedder from
+        // growing it without end.
+        if cache.len() >= 64 {
+            cache.clear();
+        }
+        cache.insert(shape, pre.clone());
+        Ok(pre)
+    }
+
+    /// Links WASI and one trampoline per host function; each trampoline calls the function at
+    /// its index in the instance's own list ([`StoreState::host_functions`]).
+    fn link(
+        &self,
+        (is_wasi, functions): &LinkShape,
+    ) -> Result<InstancePre<StoreState>, SandboxError> {
         let engine = &self.engine.engine;
         let mut linker = Linker::new(engine);
         linker.allow_shadowing(true);
-        let mut functions = Vec::new();
-        if is_wasi {
+        let link_error = |err: wasmtime::Error| SandboxError::LinkError {
+            reason: format!("cannot link WASI: {err}"),
+        };
+        if *is_wasi {
             wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut StoreState| {
                 state
                     .wasi
                     .as_mut()
                     .expect("a WASI context exists whenever WASI is linked")
             })
-            .map_err(|err| SandboxError::LinkError {
-                reason: format!("cannot link WASI: {err}"),
-            })?;
+            .map_err(link_error)?;
             // wasmtime-wasi refuses exit codes of 126 and above; the sandbox reports any i32
             // code, as wasmer-wasix does.
             linker
@@ -256,42 +307,46 @@ impl WasmtimeModule {
                         Err(wasmtime::Error::new(wasmtime_wasi::I32Exit(code)))
                     },
                 )
-                .map_err(|err| SandboxError::LinkError {
-                    reason: format!("cannot link WASI: {err}"),
-                })?;
-            functions.extend(wasi::overrides(config));
+                .map_err(link_error)?;
         }
-        functions.extend(config.host_functions.iter().cloned());
-        for function in functions {
-            let unsupported = || SandboxError::Unsupported {
+        for (index, (module, name, signature)) in functions.iter().enumerate() {
+            let unsupported = || {
+                SandboxError::Unsupported {
                 reason: format!(
-                    "host function {}::{} has signature {}: only numeric types cross the boundary",
-                    function.module, function.name, function.signature
+                    "host function {module}::{name} has signature {signature}: only numeric types cross the boundary"
                 ),
+            }
             };
-            let params = function
-                .signature
+            let params = signature
                 .params
                 .iter()
                 .map(|ty| val_type(*ty).ok_or_else(unsupported))
                 .collect::<Result<Vec<_>, _>>()?;
-            let results = function
-                .signature
+            let results = signature
                 .results
                 .iter()
                 .map(|ty| val_type(*ty).ok_or_else(unsupported))
                 .collect::<Result<Vec<_>, _>>()?;
             let ty = FuncType::new(engine, params, results);
-            let (module, name) = (function.module.clone(), function.name.clone());
             linker
-                .func_new(&module, &name, ty, move |caller, params, results| {
-                    call_host(&function, caller, params, results)
+                .func_new(module, name, ty, move |caller, params, results| {
+                    let functions = caller.data().host_functions.clone();
+                    match functions.get(index) {
+                        Some(function) => call_host(function, caller, params, results),
+                        None => Err(wasmtime::Error::new(HostCallFailed(HostError::new(
+                            "host function table mismatch",
+                        )))),
+                    }
                 })
                 .map_err(|err| SandboxError::LinkError {
                     reason: format!("cannot define {module}::{name}: {err}"),
                 })?;
         }
-        Ok(linker)
+        linker
+            .instantiate_pre(&self.module)
+            .map_err(|err| SandboxError::LinkError {
+                reason: format!("{err:#}"),
+            })
     }
 }
 
@@ -390,8 +445,9 @@ impl CompiledModule for WasmtimeModule {
         } else {
             None
         };
-        let linker = match self.linker(config, is_wasi) {
-            Ok(linker) => linker,
+        let host_functions = Self::host_functions(config, is_wasi);
+        let pre = match self.instance_pre(is_wasi, &host_functions) {
+            Ok(pre) => pre,
             Err(err) => return Err(fail(err)),
         };
 
@@ -416,6 +472,7 @@ impl CompiledModule for WasmtimeModule {
                 stdout,
                 stderr,
                 fuel_limit: limits.fuel,
+                host_functions: host_functions.into(),
             },
         );
         store.limiter(|state| &mut state.limiter);
@@ -440,7 +497,7 @@ impl CompiledModule for WasmtimeModule {
         }
         arm_deadline(&mut store, limits.time);
         let started = Instant::now();
-        let result = linker.instantiate(&mut store, &self.module);
+        let result = pre.instantiate(&mut store);
         let elapsed = started.elapsed();
         store.data_mut().limiter.instantiating = false;
         match result {

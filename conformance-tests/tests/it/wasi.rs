@@ -128,6 +128,17 @@ pub fn wasi_virtual_clock_and_random_are_deterministic(h: &Harness) {
     assert!(out.contains("random "), "{out}");
     let second = h.run_wasi("time_random.wasm", &config);
     assert_eq!(first.stdout, second.stdout, "same inputs, same output");
+    // Instances of one compiled module each start their own clock and random sequence.
+    let config = SandboxConfig {
+        program_name: "time_random.wasm".into(),
+        ..config
+    };
+    let module = h.load("time_random.wasm", &config);
+    for _ in 0..3 {
+        let mut instance = module.instantiate(&config).unwrap();
+        let again = instance.call("_start", &[]).unwrap();
+        assert_eq!(again.stdout, first.stdout);
+    }
     let other_seed = h.run_wasi(
         "time_random.wasm",
         &SandboxConfig {
