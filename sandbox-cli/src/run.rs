@@ -102,12 +102,7 @@ impl RunArgs {
             Preset::Compute => SandboxConfig::compute(),
         };
         if let Some(fuel) = &self.fuel {
-            config.max_fuel = match fuel.trim().to_ascii_lowercase().as_str() {
-                "none" | "off" | "unlimited" => None,
-                number => Some(number.replace('_', "").parse().map_err(|_| {
-                    anyhow::anyhow!("invalid --fuel {fuel:?}: expected a number or `none`")
-                })?),
-            };
+            config.max_fuel = crate::units::parse_fuel(fuel).map_err(|err| anyhow::anyhow!(err))?;
         }
         if let Some(timeout) = self.timeout {
             config.max_execution_time = timeout;

@@ -59,6 +59,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration {text:?} is out of range"))
 }
 
+/// Parses a fuel budget: a number (underscores allowed) or `none` / `off` / `unlimited` for
+/// metering off.
+pub fn parse_fuel(text: &str) -> Result<Option<u64>, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "none" | "off" | "unlimited" => Ok(None),
+        number => number
+            .replace('_', "")
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("invalid --fuel {text:?}: expected a number or `none`")),
+    }
+}
+
 /// Formats a byte count for people: `64 MiB`, `1.5 KiB`, `12 B`.
 pub fn format_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -112,6 +125,13 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("1e999s").is_err());
+    }
+
+    #[test]
+    fn fuel() {
+        assert_eq!(parse_fuel("1_000"), Ok(Some(1000)));
+        assert_eq!(parse_fuel("none"), Ok(None));
+        assert!(parse_fuel("-3").is_err());
     }
 
     #[test]

@@ -277,12 +277,13 @@ impl CappedOutput {
     }
 }
 
+/// A guest memory over a vector, for unit tests of host functions.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ValType;
+pub(crate) mod testing {
+    use super::{GuestMemory, HostError};
 
-    struct Vector(Vec<u8>);
+    /// Guest memory backed by a `Vec<u8>`.
+    pub(crate) struct Vector(pub(crate) Vec<u8>);
 
     impl GuestMemory for Vector {
         fn size(&self) -> u64 {
@@ -290,15 +291,30 @@ mod tests {
         }
         fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
             let start = offset as usize;
-            buf.copy_from_slice(&self.0[start..start + buf.len()]);
+            buf.copy_from_slice(
+                self.0
+                    .get(start..start + buf.len())
+                    .ok_or_else(|| HostError::new("out of bounds"))?,
+            );
             Ok(())
         }
         fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), HostError> {
             let start = offset as usize;
-            self.0[start..start + data.len()].copy_from_slice(data);
+            self.0
+                .get_mut(start..start + data.len())
+                .ok_or_else(|| HostError::new("out of bounds"))?
+                .copy_from_slice(data);
             Ok(())
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ValType;
+
+    use crate::host::testing::Vector;
 
     #[test]
     fn capped_output_keeps_the_first_bytes() {

@@ -234,27 +234,7 @@ pub fn overrides(config: &SandboxConfig) -> Vec<HostFunction> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::GuestMemory;
-
-    struct Vector(Vec<u8>);
-    impl GuestMemory for Vector {
-        fn size(&self) -> u64 {
-            self.0.len() as u64
-        }
-        fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
-            let start = offset as usize;
-            buf.copy_from_slice(&self.0[start..start + buf.len()]);
-            Ok(())
-        }
-        fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), HostError> {
-            let start = offset as usize;
-            self.0
-                .get_mut(start..start + data.len())
-                .ok_or_else(|| HostError::new("out of bounds"))?
-                .copy_from_slice(data);
-            Ok(())
-        }
-    }
+    use crate::host::testing::Vector;
 
     fn call(f: &HostFunction, fuel: Option<u64>, memory: &mut Vector, args: &[WasmValue]) -> i32 {
         let mut ctx = HostContext::new(Some(memory), fuel);
