@@ -26,6 +26,8 @@ struct EngineKey {
 pub(crate) struct SharedEngine {
     pub(crate) engine: Engine,
     pub(crate) fuel: bool,
+    /// The wasm stack limit compiled into the engine's configuration.
+    pub(crate) max_stack_size: u64,
 }
 
 fn registry() -> &'static Mutex<HashMap<EngineKey, Arc<SharedEngine>>> {
@@ -45,6 +47,13 @@ fn shared_engine(key: EngineKey) -> Result<Arc<SharedEngine>, SandboxError> {
         .operator_cost(cost_table())
         .epoch_interruption(true)
         .max_wasm_stack(usize::try_from(key.max_stack_size).unwrap_or(usize::MAX))
+        // wasmtime requires the async stack (unused: calls are synchronous) to hold the wasm
+        // stack.
+        .async_stack_size(
+            usize::try_from(key.max_stack_size)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1 << 20),
+        )
         .wasm_backtrace_max_frames(None)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
     let engine = Engine::new(&config).map_err(|err| SandboxError::Unsupported {
@@ -54,6 +63,7 @@ fn shared_engine(key: EngineKey) -> Result<Arc<SharedEngine>, SandboxError> {
     let shared = Arc::new(SharedEngine {
         engine,
         fuel: key.fuel,
+        max_stack_size: key.max_stack_size,
     });
     registry.insert(key, shared.clone());
     Ok(shared)

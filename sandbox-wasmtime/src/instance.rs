@@ -209,6 +209,7 @@ struct StoreState {
 #[derive(Clone, Copy)]
 struct RunLimits {
     time: Duration,
+    stack: u64,
     fuel: Option<u64>,
     memory: u64,
     tables: u64,
@@ -399,6 +400,8 @@ impl CompiledModule for WasmtimeModule {
     ) -> Result<Box<dyn Instance>, Box<ExecutionResult>> {
         let limits = RunLimits {
             time: config.max_execution_time,
+            // The engine's limit is the one wasmtime enforces.
+            stack: self.engine.max_stack_size,
             fuel: config.max_fuel,
             memory: config.max_memory_bytes,
             tables: config.max_table_elements,
@@ -497,7 +500,7 @@ impl CompiledModule for WasmtimeModule {
         }
         arm_deadline(&mut store, limits.time);
         let started = Instant::now();
-        let result = pre.instantiate(&mut store);
+        let result = on_big_enough_stack(limits.stack, || pre.instantiate(&mut store));
         let elapsed = started.elapsed();
         store.data_mut().limiter.instantiating = false;
         match result {
@@ -518,6 +521,18 @@ impl CompiledModule for WasmtimeModule {
             }
         }
     }
+}
+
+/// Runs `f` where at least the wasm stack limit plus room for host frames is left on the native
+/// stack. wasmtime runs wasm on the calling thread's stack and only bounds how much of it wasm
+/// may use; a thread with less left than the limit (the main thread under the 8 MiB `compute`
+/// preset, or a 2 MiB test thread) would overflow for real and abort the process. There, the
+/// call moves to a fresh stack segment of the right size.
+fn on_big_enough_stack<R>(wasm_stack: u64, f: impl FnOnce() -> R) -> R {
+    const HOST_ROOM: usize = 512 * 1024;
+    let wasm_stack = usize::try_from(wasm_stack).unwrap_or(usize::MAX);
+    let needed = wasm_stack.saturating_add(HOST_ROOM);
+    stacker::maybe_grow(needed, needed.saturating_add(HOST_ROOM), f)
 }
 
 /// Epoch ticks covering `duration`, rounded up.
@@ -689,7 +704,8 @@ impl Instance for WasmtimeInstance {
         let fuel_before = self.limits.fuel.map(|_| self.store.get_fuel().unwrap_or(0));
         arm_deadline(&mut self.store, self.limits.time);
         let started = Instant::now();
-        let outcome = func.call(&mut self.store, &params, &mut results);
+        let (store, stack) = (&mut self.store, self.limits.stack);
+        let outcome = on_big_enough_stack(stack, || func.call(store, &params, &mut results));
         let elapsed = started.elapsed();
 
         let mut report = ExecutionResult::new(BackendKind::Wasmtime, Outcome::Ok);

@@ -59,6 +59,7 @@ conformance! {
     nan_bits_survive_the_round_trip,
     traps_map_to_the_closed_enum,
     deep_recursion_overflows_a_small_stack,
+    deep_recursion_under_a_large_stack_limit_traps_without_crashing,
     fuel_exhaustion_stops_a_long_loop,
     fuel_consumed_follows_the_cost_model,
     fuel_budget_is_per_instance,

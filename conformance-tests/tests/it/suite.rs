@@ -172,6 +172,17 @@ pub fn deep_recursion_overflows_a_small_stack(h: &Harness) {
     assert_eq!(error_of(h, &result).trap(), Some(Trap::StackOverflow));
 }
 
+pub fn deep_recursion_under_a_large_stack_limit_traps_without_crashing(h: &Harness) {
+    // The compute preset allows an 8 MiB wasm stack; the test thread has far less. The run
+    // must end in a trap, never overflow the host's stack.
+    let config = SandboxConfig {
+        max_fuel: None,
+        ..SandboxConfig::compute()
+    };
+    let result = h.run("traps.wat", "stack_overflow", &i32s(&[0]), &config);
+    assert_eq!(error_of(h, &result).trap(), Some(Trap::StackOverflow));
+}
+
 pub fn fuel_exhaustion_stops_a_long_loop(h: &Harness) {
     let config = SandboxConfig {
         max_fuel: Some(1000),
