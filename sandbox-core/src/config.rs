@@ -215,9 +215,9 @@ impl SandboxConfig {
                 self.max_stack_size
             ));
         }
-        if self.max_stack_size > 512 * MIB {
+        if self.max_stack_size > 64 * MIB {
             return bad(format!(
-                "max_stack_size of {} bytes is above the 512 MiB maximum",
+                "max_stack_size of {} bytes is above the 64 MiB maximum",
                 self.max_stack_size
             ));
         }
