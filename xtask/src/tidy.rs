@@ -3,7 +3,7 @@
 use anyhow::bail;
 use std::path::{Path, PathBuf};
 
-/// Fails on `#[ignore]` and `#[should_panic]` anywhere in the workspace's Rust sources: a test
+/// Fails on the `ignore` and `should_panic` test attributes anywhere in the workspace's Rust sources: a test
 /// that cannot run belongs in `conformance-tests/divergences.txt` with a reason, and a test must
 /// say what it expects rather than "something panics".
 pub fn check(root: &Path) -> anyhow::Result<()> {
