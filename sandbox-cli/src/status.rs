@@ -16,7 +16,7 @@ pub fn for_error(error: &SandboxError) -> u8 {
         "invalid_module" => 3,
         "unauthorized_import" => 4,
         "link_error" => 5,
-        "function_not_found" => 6,
+        "function_not_found" | "export_not_found" => 6,
         "type_mismatch" => 7,
         "unsupported" => 8,
         "io_error" => TOOL_ERROR,

@@ -112,6 +112,19 @@ pub enum SandboxError {
         /// The exported functions that do exist.
         available: Vec<String>,
     },
+    /// No export of this kind has this name (a global, memory or table asked for by name).
+    #[error(
+        "{extern_kind} not found: {name} (exported {extern_kind}s: {})",
+        list_or_none(available)
+    )]
+    ExportNotFound {
+        /// The kind of export asked for (`global`, `memory`, `table`).
+        extern_kind: String,
+        /// The name asked for.
+        name: String,
+        /// The exports of that kind that do exist.
+        available: Vec<String>,
+    },
     /// The arguments do not match the function's signature.
     #[error("type mismatch calling {function}: expected {expected}, given {given}")]
     TypeMismatch {
@@ -209,6 +222,7 @@ impl SandboxError {
             SandboxError::UnauthorizedImport { .. } => "unauthorized_import",
             SandboxError::LinkError { .. } => "link_error",
             SandboxError::FunctionNotFound { .. } => "function_not_found",
+            SandboxError::ExportNotFound { .. } => "export_not_found",
             SandboxError::TypeMismatch { .. } => "type_mismatch",
             SandboxError::Unsupported { .. } => "unsupported",
             SandboxError::RuntimeError { .. } => "trap",

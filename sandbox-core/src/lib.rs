@@ -27,7 +27,9 @@ pub use host::{CappedOutput, GuestMemory, HostContext, HostError, HostFunction, 
 pub use module::{ExportInfo, ExternKind, ImportInfo, MemoryInfo, ModuleInfo, TableInfo};
 pub use outcome::{ExecutionResult, Outcome};
 pub use session::Session;
-pub use traits::{BackendKind, Capabilities, CompiledModule, Instance, Sandbox};
+pub use traits::{
+    BackendKind, Capabilities, CompiledModule, Instance, InstanceId, Linker, Sandbox,
+};
 pub use value::{FuncSignature, ValType, WasmValue};
 /// The `wasmparser` version core validates with (its `WasmFeatures` type appears in
 /// [`Capabilities`]).

@@ -3,7 +3,9 @@
 //! Three objects, each with a small, object-safe trait:
 //! - a [`Sandbox`] is an engine configured for one [`SandboxConfig`]; it compiles bytes;
 //! - a [`CompiledModule`] is compiled code, immutable and shareable; it instantiates;
-//! - an [`Instance`] is live guest state; it runs calls.
+//! - an [`Instance`] is live guest state; it runs calls;
+//! - a [`Linker`] is a store of several instances linked together by name (a later module
+//!   imports the functions, memories, tables and globals of an instance registered earlier).
 //!
 //! Validation, the feature check and the import policy are written once here
 //! ([`Sandbox::load`]) so that both engines refuse the same modules with the same errors.
@@ -11,6 +13,7 @@
 use crate::module::ModuleInfo;
 use crate::{ExecutionResult, SandboxConfig, SandboxError, WasmValue};
 use serde::{Deserialize, Serialize};
+use std::any::Any;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -123,19 +126,50 @@ pub trait Sandbox: Send + Sync {
             wasm
         };
         let info = ModuleInfo::parse(wasm, config)?;
-        let features = self.capabilities().features;
-        if let Err(err) = ModuleInfo::parse_with_features(wasm, features) {
-            let reason = match err {
-                SandboxError::InvalidModule { reason, .. } => reason,
-                other => other.to_string(),
-            };
-            return Err(SandboxError::Unsupported {
-                reason: format!("{} cannot run this module: {reason}", self.kind()),
-            });
-        }
+        check_features(self, wasm)?;
         info.check_imports(config)?;
         self.compile_validated(wasm, info)
     }
+
+    /// Like [`Sandbox::load`], but for modules meant for a [`Linker`]: imports are not checked
+    /// against the policy here, because they may be satisfied by other instances (wasm linked
+    /// to wasm grants the guest nothing). The policy still applies to every import that no
+    /// linked instance provides, when [`Linker::instantiate`] resolves it, and
+    /// [`CompiledModule::instantiate`] of such a module checks the policy as for any module.
+    fn load_linkable(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+        let config = self.config();
+        let binary;
+        let wasm = if looks_like_text(wasm) {
+            binary = crate::compile_wat_to_wasm(wasm)?;
+            &binary[..]
+        } else {
+            wasm
+        };
+        let info = ModuleInfo::parse(wasm, config)?;
+        check_features(self, wasm)?;
+        self.compile_validated(wasm, info)
+    }
+
+    /// A new, empty store in which modules compiled by this sandbox are instantiated and
+    /// linked together, under this sandbox's configuration: the memory and table limits and
+    /// the fuel budget are for the whole store, the time limit is per call.
+    fn linker(&self) -> Result<Box<dyn Linker>, SandboxError>;
+}
+
+/// Refuses, as `unsupported`, a module valid under the full feature set but using a feature
+/// `sandbox`'s engine does not run.
+fn check_features<S: Sandbox + ?Sized>(sandbox: &S, wasm: &[u8]) -> Result<(), SandboxError> {
+    let features = sandbox.capabilities().features;
+    if let Err(err) = ModuleInfo::parse_with_features(wasm, features) {
+        let reason = match err {
+            SandboxError::InvalidModule { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        return Err(SandboxError::Unsupported {
+            reason: format!("{} cannot run this module: {reason}", sandbox.kind()),
+        });
+    }
+    Ok(())
 }
 
 /// Whether `bytes` look like WebAssembly text rather than binary.
@@ -163,6 +197,9 @@ pub trait CompiledModule: Send + Sync {
         &self,
         config: &SandboxConfig,
     ) -> Result<Box<dyn Instance>, Box<ExecutionResult>>;
+
+    /// The concrete type, so a backend's [`Linker`] can recognise its own modules.
+    fn as_any(&self) -> &dyn Any;
 }
 
 /// A live instance: guest state that persists across calls until dropped.
@@ -182,5 +219,97 @@ pub trait Instance: Send {
     fn fuel_consumed(&self) -> Option<u64>;
 
     /// The largest linear-memory size this instance has had, in bytes.
+    fn peak_memory(&self) -> u64;
+
+    /// The value of the exported global `name`.
+    fn global(&mut self, name: &str) -> Result<WasmValue, SandboxError>;
+
+    /// Sets the exported mutable global `name`; refuses an immutable global or a value of
+    /// another type with `type_mismatch`.
+    fn set_global(&mut self, name: &str, value: WasmValue) -> Result<(), SandboxError>;
+
+    /// The current size of the exported memory `name`, in bytes.
+    fn memory_size(&mut self, name: &str) -> Result<u64, SandboxError>;
+
+    /// Copies `len` bytes at `offset` out of the exported memory `name`; refuses a range
+    /// outside the memory with `memory_out_of_bounds`.
+    fn read_memory(&mut self, name: &str, offset: u64, len: usize)
+        -> Result<Vec<u8>, SandboxError>;
+
+    /// The current number of elements of the exported table `name`.
+    fn table_size(&mut self, name: &str) -> Result<u64, SandboxError>;
+}
+
+/// An instance inside a [`Linker`], as handed out by [`Linker::instantiate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstanceId(pub usize);
+
+/// A store holding several instances that link to one another.
+///
+/// [`Linker::instantiate`] resolves each import of a module, in order, from the exports of the
+/// instance [registered](Linker::register) under the import's module name (functions,
+/// memories, tables and globals, type-checked by the engine), else from the sandbox's host
+/// functions under the import policy. Instances share the store's limits: the memory and
+/// table limits count every instance's memories and tables, the fuel budget is the store's
+/// (see each backend for how exactly it is metered), and the time limit applies to each call
+/// and instantiation. WASI is not offered in a linked store (it is a per-program interface;
+/// run WASI programs with [`CompiledModule::instantiate`]).
+pub trait Linker: Send {
+    /// The engine behind this store.
+    fn kind(&self) -> BackendKind;
+
+    /// Instantiates `module` (compiled by the same sandbox) in this store and runs its start
+    /// function. On failure, the report of the failed run; what the failed instantiation
+    /// already wrote to imported memories and tables stays, as the specification says.
+    fn instantiate(
+        &mut self,
+        module: &dyn CompiledModule,
+    ) -> Result<InstanceId, Box<ExecutionResult>>;
+
+    /// Makes `instance`'s exports importable under the module name `name` (replacing any
+    /// instance registered under that name before).
+    fn register(&mut self, name: &str, instance: InstanceId) -> Result<(), SandboxError>;
+
+    /// The instance registered under `name`, if any.
+    fn lookup(&self, name: &str) -> Option<InstanceId>;
+
+    /// Calls the exported function `name` of `instance`; see [`Instance::call`].
+    fn call(
+        &mut self,
+        instance: InstanceId,
+        name: &str,
+        args: &[WasmValue],
+    ) -> Result<ExecutionResult, SandboxError>;
+
+    /// The value of `instance`'s exported global `name`.
+    fn global(&mut self, instance: InstanceId, name: &str) -> Result<WasmValue, SandboxError>;
+
+    /// Sets `instance`'s exported mutable global `name`.
+    fn set_global(
+        &mut self,
+        instance: InstanceId,
+        name: &str,
+        value: WasmValue,
+    ) -> Result<(), SandboxError>;
+
+    /// The size in bytes of `instance`'s exported memory `name`.
+    fn memory_size(&mut self, instance: InstanceId, name: &str) -> Result<u64, SandboxError>;
+
+    /// Copies `len` bytes at `offset` out of `instance`'s exported memory `name`.
+    fn read_memory(
+        &mut self,
+        instance: InstanceId,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, SandboxError>;
+
+    /// The number of elements of `instance`'s exported table `name`.
+    fn table_size(&mut self, instance: InstanceId, name: &str) -> Result<u64, SandboxError>;
+
+    /// Fuel consumed in this store so far, or `None` when metering is off.
+    fn fuel_consumed(&self) -> Option<u64>;
+
+    /// The largest total linear-memory size of the store, in bytes.
     fn peak_memory(&self) -> u64;
 }

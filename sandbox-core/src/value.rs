@@ -5,8 +5,9 @@ use std::fmt;
 
 /// A WebAssembly value type as the sandbox sees it.
 ///
-/// Only the four numeric types can cross the boundary as [`WasmValue`]s; the others are named
-/// so that a signature using them can be described and refused with a clear `unsupported` error.
+/// The numeric types, `v128` and the two reference types of WebAssembly 2.0 cross the boundary
+/// as [`WasmValue`]s; any other reference type (GC, exceptions, ...) is named so that a
+/// signature using it can be described and refused with a clear `unsupported` error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ValType {
@@ -18,23 +19,29 @@ pub enum ValType {
     F32,
     /// 64-bit IEEE float.
     F64,
-    /// 128-bit vector (SIMD); not callable through the sandbox.
+    /// 128-bit vector (SIMD).
     V128,
-    /// Function reference; not callable through the sandbox.
+    /// Function reference (`funcref`).
     FuncRef,
-    /// External reference; not callable through the sandbox.
+    /// External reference (`externref`).
     ExternRef,
     /// Any other reference type (GC, exceptions, ...); not callable through the sandbox.
     OtherRef,
 }
 
 impl ValType {
-    /// Whether values of this type can be passed to or returned from a call.
+    /// Whether this is one of the four numeric types (the only ones host functions and the
+    /// command line take).
     pub fn is_numeric(self) -> bool {
         matches!(
             self,
             ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64
         )
+    }
+
+    /// Whether values of this type can be passed to or returned from a guest call.
+    pub fn crosses_boundary(self) -> bool {
+        self != ValType::OtherRef
     }
 
     /// Converts from the `wasmparser` representation.
@@ -85,6 +92,17 @@ pub enum WasmValue {
     F32(f32),
     /// 64-bit float.
     F64(f64),
+    /// 128-bit vector, as its little-endian bits.
+    V128(u128),
+    /// A function reference. Only its nullness is observable from outside the guest, so only
+    /// a null one can be passed in.
+    FuncRef {
+        /// Whether the reference is null.
+        null: bool,
+    },
+    /// An external reference: null, or a host value the embedder chose (an opaque `u32`),
+    /// handed back unchanged when the guest returns it.
+    ExternRef(Option<u32>),
 }
 
 impl PartialEq for WasmValue {
@@ -94,6 +112,9 @@ impl PartialEq for WasmValue {
             (WasmValue::I64(a), WasmValue::I64(b)) => a == b,
             (WasmValue::F32(a), WasmValue::F32(b)) => a.to_bits() == b.to_bits(),
             (WasmValue::F64(a), WasmValue::F64(b)) => a.to_bits() == b.to_bits(),
+            (WasmValue::V128(a), WasmValue::V128(b)) => a == b,
+            (WasmValue::FuncRef { null: a }, WasmValue::FuncRef { null: b }) => a == b,
+            (WasmValue::ExternRef(a), WasmValue::ExternRef(b)) => a == b,
             _ => false,
         }
     }
@@ -107,6 +128,9 @@ impl WasmValue {
             WasmValue::I64(_) => ValType::I64,
             WasmValue::F32(_) => ValType::F32,
             WasmValue::F64(_) => ValType::F64,
+            WasmValue::V128(_) => ValType::V128,
+            WasmValue::FuncRef { .. } => ValType::FuncRef,
+            WasmValue::ExternRef(_) => ValType::ExternRef,
         }
     }
 
@@ -166,6 +190,11 @@ impl fmt::Display for WasmValue {
             WasmValue::I64(v) => write!(f, "{v}"),
             WasmValue::F32(v) => write!(f, "{v}"),
             WasmValue::F64(v) => write!(f, "{v}"),
+            WasmValue::V128(v) => write!(f, "0x{v:032x}"),
+            WasmValue::FuncRef { null: true } => f.write_str("ref.null func"),
+            WasmValue::FuncRef { null: false } => f.write_str("ref.func"),
+            WasmValue::ExternRef(None) => f.write_str("ref.null extern"),
+            WasmValue::ExternRef(Some(v)) => write!(f, "ref.extern {v}"),
         }
     }
 }
@@ -233,7 +262,7 @@ impl FuncSignature {
             .params
             .iter()
             .chain(&self.results)
-            .find(|ty| !ty.is_numeric())
+            .find(|ty| !ty.crosses_boundary())
         {
             return Err(crate::SandboxError::Unsupported {
                 reason: format!(
@@ -251,6 +280,13 @@ impl FuncSignature {
         args: &[impl AsRef<str>],
     ) -> Result<Vec<WasmValue>, crate::SandboxError> {
         self.check_boundary(function)?;
+        if let Some(ty) = self.params.iter().find(|ty| !ty.is_numeric()) {
+            return Err(crate::SandboxError::Unsupported {
+                reason: format!(
+                    "function {function} has signature {self}: values of type {ty} cannot be given as text"
+                ),
+            });
+        }
         if args.len() != self.params.len() {
             return Err(crate::SandboxError::TypeMismatch {
                 function: function.to_string(),
@@ -341,8 +377,13 @@ mod tests {
 
     #[test]
     fn non_numeric_signatures_are_unsupported() {
-        let sig = FuncSignature::new([ValType::V128], []);
+        let sig = FuncSignature::new([ValType::OtherRef], []);
         let err = sig.check_args("f", &[]).unwrap_err();
         assert_eq!(err.kind(), "unsupported");
+        let sig = FuncSignature::new([ValType::V128, ValType::ExternRef], [ValType::FuncRef]);
+        sig.check_args("g", &[WasmValue::V128(1), WasmValue::ExternRef(None)])
+            .unwrap();
+        let err = sig.parse_args("g", &["1", "2"]).unwrap_err();
+        assert_eq!(err.kind(), "unsupported", "{err}");
     }
 }

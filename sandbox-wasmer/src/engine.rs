@@ -192,6 +192,13 @@ impl Sandbox for WasmerSandbox {
             layout,
         )))
     }
+
+    fn linker(&self) -> Result<Box<dyn sandbox_core::Linker>, SandboxError> {
+        Ok(Box::new(crate::instance::WasmerLinker::new(
+            self.engine.clone(),
+            self.config.clone(),
+        )))
+    }
 }
 
 impl std::fmt::Debug for WasmerSandbox {

@@ -86,6 +86,11 @@ pub(crate) fn to_value(value: &WasmValue) -> Value {
         WasmValue::I64(v) => Value::I64(v),
         WasmValue::F32(v) => Value::F32(v),
         WasmValue::F64(v) => Value::F64(v),
+        // Host functions take numbers only (their signatures are checked when they are
+        // defined); the other values are converted with the store in `instance`.
+        WasmValue::V128(v) => Value::V128(v),
+        WasmValue::FuncRef { .. } => Value::FuncRef(None),
+        WasmValue::ExternRef(_) => Value::ExternRef(None),
     }
 }
 

@@ -8,10 +8,11 @@ use crate::wasi::{self, Captured, DeadlineGuard, GuestExit, RunOutput};
 use sandbox_core::fuel::FUNCTION_ENTRY_COST;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::{
-    BackendKind, CompiledModule, ExecutionResult, Instance, Outcome, SandboxConfig, SandboxError,
-    Trap, WasmValue,
+    BackendKind, CompiledModule, ExecutionResult, Instance, InstanceId, Outcome, SandboxConfig,
+    SandboxError, Trap, WasmValue,
 };
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,12 +70,6 @@ impl RunLimits {
             tables: config.max_table_elements,
             stack: usize::try_from(config.max_stack_size).unwrap_or(usize::MAX),
         }
-    }
-
-    /// The budget as stored in the `i64` fuel global.
-    fn fuel_budget(&self) -> Option<i64> {
-        self.fuel
-            .map(|fuel| i64::try_from(fuel).unwrap_or(i64::MAX))
     }
 }
 
@@ -160,19 +155,30 @@ impl std::ops::DerefMut for SendStore {
     }
 }
 
-/// A live wasmer instance.
-pub(crate) struct WasmerInstance {
-    engine: Arc<EngineEntry>,
-    store: SendStore,
+/// One instance of a store, its module's interface and the sandbox globals in it.
+struct Slot {
     instance: wasmer::Instance,
     info: Arc<ModuleInfo>,
+    globals: SandboxGlobals,
+}
+
+/// A wasmer store, its instances and its limits: the state behind both a plain
+/// [`WasmerInstance`] (one instance) and a [`WasmerLinker`] (several, linked by name).
+struct StoreSet {
+    engine: Arc<EngineEntry>,
+    store: SendStore,
+    slots: Vec<Slot>,
     limits: RunLimits,
     accounting: Arc<Accounting>,
-    globals: SandboxGlobals,
-    /// Fuel left after the last run (the budget before the first), when metering is on.
+    /// Fuel left in the store's budget after the last run, when metering is on.
     fuel_left: Option<u64>,
     /// The captured stdout and stderr, when the module imports WASI.
     captured: Option<Arc<Captured>>,
+}
+
+/// A live wasmer instance.
+pub(crate) struct WasmerInstance {
+    set: StoreSet,
 }
 
 /// What one run (a call, or the start function) produced.
@@ -264,31 +270,57 @@ fn memory_limit_error(accounting: &Accounting, limits: RunLimits) -> SandboxErro
     }
 }
 
-impl WasmerInstance {
-    /// Fuel left in the instance (never below zero), or `None` when metering is off.
-    fn remaining_fuel(&mut self) -> Option<u64> {
-        let global = self.globals.fuel_remaining.as_ref()?;
+impl StoreSet {
+    /// An empty store under `limits`, with its own memory and table accounting.
+    fn new(engine: Arc<EngineEntry>, limits: RunLimits) -> Self {
+        let accounting = Arc::new(Accounting::new(limits.memory, limits.tables));
+        let mut tuned = engine.engine.clone();
+        tuned.set_tunables(RunTunables::new(accounting.clone(), limits.stack));
+        StoreSet {
+            engine,
+            store: SendStore(Store::new(tuned)),
+            slots: Vec::new(),
+            limits,
+            accounting,
+            fuel_left: limits.fuel,
+            captured: None,
+        }
+    }
+
+    /// The instance at `index`.
+    fn slot(&self, index: usize) -> Result<&Slot, SandboxError> {
+        self.slots
+            .get(index)
+            .ok_or_else(|| internal(format!("no instance {index} in this store")))
+    }
+
+    /// Fuel left in an instance's global (never below zero), or `None` when metering is off.
+    fn remaining_fuel(&mut self, index: usize) -> Option<u64> {
+        let global = self.slots.get(index)?.globals.fuel_remaining.clone()?;
         match global.get(&mut self.store) {
             Value::I64(v) => Some(u64::try_from(v).unwrap_or(0)),
             _ => Some(0),
         }
     }
 
-    fn flag_set(&mut self, global: Option<&Global>) -> bool {
-        global.is_some_and(|g| matches!(g.get(&mut self.store), Value::I32(v) if v != 0))
+    /// Whether the flag global `pick` selects is set in any instance.
+    fn any_flag(&mut self, pick: impl Fn(&SandboxGlobals) -> Option<&Global>) -> bool {
+        let flags: Vec<Global> = self
+            .slots
+            .iter()
+            .filter_map(|slot| pick(&slot.globals).cloned())
+            .collect();
+        flags
+            .iter()
+            .any(|g| matches!(g.get(&mut self.store), Value::I32(v) if v != 0))
     }
 
-    /// Writes the per-run values into the instance before any guest code runs.
-    fn initialise_globals(&mut self) -> Result<(), SandboxError> {
-        if let (Some(global), Some(budget)) = (
-            self.globals.fuel_remaining.as_ref(),
-            self.limits.fuel_budget(),
-        ) {
-            global
-                .set(&mut self.store, Value::I64(budget))
-                .map_err(|err| internal(format!("cannot set the fuel budget: {err}")))?;
-        }
-        if let Some(global) = self.globals.table_limit.as_ref() {
+    /// Writes the per-run values into a new instance before any of its code runs.
+    fn initialise_globals(&mut self, index: usize) -> Result<(), SandboxError> {
+        let Some(slot) = self.slots.get(index) else {
+            return Ok(());
+        };
+        if let Some(global) = slot.globals.table_limit.clone() {
             let limit = i64::try_from(self.limits.tables).unwrap_or(i64::MAX);
             global
                 .set(&mut self.store, Value::I64(limit))
@@ -297,17 +329,27 @@ impl WasmerInstance {
         Ok(())
     }
 
-    /// Clears the flags a previous run may have left set.
-    fn reset_flags(&mut self) -> Result<(), SandboxError> {
+    /// Clears the flags a previous run may have left set and hands every instance the fuel
+    /// left in the store's budget.
+    fn prepare_globals(&mut self) -> Result<(), SandboxError> {
         self.accounting.clear_hits();
-        let flags = [
-            Some(self.globals.memory_limit_hit.clone()),
-            self.globals.fuel_exhausted.clone(),
-        ];
-        for global in flags.into_iter().flatten() {
+        let budget = self
+            .fuel_left
+            .map(|fuel| i64::try_from(fuel).unwrap_or(i64::MAX));
+        let mut writes = Vec::new();
+        for slot in &self.slots {
+            writes.push((slot.globals.memory_limit_hit.clone(), Value::I32(0)));
+            if let Some(flag) = &slot.globals.fuel_exhausted {
+                writes.push((flag.clone(), Value::I32(0)));
+            }
+            if let (Some(global), Some(budget)) = (&slot.globals.fuel_remaining, budget) {
+                writes.push((global.clone(), Value::I64(budget)));
+            }
+        }
+        for (global, value) in writes {
             global
-                .set(&mut self.store, Value::I32(0))
-                .map_err(|err| internal(format!("cannot reset a sandbox flag: {err}")))?;
+                .set(&mut self.store, value)
+                .map_err(|err| internal(format!("cannot reset a sandbox global: {err}")))?;
         }
         Ok(())
     }
@@ -316,13 +358,8 @@ impl WasmerInstance {
     /// start function itself runs: the entry of the startup function ([`FUNCTION_ENTRY_COST`],
     /// checked like any function entry) and the call into the start function
     /// ([`START_CALL_COST`], not checked). Returns the error if that exhausts the budget.
-    fn charge_startup(&mut self) -> Result<Option<SandboxError>, SandboxError> {
-        let (Some(global), Some(budget)) = (
-            self.globals.fuel_remaining.clone(),
-            self.limits.fuel_budget(),
-        ) else {
-            return Ok(None);
-        };
+    fn charge_startup(&mut self) -> Option<SandboxError> {
+        let budget = i64::try_from(self.fuel_left?).unwrap_or(i64::MAX);
         let entry = i64::try_from(FUNCTION_ENTRY_COST).unwrap_or(i64::MAX);
         let after_entry = budget.saturating_sub(entry);
         let exhausted = after_entry <= 0;
@@ -331,18 +368,27 @@ impl WasmerInstance {
         } else {
             after_entry.saturating_sub(START_CALL_COST)
         };
-        global
-            .set(&mut self.store, Value::I64(remaining))
-            .map_err(|err| internal(format!("cannot charge the start function: {err}")))?;
         self.fuel_left = Some(u64::try_from(remaining).unwrap_or(0));
-        Ok(exhausted.then(|| {
+        exhausted.then(|| {
             let limit = self.limits.fuel.unwrap_or(0);
             SandboxError::FuelExhausted { used: limit, limit }
-        }))
+        })
+    }
+
+    /// Fuel consumed in the store so far, or `None` when metering is off.
+    fn fuel_consumed(&self) -> Option<u64> {
+        let budget = self.limits.fuel?;
+        Some(budget.saturating_sub(self.fuel_left.unwrap_or(0)))
     }
 
     /// Runs `func` under the wall-clock limit counted from `started`, and measures it. What the
-    /// run wrote stays captured (see [`WasmerInstance::take_output`]).
+    /// run wrote stays captured (see [`StoreSet::take_output`]).
+    ///
+    /// The fuel budget is the store's: every instance's counter starts the run with what is
+    /// left of it, and the run consumed what all of them used together. With one instance
+    /// (every plain instance) that is exact; in a linked store a call that crosses instances
+    /// can use up to the budget in each instance before one of them stops it, and is then
+    /// reported as `fuel_exhausted` all the same.
     ///
     /// `Err` only when the run could not be started (the guest did not run).
     fn run(
@@ -351,11 +397,11 @@ impl WasmerInstance {
         params: &[Value],
         started: Instant,
     ) -> Result<RunReport, SandboxError> {
-        self.reset_flags()?;
+        self.prepare_globals()?;
         if let Some(captured) = &self.captured {
             captured.reset();
         }
-        let fuel_before = self.remaining_fuel();
+        let fuel_before = self.fuel_left;
         prepare_stack(self.limits.stack);
         let deadline = started
             .checked_add(self.limits.time)
@@ -376,29 +422,47 @@ impl WasmerInstance {
         drop(watch);
         let elapsed = started.elapsed();
 
-        let fuel_after = self.remaining_fuel();
-        self.fuel_left = fuel_after;
-        let mut fuel_consumed = fuel_before
-            .zip(fuel_after)
-            .map(|(before, after)| before.saturating_sub(after));
+        let mut fuel_consumed = None;
+        let mut over_budget = false;
+        if let Some(before) = fuel_before {
+            let mut used: u64 = 0;
+            for index in 0..self.slots.len() {
+                let left = self.remaining_fuel(index).unwrap_or(before);
+                used = used.saturating_add(before.saturating_sub(left));
+            }
+            over_budget = used > before;
+            fuel_consumed = Some(used.min(before));
+        }
+        let fuel_flag = self.any_flag(|g| g.fuel_exhausted.as_ref());
+        let memory_flag = self.any_flag(|g| Some(&g.memory_limit_hit));
         // A write past the output cap traps at once; should anything have let the run finish
         // anyway, the overflow still decides the outcome.
         let output_error = self.captured.as_ref().and_then(|c| c.exceeded());
+        let fuel_error = || {
+            let limit = self.limits.fuel.unwrap_or(0);
+            SandboxError::FuelExhausted { used: limit, limit }
+        };
         let (outcome, values) = match (output_error, result) {
             (Some(error), _) => (Outcome::Failed(error), Vec::new()),
-            (None, Ok(Ok(values))) => (Outcome::Ok, values.iter().filter_map(from_value).collect()),
+            (None, Ok(Ok(_))) if over_budget => {
+                // Only possible across instances of a linked store: see above.
+                fuel_consumed = fuel_before;
+                (Outcome::Failed(fuel_error()), Vec::new())
+            }
+            (None, Ok(Ok(values))) => (
+                Outcome::Ok,
+                values
+                    .iter()
+                    .filter_map(|value| from_store_value(&self.store, value))
+                    .collect(),
+            ),
             (None, Ok(Err(err))) => {
-                let memory_flag = self.globals.memory_limit_hit.clone();
-                let fuel_flag = self.globals.fuel_exhausted.clone();
-                let outcome = if self.flag_set(Some(&memory_flag))
-                    || self.accounting.memory_hit().is_some()
-                {
+                let outcome = if memory_flag || self.accounting.memory_hit().is_some() {
                     Outcome::Failed(memory_limit_error(&self.accounting, self.limits))
-                } else if self.flag_set(fuel_flag.as_ref()) {
+                } else if fuel_flag || over_budget {
                     // The run used the rest of the budget.
                     fuel_consumed = fuel_before;
-                    let limit = self.limits.fuel.unwrap_or(0);
-                    Outcome::Failed(SandboxError::FuelExhausted { used: limit, limit })
+                    Outcome::Failed(fuel_error())
                 } else if let Some(GuestExit(code)) = err.downcast_ref::<GuestExit>() {
                     Outcome::Exit { code: *code }
                 } else if let Some(HostTrap(error)) = err.downcast_ref::<HostTrap>() {
@@ -419,6 +483,9 @@ impl WasmerInstance {
                 (Outcome::Failed(error), Vec::new())
             }
         };
+        if let (Some(before), Some(used)) = (fuel_before, fuel_consumed) {
+            self.fuel_left = Some(before.saturating_sub(used));
+        }
         Ok(RunReport {
             outcome,
             values,
@@ -433,6 +500,288 @@ impl WasmerInstance {
             .as_ref()
             .map(|captured| captured.take())
             .unwrap_or_default()
+    }
+
+    /// Creates an instance of `module` from `imports` and runs its start function under the
+    /// limits; on success the new instance's index.
+    fn add_instance(
+        &mut self,
+        module: &WasmerModule,
+        imports: &Imports,
+        host_env: &FunctionEnv<HostState>,
+        wasi_env: Option<WasiFunctionEnv>,
+    ) -> Result<usize, Box<ExecutionResult>> {
+        let fail = |error: SandboxError| {
+            Box::new(ExecutionResult::new(
+                BackendKind::Wasmer,
+                Outcome::Failed(error),
+            ))
+        };
+        let limits = self.limits;
+        let started = Instant::now();
+        prepare_stack(limits.stack);
+        let instance = match wasmer::Instance::new(&mut self.store, &module.module, imports) {
+            Ok(instance) => instance,
+            Err(err) => {
+                let elapsed = started.elapsed();
+                let accounting = &self.accounting;
+                let error = if accounting.memory_hit().is_some() {
+                    memory_limit_error(accounting, limits)
+                } else if let Some(used) = accounting.table_hit() {
+                    SandboxError::TableLimitExceeded {
+                        used,
+                        limit: limits.tables,
+                    }
+                } else {
+                    match err {
+                        // With the start function taken out, this is segment initialisation
+                        // trapping (out of bounds), reported as the trap, as on wasmtime.
+                        InstantiationError::Start(err) => classify_trap(&err, limits, elapsed),
+                        other => SandboxError::LinkError {
+                            reason: other.to_string(),
+                        },
+                    }
+                };
+                let mut report = ExecutionResult::new(BackendKind::Wasmer, Outcome::Failed(error));
+                report.execution_time = elapsed;
+                report.fuel_consumed = self.fuel_consumed();
+                report.peak_memory = accounting.peak_memory();
+                return Err(Box::new(report));
+            }
+        };
+        let globals = match SandboxGlobals::lookup(&instance, &module.layout) {
+            Ok(globals) => globals,
+            Err(reason) => return Err(fail(internal(reason))),
+        };
+        // What host functions reach: the export `memory` and the fuel global.
+        {
+            let state = host_env.as_mut(&mut self.store);
+            state.memory = instance.exports.get_memory("memory").ok().cloned();
+            state.fuel = globals.fuel_remaining.clone().zip(self.fuel_left);
+        }
+        if let Some(mut func_env) = wasi_env {
+            if let Err(err) = func_env.initialize(&mut self.store, instance.clone()) {
+                return Err(fail(SandboxError::LinkError {
+                    reason: format!("a WASI module must export its memory: {err}"),
+                }));
+            }
+        }
+        self.slots.push(Slot {
+            instance: instance.clone(),
+            info: module.info.clone(),
+            globals,
+        });
+        let index = self.slots.len() - 1;
+        if let Err(err) = self.initialise_globals(index) {
+            self.slots.pop();
+            return Err(fail(err));
+        }
+
+        if let Some(name) = &module.layout.start_export {
+            let start = match instance.exports.get_function(name) {
+                Ok(func) => func.clone(),
+                Err(err) => {
+                    self.slots.pop();
+                    return Err(fail(internal(format!("start function: {err}"))));
+                }
+            };
+            let failed = match self.charge_startup() {
+                Some(exhausted) => Some(RunReport {
+                    outcome: Outcome::Failed(exhausted),
+                    values: Vec::new(),
+                    elapsed: started.elapsed(),
+                    fuel_consumed: None,
+                }),
+                // A start function that exits (WASI `proc_exit`) ends instantiation too.
+                None => match self.run(&start, &[], started) {
+                    Ok(report) if report.outcome != Outcome::Ok => Some(report),
+                    Ok(_) => None,
+                    Err(err) => {
+                        self.slots.pop();
+                        return Err(fail(err));
+                    }
+                },
+            };
+            if let Some(mut report) = failed {
+                // Everything instantiation consumed, the startup charge included.
+                report.fuel_consumed = self.fuel_consumed();
+                let peak = self.accounting.peak_memory();
+                let output = self.take_output();
+                self.slots.pop();
+                return Err(Box::new(report.into_result(peak, output)));
+            }
+            // On success, what the start function wrote stays captured and is reported by the
+            // first call (there is no instantiation report to carry it).
+        }
+        Ok(index)
+    }
+
+    fn call(
+        &mut self,
+        index: usize,
+        name: &str,
+        args: &[WasmValue],
+    ) -> Result<ExecutionResult, SandboxError> {
+        let slot = self.slot(index)?;
+        let signature = slot.info.function(name)?;
+        signature.check_args(name, args)?;
+        let func = slot
+            .instance
+            .exports
+            .get_function(name)
+            .map_err(|_| SandboxError::FunctionNotFound {
+                name: name.to_string(),
+                available: slot.info.exported_functions().map(str::to_string).collect(),
+            })?
+            .clone();
+        let params = args
+            .iter()
+            .map(|arg| to_store_value(&mut self.store, arg))
+            .collect::<Result<Vec<Value>, _>>()?;
+        let report = self.run(&func, &params, Instant::now())?;
+        let output = self.take_output();
+        Ok(report.into_result(self.accounting.peak_memory(), output))
+    }
+
+    fn global(&self, index: usize, name: &str) -> Result<Global, SandboxError> {
+        let slot = self.slot(index)?;
+        slot.instance
+            .exports
+            .get_global(name)
+            .cloned()
+            .map_err(|_| export_not_found(&slot.info, "global", name))
+    }
+
+    fn get_global(&mut self, index: usize, name: &str) -> Result<WasmValue, SandboxError> {
+        let global = self.global(index, name)?;
+        let value = global.get(&mut self.store);
+        from_store_value(&self.store, &value).ok_or_else(|| SandboxError::Unsupported {
+            reason: format!("global {name} has a type that cannot cross the sandbox boundary"),
+        })
+    }
+
+    fn set_global(
+        &mut self,
+        index: usize,
+        name: &str,
+        value: WasmValue,
+    ) -> Result<(), SandboxError> {
+        let global = self.global(index, name)?;
+        let ty = global.ty(&self.store);
+        let mismatch = |expected: String| SandboxError::TypeMismatch {
+            function: format!("global {name}"),
+            expected,
+            given: value.ty().to_string(),
+        };
+        if ty.mutability != wasmer::Mutability::Var {
+            return Err(mismatch("a mutable global (it is immutable)".into()));
+        }
+        let val = to_store_value(&mut self.store, &value)?;
+        if val.ty() != ty.ty {
+            return Err(mismatch(ty.ty.to_string()));
+        }
+        global
+            .set(&mut self.store, val)
+            .map_err(|_| mismatch(ty.ty.to_string()))
+    }
+
+    fn memory(&self, index: usize, name: &str) -> Result<wasmer::Memory, SandboxError> {
+        let slot = self.slot(index)?;
+        slot.instance
+            .exports
+            .get_memory(name)
+            .cloned()
+            .map_err(|_| export_not_found(&slot.info, "memory", name))
+    }
+
+    fn memory_size(&mut self, index: usize, name: &str) -> Result<u64, SandboxError> {
+        let memory = self.memory(index, name)?;
+        Ok(memory.view(&self.store).data_size())
+    }
+
+    fn read_memory(
+        &mut self,
+        index: usize,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, SandboxError> {
+        let memory = self.memory(index, name)?;
+        let view = memory.view(&self.store);
+        let size = view.data_size();
+        let end = offset.checked_add(len as u64).filter(|end| *end <= size);
+        if end.is_none() {
+            return Err(SandboxError::RuntimeError {
+                trap: Trap::MemoryOutOfBounds,
+                message: format!(
+                    "cannot read {len} bytes at {offset}: the memory has {size} bytes"
+                ),
+            });
+        }
+        let mut buf = vec![0; len];
+        view.read(offset, &mut buf)
+            .map_err(|err| SandboxError::RuntimeError {
+                trap: Trap::MemoryOutOfBounds,
+                message: err.to_string(),
+            })?;
+        Ok(buf)
+    }
+
+    fn table_size(&mut self, index: usize, name: &str) -> Result<u64, SandboxError> {
+        let slot = self.slot(index)?;
+        let table = slot
+            .instance
+            .exports
+            .get_table(name)
+            .cloned()
+            .map_err(|_| export_not_found(&slot.info, "table", name))?;
+        Ok(u64::from(table.size(&self.store)))
+    }
+}
+
+fn export_not_found(info: &ModuleInfo, kind: &str, name: &str) -> SandboxError {
+    SandboxError::ExportNotFound {
+        extern_kind: kind.to_string(),
+        name: name.to_string(),
+        available: info
+            .exports
+            .iter()
+            .filter(|export| export.kind.name() == kind)
+            .map(|export| export.name.clone())
+            .collect(),
+    }
+}
+
+/// Any boundary value for wasmer, creating extern references in `store`.
+fn to_store_value(store: &mut Store, value: &WasmValue) -> Result<Value, SandboxError> {
+    Ok(match *value {
+        WasmValue::V128(v) => Value::V128(v),
+        WasmValue::FuncRef { null: true } => Value::FuncRef(None),
+        WasmValue::FuncRef { null: false } => {
+            return Err(SandboxError::Unsupported {
+                reason: "a non-null function reference cannot be passed into the sandbox".into(),
+            })
+        }
+        WasmValue::ExternRef(None) => Value::ExternRef(None),
+        WasmValue::ExternRef(Some(host)) => {
+            Value::ExternRef(Some(wasmer::ExternRef::new(store, host)))
+        }
+        ref numeric => to_value(numeric),
+    })
+}
+
+/// Any boundary value from wasmer; `None` for a type that cannot cross.
+fn from_store_value(store: &Store, value: &Value) -> Option<WasmValue> {
+    match value {
+        Value::V128(v) => Some(WasmValue::V128(*v)),
+        Value::FuncRef(func) => Some(WasmValue::FuncRef {
+            null: func.is_none(),
+        }),
+        Value::ExternRef(None) => Some(WasmValue::ExternRef(None)),
+        Value::ExternRef(Some(r)) => Some(WasmValue::ExternRef(Some(
+            r.downcast::<u32>(store).copied().unwrap_or(0),
+        ))),
+        other => from_value(other),
     }
 }
 
@@ -517,12 +866,8 @@ impl CompiledModule for WasmerModule {
             }));
         }
 
-        let accounting = Arc::new(Accounting::new(limits.memory, limits.tables));
-        let mut engine = self.engine.engine.clone();
-        engine.set_tunables(RunTunables::new(accounting.clone(), limits.stack));
-        let mut store = Store::new(engine);
-
-        let host_env = FunctionEnv::new(&mut store, HostState::default());
+        let mut set = StoreSet::new(self.engine.clone(), limits);
+        let host_env = FunctionEnv::new(&mut set.store, HostState::default());
         let uses_wasi = sandbox_core::wasi::is_wasi_module(&self.info);
         let _runtime = if uses_wasi {
             match wasi::tokio_runtime() {
@@ -533,113 +878,20 @@ impl CompiledModule for WasmerModule {
             None
         };
         let (imports, wasi_parts) =
-            match build_imports(&self.engine, &mut store, &self.info, config, &host_env) {
+            match build_imports(&self.engine, &mut set.store, &self.info, config, &host_env) {
                 Ok(built) => built,
                 Err(err) => return Err(fail(err)),
             };
+        let wasi_env = wasi_parts.map(|(func_env, captured)| {
+            set.captured = Some(captured);
+            func_env
+        });
+        set.add_instance(self, &imports, &host_env, wasi_env)?;
+        Ok(Box::new(WasmerInstance { set }))
+    }
 
-        let started = Instant::now();
-        prepare_stack(limits.stack);
-        let instance = match wasmer::Instance::new(&mut store, &self.module, &imports) {
-            Ok(instance) => instance,
-            Err(err) => {
-                let elapsed = started.elapsed();
-                let error = if accounting.memory_hit().is_some() {
-                    memory_limit_error(&accounting, limits)
-                } else if let Some(used) = accounting.table_hit() {
-                    SandboxError::TableLimitExceeded {
-                        used,
-                        limit: limits.tables,
-                    }
-                } else {
-                    match err {
-                        // With the start function taken out, this is segment initialisation
-                        // trapping (out of bounds), reported as the trap, as on wasmtime.
-                        InstantiationError::Start(err) => classify_trap(&err, limits, elapsed),
-                        other => SandboxError::LinkError {
-                            reason: other.to_string(),
-                        },
-                    }
-                };
-                let mut report = ExecutionResult::new(BackendKind::Wasmer, Outcome::Failed(error));
-                report.execution_time = elapsed;
-                report.fuel_consumed = limits.fuel.map(|_| 0);
-                report.peak_memory = accounting.peak_memory();
-                return Err(Box::new(report));
-            }
-        };
-        let globals = match SandboxGlobals::lookup(&instance, &self.layout) {
-            Ok(globals) => globals,
-            Err(reason) => return Err(fail(internal(reason))),
-        };
-        // What host functions reach: the export `memory` and the fuel global.
-        {
-            let state = host_env.as_mut(&mut store);
-            state.memory = instance.exports.get_memory("memory").ok().cloned();
-            state.fuel = globals.fuel_remaining.clone().zip(
-                limits
-                    .fuel_budget()
-                    .map(|budget| u64::try_from(budget).unwrap_or(0)),
-            );
-        }
-        let captured = match wasi_parts {
-            Some((mut func_env, captured)) => {
-                if let Err(err) = func_env.initialize(&mut store, instance.clone()) {
-                    return Err(fail(SandboxError::LinkError {
-                        reason: format!("a WASI module must export its memory: {err}"),
-                    }));
-                }
-                Some(captured)
-            }
-            None => None,
-        };
-        let mut live = WasmerInstance {
-            engine: self.engine.clone(),
-            store: SendStore(store),
-            instance,
-            info: self.info.clone(),
-            limits,
-            accounting,
-            globals,
-            fuel_left: None,
-            captured,
-        };
-        if let Err(err) = live.initialise_globals() {
-            return Err(fail(err));
-        }
-        live.fuel_left = live.remaining_fuel();
-
-        if let Some(name) = &self.layout.start_export {
-            let start = match live.instance.exports.get_function(name) {
-                Ok(func) => func.clone(),
-                Err(err) => return Err(fail(internal(format!("start function: {err}")))),
-            };
-            let failed = match live.charge_startup() {
-                Err(err) => return Err(fail(err)),
-                Ok(Some(exhausted)) => Some(RunReport {
-                    outcome: Outcome::Failed(exhausted),
-                    values: Vec::new(),
-                    elapsed: started.elapsed(),
-                    fuel_consumed: None,
-                }),
-                // A start function that exits (WASI `proc_exit`) ends instantiation too.
-                Ok(None) => match live.run(&start, &[], started) {
-                    Ok(report) if report.outcome != Outcome::Ok => Some(report),
-                    Ok(_) => None,
-                    Err(err) => return Err(fail(err)),
-                },
-            };
-            if let Some(mut report) = failed {
-                // Everything instantiation consumed, the startup charge included.
-                report.fuel_consumed = live.fuel_consumed();
-                let peak = live.accounting.peak_memory();
-                let output = live.take_output();
-                return Err(Box::new(report.into_result(peak, output)));
-            }
-            // On success, what the start function wrote stays captured and is reported by the
-            // first call (there is no instantiation report to carry it).
-        }
-        Ok(Box::new(live))
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -649,31 +901,219 @@ impl Instance for WasmerInstance {
     }
 
     fn call(&mut self, name: &str, args: &[WasmValue]) -> Result<ExecutionResult, SandboxError> {
-        let signature = self.info.function(name)?;
-        signature.check_args(name, args)?;
-        let func = self
-            .instance
-            .exports
-            .get_function(name)
-            .map_err(|_| SandboxError::FunctionNotFound {
-                name: name.to_string(),
-                available: self.info.exported_functions().map(str::to_string).collect(),
-            })?
-            .clone();
-        let params: Vec<Value> = args.iter().map(to_value).collect();
-        let report = self.run(&func, &params, Instant::now())?;
-        let output = self.take_output();
-        Ok(report.into_result(self.accounting.peak_memory(), output))
+        self.set.call(0, name, args)
     }
 
     fn fuel_consumed(&self) -> Option<u64> {
-        // Guest code only runs inside `run`, which records what is left afterwards (reading the
-        // global needs the store mutably).
-        let budget = u64::try_from(self.limits.fuel_budget()?).unwrap_or(0);
-        Some(budget.saturating_sub(self.fuel_left.unwrap_or(0)))
+        self.set.fuel_consumed()
     }
 
     fn peak_memory(&self) -> u64 {
-        self.accounting.peak_memory()
+        self.set.accounting.peak_memory()
+    }
+
+    fn global(&mut self, name: &str) -> Result<WasmValue, SandboxError> {
+        self.set.get_global(0, name)
+    }
+
+    fn set_global(&mut self, name: &str, value: WasmValue) -> Result<(), SandboxError> {
+        self.set.set_global(0, name, value)
+    }
+
+    fn memory_size(&mut self, name: &str) -> Result<u64, SandboxError> {
+        self.set.memory_size(0, name)
+    }
+
+    fn read_memory(
+        &mut self,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, SandboxError> {
+        self.set.read_memory(0, name, offset, len)
+    }
+
+    fn table_size(&mut self, name: &str) -> Result<u64, SandboxError> {
+        self.set.table_size(0, name)
+    }
+}
+
+/// The most instances a linked store may hold.
+const MAX_LINKED_INSTANCES: usize = 1000;
+
+/// A wasmer store of instances linked to one another by name.
+pub(crate) struct WasmerLinker {
+    config: SandboxConfig,
+    set: StoreSet,
+    registered: HashMap<String, usize>,
+}
+
+impl WasmerLinker {
+    /// An empty linked store under `config`.
+    pub(crate) fn new(engine: Arc<EngineEntry>, config: SandboxConfig) -> Self {
+        let limits = RunLimits::of(&config);
+        WasmerLinker {
+            set: StoreSet::new(engine, limits),
+            config,
+            registered: HashMap::new(),
+        }
+    }
+
+    /// Resolves every import of `info`: from the instance registered under the import's
+    /// module name, else from a host function the policy grants.
+    fn imports(
+        &mut self,
+        info: &ModuleInfo,
+        host_env: &FunctionEnv<HostState>,
+    ) -> Result<Imports, SandboxError> {
+        let mut imports = Imports::new();
+        for import in &info.imports {
+            if let Some(&index) = self.registered.get(&import.module) {
+                let slot = self.set.slot(index)?;
+                let export = slot.instance.exports.get_extern(&import.name).cloned();
+                match export {
+                    Some(export) => imports.define(&import.module, &import.name, export),
+                    None => {
+                        return Err(SandboxError::LinkError {
+                            reason: format!(
+                                "unknown import: {}::{} is not exported by the instance registered as {}",
+                                import.module, import.name, import.module
+                            ),
+                        })
+                    }
+                }
+                continue;
+            }
+            if import.module == wasi::MODULE {
+                return Err(SandboxError::Unsupported {
+                    reason: format!(
+                        "{}::{}: WASI is not offered in a linked store",
+                        import.module, import.name
+                    ),
+                });
+            }
+            if !self.config.allows_import(&import.module, &import.name) {
+                return Err(SandboxError::UnauthorizedImport {
+                    module: import.module.clone(),
+                    name: import.name.clone(),
+                });
+            }
+            let Some(function) = self.config.host_functions.get(&import.module, &import.name)
+            else {
+                return Err(SandboxError::LinkError {
+                    reason: format!(
+                        "import {}::{} is allowed but no host function or registered instance provides it",
+                        import.module, import.name
+                    ),
+                });
+            };
+            let defined = host::define(&mut self.set.store, host_env, function)?;
+            imports.define(&import.module, &import.name, defined);
+        }
+        Ok(imports)
+    }
+}
+
+impl sandbox_core::Linker for WasmerLinker {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wasmer
+    }
+
+    fn instantiate(
+        &mut self,
+        module: &dyn CompiledModule,
+    ) -> Result<InstanceId, Box<ExecutionResult>> {
+        let fail = |error: SandboxError| {
+            Box::new(ExecutionResult::new(
+                BackendKind::Wasmer,
+                Outcome::Failed(error),
+            ))
+        };
+        let Some(module) = module.as_any().downcast_ref::<WasmerModule>() else {
+            return Err(fail(SandboxError::Unsupported {
+                reason: format!(
+                    "a module compiled by {} cannot be linked in a wasmer store",
+                    module.kind()
+                ),
+            }));
+        };
+        if !Arc::ptr_eq(&module.engine, &self.set.engine) {
+            return Err(fail(SandboxError::Unsupported {
+                reason: "the module was compiled by a sandbox with another engine configuration \
+                         (fuel metering); compile it with this store's sandbox"
+                    .into(),
+            }));
+        }
+        if self.set.slots.len() >= MAX_LINKED_INSTANCES {
+            return Err(fail(SandboxError::LinkError {
+                reason: format!("a linked store holds at most {MAX_LINKED_INSTANCES} instances"),
+            }));
+        }
+        let host_env = FunctionEnv::new(&mut self.set.store, HostState::default());
+        let imports = match self.imports(&module.info, &host_env) {
+            Ok(imports) => imports,
+            Err(err) => return Err(fail(err)),
+        };
+        self.set
+            .add_instance(module, &imports, &host_env, None)
+            .map(InstanceId)
+    }
+
+    fn register(&mut self, name: &str, instance: InstanceId) -> Result<(), SandboxError> {
+        self.set.slot(instance.0)?;
+        self.registered.insert(name.to_string(), instance.0);
+        Ok(())
+    }
+
+    fn lookup(&self, name: &str) -> Option<InstanceId> {
+        self.registered.get(name).copied().map(InstanceId)
+    }
+
+    fn call(
+        &mut self,
+        instance: InstanceId,
+        name: &str,
+        args: &[WasmValue],
+    ) -> Result<ExecutionResult, SandboxError> {
+        self.set.call(instance.0, name, args)
+    }
+
+    fn global(&mut self, instance: InstanceId, name: &str) -> Result<WasmValue, SandboxError> {
+        self.set.get_global(instance.0, name)
+    }
+
+    fn set_global(
+        &mut self,
+        instance: InstanceId,
+        name: &str,
+        value: WasmValue,
+    ) -> Result<(), SandboxError> {
+        self.set.set_global(instance.0, name, value)
+    }
+
+    fn memory_size(&mut self, instance: InstanceId, name: &str) -> Result<u64, SandboxError> {
+        self.set.memory_size(instance.0, name)
+    }
+
+    fn read_memory(
+        &mut self,
+        instance: InstanceId,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, SandboxError> {
+        self.set.read_memory(instance.0, name, offset, len)
+    }
+
+    fn table_size(&mut self, instance: InstanceId, name: &str) -> Result<u64, SandboxError> {
+        self.set.table_size(instance.0, name)
+    }
+
+    fn fuel_consumed(&self) -> Option<u64> {
+        self.set.fuel_consumed()
+    }
+
+    fn peak_memory(&self) -> u64 {
+        self.set.accounting.peak_memory()
     }
 }

@@ -1,11 +1,11 @@
 //! Engines, their registry and the epoch ticker.
 
-use crate::instance::WasmtimeModule;
+use crate::instance::{WasmtimeLinker, WasmtimeModule};
 use sandbox_core::fuel::operator_cost;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::wasmparser::WasmFeatures;
 use sandbox_core::{
-    BackendKind, Capabilities, CompiledModule, Sandbox, SandboxConfig, SandboxError,
+    BackendKind, Capabilities, CompiledModule, Linker, Sandbox, SandboxConfig, SandboxError,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -219,6 +219,13 @@ impl Sandbox for WasmtimeSandbox {
             module,
             info,
         )))
+    }
+
+    fn linker(&self) -> Result<Box<dyn Linker>, SandboxError> {
+        Ok(Box::new(WasmtimeLinker::new(
+            self.engine.clone(),
+            self.config.clone(),
+        )?))
     }
 }
 

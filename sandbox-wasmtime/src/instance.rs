@@ -6,8 +6,8 @@ use sandbox_core::module::ModuleInfo;
 use sandbox_core::FuncSignature;
 use sandbox_core::{
     wasi, BackendKind, CappedOutput, CompiledModule, ExecutionResult, GuestMemory, HostContext,
-    HostError, HostFunction, Instance, Outcome, SandboxConfig, SandboxError, Trap, ValType,
-    WasmValue,
+    HostError, HostFunction, Instance, InstanceId, Outcome, SandboxConfig, SandboxError, Trap,
+    ValType, WasmValue,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -113,6 +113,9 @@ struct Limiter {
     last_memory_grant: u64,
     last_table_grant: u64,
     instantiating: bool,
+    /// How many instances (and memories, and tables) the store may hold: one instance for a
+    /// plain instance, more in a linked store. The byte and element limits bound the rest.
+    max_instances: usize,
 }
 
 impl ResourceLimiter for Limiter {
@@ -175,16 +178,16 @@ impl ResourceLimiter for Limiter {
     }
 
     fn instances(&self) -> usize {
-        1
+        self.max_instances
     }
 
     fn memories(&self) -> usize {
         // Multi-memory modules are allowed; the byte limit is what bounds them.
-        100
+        100 * self.max_instances
     }
 
     fn tables(&self) -> usize {
-        100
+        100 * self.max_instances
     }
 }
 
@@ -215,12 +218,37 @@ struct RunLimits {
     tables: u64,
 }
 
-/// A live wasmtime instance.
-pub(crate) struct WasmtimeInstance {
-    store: Store<StoreState>,
+/// One instance of a store and the interface of its module.
+struct Slot {
     instance: wasmtime::Instance,
     info: Arc<ModuleInfo>,
+}
+
+/// A wasmtime store, its instances and its limits: the state behind both a plain
+/// [`WasmtimeInstance`] (one instance) and a [`WasmtimeLinker`] (several, linked by name).
+struct StoreSet {
+    store: Store<StoreState>,
+    slots: Vec<Slot>,
     limits: RunLimits,
+}
+
+/// A live wasmtime instance.
+pub(crate) struct WasmtimeInstance {
+    set: StoreSet,
+}
+
+/// The most instances a linked store may hold.
+const MAX_LINKED_INSTANCES: usize = 1000;
+
+/// A wasmtime store of instances linked to one another by name.
+pub(crate) struct WasmtimeLinker {
+    engine: Arc<SharedEngine>,
+    config: SandboxConfig,
+    set: StoreSet,
+    /// Resolves imports: the host functions the configuration defines, then the registered
+    /// instances (shadowing them under the same names).
+    linker: Linker<StoreState>,
+    registered: HashMap<String, usize>,
 }
 
 fn val_type(ty: ValType) -> Option<wasmtime::ValType> {
@@ -310,45 +338,73 @@ impl WasmtimeModule {
                 )
                 .map_err(link_error)?;
         }
-        for (index, (module, name, signature)) in functions.iter().enumerate() {
-            let unsupported = || {
-                SandboxError::Unsupported {
-                reason: format!(
-                    "host function {module}::{name} has signature {signature}: only numeric types cross the boundary"
-                ),
-            }
-            };
-            let params = signature
-                .params
-                .iter()
-                .map(|ty| val_type(*ty).ok_or_else(unsupported))
-                .collect::<Result<Vec<_>, _>>()?;
-            let results = signature
-                .results
-                .iter()
-                .map(|ty| val_type(*ty).ok_or_else(unsupported))
-                .collect::<Result<Vec<_>, _>>()?;
-            let ty = FuncType::new(engine, params, results);
-            linker
-                .func_new(module, name, ty, move |caller, params, results| {
-                    let functions = caller.data().host_functions.clone();
-                    match functions.get(index) {
-                        Some(function) => call_host(function, caller, params, results),
-                        None => Err(wasmtime::Error::new(HostCallFailed(HostError::new(
-                            "host function table mismatch",
-                        )))),
-                    }
-                })
-                .map_err(|err| SandboxError::LinkError {
-                    reason: format!("cannot define {module}::{name}: {err}"),
-                })?;
-        }
+        let signatures: Vec<_> = functions
+            .iter()
+            .map(|(module, name, signature)| (module.as_str(), name.as_str(), signature))
+            .collect();
+        define_trampolines(&mut linker, engine, &signatures)?;
         linker
             .instantiate_pre(&self.module)
             .map_err(|err| SandboxError::LinkError {
                 reason: format!("{err:#}"),
             })
     }
+}
+
+/// Defines one trampoline per host function of `functions`, by index.
+fn define_host_functions(
+    linker: &mut Linker<StoreState>,
+    engine: &wasmtime::Engine,
+    functions: &[HostFunction],
+) -> Result<(), SandboxError> {
+    let signatures: Vec<_> = functions
+        .iter()
+        .map(|f| (f.module.as_str(), f.name.as_str(), &f.signature))
+        .collect();
+    define_trampolines(linker, engine, &signatures)
+}
+
+/// Defines, for each `(module, name, signature)`, a trampoline calling the host function at
+/// the same index in the store's own list ([`StoreState::host_functions`]).
+fn define_trampolines(
+    linker: &mut Linker<StoreState>,
+    engine: &wasmtime::Engine,
+    functions: &[(&str, &str, &FuncSignature)],
+) -> Result<(), SandboxError> {
+    for (index, (module, name, signature)) in functions.iter().enumerate() {
+        let unsupported = || {
+            SandboxError::Unsupported {
+            reason: format!(
+                "host function {module}::{name} has signature {signature}: only numeric types cross the boundary"
+            ),
+        }
+        };
+        let params = signature
+            .params
+            .iter()
+            .map(|ty| val_type(*ty).ok_or_else(unsupported))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = signature
+            .results
+            .iter()
+            .map(|ty| val_type(*ty).ok_or_else(unsupported))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ty = FuncType::new(engine, params, results);
+        linker
+            .func_new(module, name, ty, move |caller, params, results| {
+                let functions = caller.data().host_functions.clone();
+                match functions.get(index) {
+                    Some(function) => call_host(function, caller, params, results),
+                    None => Err(wasmtime::Error::new(HostCallFailed(HostError::new(
+                        "host function table mismatch",
+                    )))),
+                }
+            })
+            .map_err(|err| SandboxError::LinkError {
+                reason: format!("cannot define {module}::{name}: {err}"),
+            })?;
+    }
+    Ok(())
 }
 
 /// Runs a host function for wasmtime: its context sees the caller's `memory` export and the
@@ -454,50 +510,17 @@ impl CompiledModule for WasmtimeModule {
             Err(err) => return Err(fail(err)),
         };
 
-        let mut store = Store::new(
-            &self.engine.engine,
-            StoreState {
-                limiter: Limiter {
-                    memory_limit: limits.memory,
-                    table_limit: limits.tables,
-                    memory_total: 0,
-                    table_total: 0,
-                    peak_memory: 0,
-                    memory_hit: None,
-                    table_hit: None,
-                    last_memory_grant: 0,
-                    last_table_grant: 0,
-                    instantiating: true,
-                },
-                deadline: Instant::now() + limits.time,
-                timed_out: false,
-                wasi: wasi_ctx,
-                stdout,
-                stderr,
-                fuel_limit: limits.fuel,
-                host_functions: host_functions.into(),
-            },
-        );
-        store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_callback(|mut ctx| {
-            let now = Instant::now();
-            let deadline = ctx.data().deadline;
-            if now < deadline {
-                Ok(wasmtime::UpdateDeadline::Continue(ticks_for(
-                    deadline - now,
-                )))
-            } else {
-                ctx.data_mut().timed_out = true;
-                Ok(wasmtime::UpdateDeadline::Interrupt)
-            }
-        });
-        if let Some(fuel) = limits.fuel {
-            if let Err(err) = store.set_fuel(fuel) {
-                return Err(fail(SandboxError::Unsupported {
-                    reason: format!("cannot set fuel: {err}"),
-                }));
-            }
-        }
+        let mut store = match new_store(
+            &self.engine,
+            limits,
+            wasi_ctx,
+            (stdout, stderr),
+            host_functions.into(),
+            1,
+        ) {
+            Ok(store) => store,
+            Err(err) => return Err(fail(err)),
+        };
         arm_deadline(&mut store, limits.time);
         let started = Instant::now();
         let result = on_big_enough_stack(limits.stack, || pre.instantiate(&mut store));
@@ -505,22 +528,97 @@ impl CompiledModule for WasmtimeModule {
         store.data_mut().limiter.instantiating = false;
         match result {
             Ok(instance) => Ok(Box::new(WasmtimeInstance {
-                store,
-                instance,
-                info: self.info.clone(),
-                limits,
+                set: StoreSet {
+                    store,
+                    slots: vec![Slot {
+                        instance,
+                        info: self.info.clone(),
+                    }],
+                    limits,
+                },
             })),
-            Err(err) => {
-                let outcome = classify(&err, &store, limits, elapsed, true);
-                let mut report = ExecutionResult::new(BackendKind::Wasmtime, outcome);
-                report.execution_time = elapsed;
-                report.fuel_consumed = fuel_used(&store, limits);
-                report.peak_memory = store.data().limiter.peak_memory;
-                collect_output(&store, &mut report);
-                Err(Box::new(report))
-            }
+            Err(err) => Err(Box::new(instantiation_failed(
+                &err, &store, limits, elapsed,
+            ))),
         }
     }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// The report of an instantiation that failed.
+fn instantiation_failed(
+    err: &wasmtime::Error,
+    store: &Store<StoreState>,
+    limits: RunLimits,
+    elapsed: Duration,
+) -> ExecutionResult {
+    let outcome = classify(err, store, limits, elapsed, true);
+    let mut report = ExecutionResult::new(BackendKind::Wasmtime, outcome);
+    report.execution_time = elapsed;
+    report.fuel_consumed = fuel_used(store, limits);
+    report.peak_memory = store.data().limiter.peak_memory;
+    collect_output(store, &mut report);
+    report
+}
+
+/// A store under `limits`: the resource limiter, the deadline callback and the fuel budget.
+fn new_store(
+    engine: &SharedEngine,
+    limits: RunLimits,
+    wasi: Option<WasiP1Ctx>,
+    (stdout, stderr): (CappedOutput, CappedOutput),
+    host_functions: Arc<[HostFunction]>,
+    max_instances: usize,
+) -> Result<Store<StoreState>, SandboxError> {
+    let mut store = Store::new(
+        &engine.engine,
+        StoreState {
+            limiter: Limiter {
+                memory_limit: limits.memory,
+                table_limit: limits.tables,
+                memory_total: 0,
+                table_total: 0,
+                peak_memory: 0,
+                memory_hit: None,
+                table_hit: None,
+                last_memory_grant: 0,
+                last_table_grant: 0,
+                instantiating: true,
+                max_instances,
+            },
+            deadline: Instant::now() + limits.time,
+            timed_out: false,
+            wasi,
+            stdout,
+            stderr,
+            fuel_limit: limits.fuel,
+            host_functions,
+        },
+    );
+    store.limiter(|state| &mut state.limiter);
+    store.epoch_deadline_callback(|mut ctx| {
+        let now = Instant::now();
+        let deadline = ctx.data().deadline;
+        if now < deadline {
+            Ok(wasmtime::UpdateDeadline::Continue(ticks_for(
+                deadline - now,
+            )))
+        } else {
+            ctx.data_mut().timed_out = true;
+            Ok(wasmtime::UpdateDeadline::Interrupt)
+        }
+    });
+    if let Some(fuel) = limits.fuel {
+        store
+            .set_fuel(fuel)
+            .map_err(|err| SandboxError::Unsupported {
+                reason: format!("cannot set fuel: {err}"),
+            })?;
+    }
+    Ok(store)
 }
 
 /// Runs `f` where at least the wasm stack limit plus room for host frames is left on the native
@@ -664,15 +762,20 @@ fn map_trap(trap: wasmtime::Trap) -> Trap {
     }
 }
 
+/// A numeric value for wasmtime (host functions take and return only numbers).
 fn to_val(value: &WasmValue) -> Val {
     match *value {
         WasmValue::I32(v) => Val::I32(v),
         WasmValue::I64(v) => Val::I64(v),
         WasmValue::F32(v) => Val::F32(v.to_bits()),
         WasmValue::F64(v) => Val::F64(v.to_bits()),
+        WasmValue::V128(v) => Val::V128(v.into()),
+        WasmValue::FuncRef { .. } => Val::FuncRef(None),
+        WasmValue::ExternRef(_) => Val::ExternRef(None),
     }
 }
 
+/// A numeric value from wasmtime; `None` for any other.
 fn from_val(value: &Val) -> Option<WasmValue> {
     match *value {
         Val::I32(v) => Some(WasmValue::I32(v)),
@@ -683,22 +786,90 @@ fn from_val(value: &Val) -> Option<WasmValue> {
     }
 }
 
-impl Instance for WasmtimeInstance {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Wasmtime
+/// Any boundary value for wasmtime, creating extern references in `store`.
+fn to_store_val(store: &mut Store<StoreState>, value: &WasmValue) -> Result<Val, SandboxError> {
+    match *value {
+        WasmValue::FuncRef { null: false } => Err(SandboxError::Unsupported {
+            reason: "a non-null function reference cannot be passed into the sandbox".into(),
+        }),
+        WasmValue::ExternRef(Some(host)) => wasmtime::ExternRef::new(&mut *store, host)
+            .map(|r| Val::ExternRef(Some(r)))
+            .map_err(|err| SandboxError::Unsupported {
+                reason: format!("cannot create an extern reference: {err}"),
+            }),
+        ref other => Ok(to_val(other)),
+    }
+}
+
+/// Any boundary value from wasmtime; `None` for a type that cannot cross (GC references).
+fn from_store_val(store: &Store<StoreState>, value: &Val) -> Option<WasmValue> {
+    match value {
+        Val::V128(v) => Some(WasmValue::V128(v.as_u128())),
+        Val::FuncRef(func) => Some(WasmValue::FuncRef {
+            null: func.is_none(),
+        }),
+        Val::ExternRef(None) => Some(WasmValue::ExternRef(None)),
+        Val::ExternRef(Some(r)) => {
+            let host = r
+                .data(store)
+                .ok()
+                .flatten()
+                .and_then(|data| data.downcast_ref::<u32>().copied());
+            // A reference the guest made itself (`any.convert_extern`) carries no host
+            // value; it is reported as the value 0's reference would be, non-null.
+            Some(WasmValue::ExternRef(Some(host.unwrap_or(0))))
+        }
+        other => from_val(other),
+    }
+}
+
+fn export_not_found(info: &ModuleInfo, kind: &str, name: &str) -> SandboxError {
+    SandboxError::ExportNotFound {
+        extern_kind: kind.to_string(),
+        name: name.to_string(),
+        available: info
+            .exports
+            .iter()
+            .filter(|export| export.kind.name() == kind)
+            .map(|export| export.name.clone())
+            .collect(),
+    }
+}
+
+impl StoreSet {
+    /// The instance at `index` (a cheap handle) and its module's interface.
+    fn slot(&self, index: usize) -> Result<Slot, SandboxError> {
+        self.slots
+            .get(index)
+            .map(|slot| Slot {
+                instance: slot.instance,
+                info: slot.info.clone(),
+            })
+            .ok_or_else(|| SandboxError::Unsupported {
+                reason: format!("no instance {index} in this store"),
+            })
     }
 
-    fn call(&mut self, name: &str, args: &[WasmValue]) -> Result<ExecutionResult, SandboxError> {
-        let signature = self.info.function(name)?;
+    fn call(
+        &mut self,
+        index: usize,
+        name: &str,
+        args: &[WasmValue],
+    ) -> Result<ExecutionResult, SandboxError> {
+        let slot = self.slot(index)?;
+        let signature = slot.info.function(name)?.clone();
         signature.check_args(name, args)?;
-        let func = self
+        let func = slot
             .instance
             .get_func(&mut self.store, name)
             .ok_or_else(|| SandboxError::FunctionNotFound {
                 name: name.to_string(),
-                available: self.info.exported_functions().map(str::to_string).collect(),
+                available: slot.info.exported_functions().map(str::to_string).collect(),
             })?;
-        let params: Vec<Val> = args.iter().map(to_val).collect();
+        let params = args
+            .iter()
+            .map(|arg| to_store_val(&mut self.store, arg))
+            .collect::<Result<Vec<Val>, _>>()?;
         let mut results = vec![Val::I32(0); signature.results.len()];
 
         let fuel_before = self.limits.fuel.map(|_| self.store.get_fuel().unwrap_or(0));
@@ -715,7 +886,10 @@ impl Instance for WasmtimeInstance {
         report.peak_memory = self.store.data().limiter.peak_memory;
         match outcome {
             Ok(()) => {
-                report.return_values = results.iter().filter_map(from_val).collect();
+                report.return_values = results
+                    .iter()
+                    .filter_map(|value| from_store_val(&self.store, value))
+                    .collect();
             }
             Err(err) => {
                 report.outcome = classify(&err, &self.store, self.limits, elapsed, false);
@@ -725,11 +899,343 @@ impl Instance for WasmtimeInstance {
         Ok(report)
     }
 
+    fn global(&mut self, index: usize, name: &str) -> Result<wasmtime::Global, SandboxError> {
+        let slot = self.slot(index)?;
+        slot.instance
+            .get_global(&mut self.store, name)
+            .ok_or_else(|| export_not_found(&slot.info, "global", name))
+    }
+
+    fn get_global(&mut self, index: usize, name: &str) -> Result<WasmValue, SandboxError> {
+        let global = self.global(index, name)?;
+        let value = global.get(&mut self.store);
+        from_store_val(&self.store, &value).ok_or_else(|| SandboxError::Unsupported {
+            reason: format!("global {name} has a type that cannot cross the sandbox boundary"),
+        })
+    }
+
+    fn set_global(
+        &mut self,
+        index: usize,
+        name: &str,
+        value: WasmValue,
+    ) -> Result<(), SandboxError> {
+        let global = self.global(index, name)?;
+        let ty = global.ty(&self.store);
+        let mismatch = |expected: String| SandboxError::TypeMismatch {
+            function: format!("global {name}"),
+            expected,
+            given: value.ty().to_string(),
+        };
+        if ty.mutability() != wasmtime::Mutability::Var {
+            return Err(mismatch("a mutable global (it is immutable)".into()));
+        }
+        let val = to_store_val(&mut self.store, &value)?;
+        global
+            .set(&mut self.store, val)
+            .map_err(|_| mismatch(format!("{}", ty.content())))
+    }
+
+    fn memory(&mut self, index: usize, name: &str) -> Result<wasmtime::Memory, SandboxError> {
+        let slot = self.slot(index)?;
+        slot.instance
+            .get_memory(&mut self.store, name)
+            .ok_or_else(|| export_not_found(&slot.info, "memory", name))
+    }
+
+    fn memory_size(&mut self, index: usize, name: &str) -> Result<u64, SandboxError> {
+        let memory = self.memory(index, name)?;
+        Ok(memory.data_size(&self.store) as u64)
+    }
+
+    fn read_memory(
+        &mut self,
+        index: usize,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, SandboxError> {
+        let memory = self.memory(index, name)?;
+        let data = memory.data(&self.store);
+        usize::try_from(offset)
+            .ok()
+            .and_then(|start| data.get(start..start.checked_add(len)?))
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| out_of_bounds(offset, len, data.len()))
+    }
+
+    fn table_size(&mut self, index: usize, name: &str) -> Result<u64, SandboxError> {
+        let slot = self.slot(index)?;
+        let table = slot
+            .instance
+            .get_table(&mut self.store, name)
+            .ok_or_else(|| export_not_found(&slot.info, "table", name))?;
+        Ok(table.size(&self.store))
+    }
+
     fn fuel_consumed(&self) -> Option<u64> {
         fuel_used(&self.store, self.limits)
     }
 
     fn peak_memory(&self) -> u64 {
         self.store.data().limiter.peak_memory
+    }
+}
+
+/// The error of a memory read outside the memory.
+fn out_of_bounds(offset: u64, len: usize, size: usize) -> SandboxError {
+    SandboxError::RuntimeError {
+        trap: Trap::MemoryOutOfBounds,
+        message: format!("cannot read {len} bytes at {offset}: the memory has {size} bytes"),
+    }
+}
+
+impl Instance for WasmtimeInstance {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wasmtime
+    }
+
+    fn call(&mut self, name: &str, args: &[WasmValue]) -> Result<ExecutionResult, SandboxError> {
+        self.set.call(0, name, args)
+    }
+
+    fn fuel_consumed(&self) -> Option<u64> {
+        self.set.fuel_consumed()
+    }
+
+    fn peak_memory(&self) -> u64 {
+        self.set.peak_memory()
+    }
+
+    fn global(&mut self, name: &str) -> Result<WasmValue, SandboxError> {
+        self.set.get_global(0, name)
+    }
+
+    fn set_global(&mut self, name: &str, value: WasmValue) -> Result<(), SandboxError> {
+        self.set.set_global(0, name, value)
+    }
+
+    fn memory_size(&mut self, name: &str) -> Result<u64, SandboxError> {
+        self.set.memory_size(0, name)
+    }
+
+    fn read_memory(
+        &mut self,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, SandboxError> {
+        self.set.read_memory(0, name, offset, len)
+    }
+
+    fn table_size(&mut self, name: &str) -> Result<u64, SandboxError> {
+        self.set.table_size(0, name)
+    }
+}
+
+impl WasmtimeLinker {
+    /// An empty linked store under `config`.
+    pub(crate) fn new(
+        engine: Arc<SharedEngine>,
+        config: SandboxConfig,
+    ) -> Result<Self, SandboxError> {
+        let limits = RunLimits {
+            time: config.max_execution_time,
+            stack: engine.max_stack_size,
+            fuel: config.max_fuel,
+            memory: config.max_memory_bytes,
+            tables: config.max_table_elements,
+        };
+        let functions: Vec<HostFunction> = config.host_functions.iter().cloned().collect();
+        let mut linker = Linker::new(&engine.engine);
+        linker.allow_shadowing(true);
+        define_host_functions(&mut linker, &engine.engine, &functions)?;
+        let outputs = (
+            CappedOutput::new(config.max_output_bytes),
+            CappedOutput::new(config.max_output_bytes),
+        );
+        let store = new_store(
+            &engine,
+            limits,
+            None,
+            outputs,
+            functions.into(),
+            MAX_LINKED_INSTANCES,
+        )?;
+        Ok(WasmtimeLinker {
+            engine,
+            config,
+            set: StoreSet {
+                store,
+                slots: Vec::new(),
+                limits,
+            },
+            linker,
+            registered: HashMap::new(),
+        })
+    }
+
+    /// Checks that every import of `info` has a provider this store may use: a registered
+    /// instance, or a host function the policy grants.
+    fn check_imports(&self, info: &ModuleInfo) -> Result<(), SandboxError> {
+        for import in &info.imports {
+            if self.registered.contains_key(&import.module) {
+                continue;
+            }
+            if import.module == wasi::MODULE {
+                return Err(SandboxError::Unsupported {
+                    reason: format!(
+                        "{}::{}: WASI is not offered in a linked store",
+                        import.module, import.name
+                    ),
+                });
+            }
+            if !self.config.allows_import(&import.module, &import.name) {
+                return Err(SandboxError::UnauthorizedImport {
+                    module: import.module.clone(),
+                    name: import.name.clone(),
+                });
+            }
+            if self
+                .config
+                .host_functions
+                .get(&import.module, &import.name)
+                .is_none()
+            {
+                return Err(SandboxError::LinkError {
+                    reason: format!(
+                        "import {}::{} is allowed but no host function or registered instance provides it",
+                        import.module, import.name
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl sandbox_core::Linker for WasmtimeLinker {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wasmtime
+    }
+
+    fn instantiate(
+        &mut self,
+        module: &dyn CompiledModule,
+    ) -> Result<InstanceId, Box<ExecutionResult>> {
+        let fail = |error: SandboxError| {
+            Box::new(ExecutionResult::new(
+                BackendKind::Wasmtime,
+                Outcome::Failed(error),
+            ))
+        };
+        let Some(module) = module.as_any().downcast_ref::<WasmtimeModule>() else {
+            return Err(fail(SandboxError::Unsupported {
+                reason: format!(
+                    "a module compiled by {} cannot be linked in a wasmtime store",
+                    module.kind()
+                ),
+            }));
+        };
+        if !Arc::ptr_eq(&module.engine, &self.engine) {
+            return Err(fail(SandboxError::Unsupported {
+                reason: "the module was compiled by a sandbox with another engine configuration \
+                         (fuel or stack limit); compile it with this store's sandbox"
+                    .into(),
+            }));
+        }
+        if self.set.slots.len() >= MAX_LINKED_INSTANCES {
+            return Err(fail(SandboxError::LinkError {
+                reason: format!("a linked store holds at most {MAX_LINKED_INSTANCES} instances"),
+            }));
+        }
+        if let Err(err) = self.check_imports(&module.info) {
+            return Err(fail(err));
+        }
+        let limits = self.set.limits;
+        let store = &mut self.set.store;
+        store.data_mut().limiter.instantiating = true;
+        arm_deadline(store, limits.time);
+        let started = Instant::now();
+        let linker = &self.linker;
+        let result = on_big_enough_stack(limits.stack, || {
+            linker.instantiate(&mut *store, &module.module)
+        });
+        let elapsed = started.elapsed();
+        store.data_mut().limiter.instantiating = false;
+        match result {
+            Ok(instance) => {
+                self.set.slots.push(Slot {
+                    instance,
+                    info: module.info.clone(),
+                });
+                Ok(InstanceId(self.set.slots.len() - 1))
+            }
+            Err(err) => Err(Box::new(instantiation_failed(&err, store, limits, elapsed))),
+        }
+    }
+
+    fn register(&mut self, name: &str, instance: InstanceId) -> Result<(), SandboxError> {
+        let slot = self.set.slot(instance.0)?;
+        let handle = slot.instance;
+        self.linker
+            .instance(&mut self.set.store, name, handle)
+            .map_err(|err| SandboxError::LinkError {
+                reason: format!("cannot register {name}: {err:#}"),
+            })?;
+        self.registered.insert(name.to_string(), instance.0);
+        Ok(())
+    }
+
+    fn lookup(&self, name: &str) -> Option<InstanceId> {
+        self.registered.get(name).copied().map(InstanceId)
+    }
+
+    fn call(
+        &mut self,
+        instance: InstanceId,
+        name: &str,
+        args: &[WasmValue],
+    ) -> Result<ExecutionResult, SandboxError> {
+        self.set.call(instance.0, name, args)
+    }
+
+    fn global(&mut self, instance: InstanceId, name: &str) -> Result<WasmValue, SandboxError> {
+        self.set.get_global(instance.0, name)
+    }
+
+    fn set_global(
+        &mut self,
+        instance: InstanceId,
+        name: &str,
+        value: WasmValue,
+    ) -> Result<(), SandboxError> {
+        self.set.set_global(instance.0, name, value)
+    }
+
+    fn memory_size(&mut self, instance: InstanceId, name: &str) -> Result<u64, SandboxError> {
+        self.set.memory_size(instance.0, name)
+    }
+
+    fn read_memory(
+        &mut self,
+        instance: InstanceId,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, SandboxError> {
+        self.set.read_memory(instance.0, name, offset, len)
+    }
+
+    fn table_size(&mut self, instance: InstanceId, name: &str) -> Result<u64, SandboxError> {
+        self.set.table_size(instance.0, name)
+    }
+
+    fn fuel_consumed(&self) -> Option<u64> {
+        self.set.fuel_consumed()
+    }
+
+    fn peak_memory(&self) -> u64 {
+        self.set.peak_memory()
     }
 }

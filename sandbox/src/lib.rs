@@ -18,6 +18,7 @@
 //! brief's load / instantiate / call / reset lifecycle.
 
 pub mod judge;
+mod linking;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +28,12 @@ pub use sandbox_core::traits::looks_like_text;
 pub use sandbox_core::{
     compile_wat_to_wasm, config, error, fuel, host, module, outcome, wasi, BackendKind,
     Capabilities, CappedOutput, ClockPolicy, CompiledModule, ExecutionResult, FuncSignature,
-    GuestMemory, HostContext, HostError, HostFunction, HostFunctions, Instance, ModuleInfo,
-    Outcome, Preopen, Sandbox, SandboxConfig, SandboxError, Session, Trap, ValType, WasmValue,
+    GuestMemory, HostContext, HostError, HostFunction, HostFunctions, Instance, InstanceId, Linker,
+    ModuleInfo, Outcome, Preopen, Sandbox, SandboxConfig, SandboxError, Session, Trap, ValType,
+    WasmValue,
 };
+
+pub use linking::{link_modules, LinkedModules};
 
 /// The engine a sandbox runs on. Every variant exists whatever the features; asking for one
 /// that is not compiled in is an `unsupported` error, never a panic.

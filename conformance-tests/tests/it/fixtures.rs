@@ -5,6 +5,7 @@ use conformance_tests::{divergences, fixture_names};
 
 const SOURCES: &[&str] = &[
     include_str!("suite.rs"),
+    include_str!("linking.rs"),
     include_str!("wasi.rs"),
     include_str!("differential.rs"),
 ];

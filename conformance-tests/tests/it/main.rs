@@ -6,12 +6,14 @@
 
 mod differential;
 mod fixtures;
+mod linking;
 mod properties;
 mod suite;
 mod wasi;
 
 /// Every suite function, from whichever file holds it.
 mod cases {
+    pub use crate::linking::*;
     pub use crate::suite::*;
     pub use crate::wasi::*;
 }
@@ -53,6 +55,14 @@ macro_rules! conformance {
 }
 
 conformance! {
+    linked_module_imports_memory_function_global_and_table,
+    exported_globals_memories_and_tables_are_reachable,
+    unlinkable_imports_are_refused,
+    traps_and_limits_in_linked_calls,
+    linked_store_shares_one_fuel_budget,
+    linked_store_shares_the_memory_limit,
+    failed_instantiation_keeps_its_writes_to_imported_memory,
+    reference_values_cross_the_boundary,
     add_returns_the_sum,
     add_wraps_like_i32_wrapping_add,
     numeric_types_cross_the_boundary,
@@ -78,7 +88,7 @@ conformance! {
     module_size_limit_is_enforced,
     function_not_found_lists_the_exports,
     wrong_argument_count_and_types_are_type_mismatches,
-    non_numeric_signatures_are_unsupported,
+    gc_reference_signatures_are_unsupported,
     state_is_kept_across_calls,
     reset_gives_a_fresh_instance_and_refills_fuel,
     session_loads_from_a_file,

@@ -511,12 +511,66 @@ pub fn wrong_argument_count_and_types_are_type_mismatches(h: &Harness) {
     assert!(instance.call("add", &i32s(&[1, 2])).is_ok());
 }
 
-pub fn non_numeric_signatures_are_unsupported(h: &Harness) {
+pub fn reference_values_cross_the_boundary(h: &Harness) {
     let module = h.load("externref_param.wat", &h.config());
     let mut instance = module.instantiate(&h.config()).unwrap();
+    let call = |instance: &mut Box<dyn sandbox::Instance>, name: &str, args: &[WasmValue]| {
+        let result = instance.call(name, args).unwrap();
+        assert!(result.outcome.is_success(), "{name}: {:?}", result.outcome);
+        result.return_values
+    };
+    assert_eq!(
+        call(&mut instance, "takes_ref", &[WasmValue::ExternRef(None)]),
+        i32s(&[1])
+    );
+    assert_eq!(
+        call(&mut instance, "takes_ref", &[WasmValue::ExternRef(Some(7))]),
+        i32s(&[0])
+    );
+    // A host value handed in comes back unchanged.
+    assert_eq!(
+        call(&mut instance, "echo", &[WasmValue::ExternRef(Some(0xdead))]),
+        vec![WasmValue::ExternRef(Some(0xdead))]
+    );
+    assert_eq!(
+        call(&mut instance, "null_func", &[]),
+        vec![WasmValue::FuncRef { null: true }]
+    );
+    assert_eq!(
+        call(&mut instance, "some_func", &[]),
+        vec![WasmValue::FuncRef { null: false }]
+    );
+    // Only null function references can be made outside the guest.
+    let err = instance
+        .call("is_null_func", &[WasmValue::FuncRef { null: false }])
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), "unsupported", "{err}");
+    assert_eq!(
+        call(
+            &mut instance,
+            "is_null_func",
+            &[WasmValue::FuncRef { null: true }]
+        ),
+        i32s(&[1])
+    );
+    // Missing or mistyped arguments are type mismatches.
     let err = instance.call("takes_ref", &[]).err().unwrap();
-    assert_eq!(err.kind(), "unsupported");
+    assert_eq!(err.kind(), "type_mismatch");
     assert!(err.to_string().contains("externref"), "{err}");
+}
+
+pub fn gc_reference_signatures_are_unsupported(h: &Harness) {
+    // A GC reference cannot cross the boundary: an engine without GC refuses the module, one
+    // with it refuses the call; both with `unsupported`.
+    let err = match h.try_load_bytes(&fixture("anyref_param.wat"), &h.config()) {
+        Err(err) => err,
+        Ok(module) => {
+            let mut instance = module.instantiate(&h.config()).unwrap();
+            instance.call("takes_any", &[]).err().unwrap()
+        }
+    };
+    assert_eq!(err.kind(), "unsupported", "{err}");
 }
 
 pub fn state_is_kept_across_calls(h: &Harness) {
