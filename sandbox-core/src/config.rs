@@ -64,6 +64,13 @@ pub struct SandboxConfig {
     /// Host functions the embedder registers; registering one grants its import.
     #[serde(skip)]
     pub host_functions: HostFunctions,
+    /// WebAssembly proposals to refuse even where the engine implements them, by their
+    /// `wasmparser` feature names (`multi_memory`, `memory64`, `tail_call`, `simd`, ...,
+    /// case-insensitive, `-` for `_` accepted). A module using one is an `invalid_module`, as
+    /// it is for an engine of that spec version; the WebAssembly spec testsuite runs its older
+    /// file sets this way.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disabled_features: Vec<String>,
 }
 
 /// Time and entropy as the guest sees them.
@@ -139,6 +146,7 @@ impl Default for SandboxConfig {
             stdin: Vec::new(),
             preopens: Vec::new(),
             host_functions: HostFunctions::default(),
+            disabled_features: Vec::new(),
         }
     }
 }
@@ -203,6 +211,24 @@ impl SandboxConfig {
         self.clock != ClockPolicy::Deny
     }
 
+    /// The WebAssembly features modules are validated against: everything the sandbox knows
+    /// minus [`SandboxConfig::disabled_features`]; an unknown name is `unsupported`.
+    pub fn features(&self) -> Result<wasmparser::WasmFeatures, crate::SandboxError> {
+        let mut features = crate::module::validation_features();
+        for name in &self.disabled_features {
+            let wanted = name.trim().replace('-', "_").to_ascii_uppercase();
+            let flag = wasmparser::WasmFeatures::all()
+                .iter_names()
+                .find(|(flag, _)| *flag == wanted)
+                .map(|(_, flag)| flag)
+                .ok_or_else(|| crate::SandboxError::Unsupported {
+                    reason: format!("unknown WebAssembly feature {name:?} in disabled_features"),
+                })?;
+            features.remove(flag);
+        }
+        Ok(features)
+    }
+
     /// Checks that the limits make sense (nothing zero that must not be, nothing absurd).
     pub fn validate(&self) -> Result<(), crate::SandboxError> {
         let bad = |reason: String| Err(crate::SandboxError::Unsupported { reason });
@@ -224,6 +250,7 @@ impl SandboxConfig {
         if self.max_execution_time > Duration::from_secs(7 * 24 * 3600) {
             return bad("max_execution_time is above one week".into());
         }
+        self.features()?;
         if !self.preopens.is_empty() && !self.allow_filesystem {
             return bad("preopened directories need allow_filesystem".into());
         }

@@ -138,7 +138,7 @@ impl ModuleInfo {
                 offset: None,
             });
         }
-        Self::parse_with_features(bytes, validation_features())
+        Self::parse_with_features(bytes, config.features()?)
     }
 
     /// Validates `bytes` under a specific feature set and reads the interface.
@@ -414,6 +414,26 @@ mod tests {
             ..SandboxConfig::default()
         };
         assert!(info.check_imports(&config).is_ok());
+    }
+
+    #[test]
+    fn disabled_features_make_modules_using_them_invalid() {
+        let two_memories = crate::compile_wat_to_wasm("(module (memory 1) (memory 1))").unwrap();
+        let config = SandboxConfig::default();
+        ModuleInfo::parse(&two_memories, &config).unwrap();
+        let config = SandboxConfig {
+            disabled_features: vec!["multi-memory".into()],
+            ..SandboxConfig::default()
+        };
+        let err = ModuleInfo::parse(&two_memories, &config).unwrap_err();
+        assert_eq!(err.kind(), "invalid_module", "{err}");
+        assert!(err.to_string().contains("multiple memories"), "{err}");
+        let config = SandboxConfig {
+            disabled_features: vec!["no_such_feature".into()],
+            ..SandboxConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("no_such_feature"), "{err}");
     }
 
     #[test]

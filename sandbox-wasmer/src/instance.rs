@@ -329,6 +329,40 @@ impl StoreSet {
         Ok(())
     }
 
+    /// Tells a new instance the actual maximum of each memory it imports, which its
+    /// `memory.grow` needs to tell the memory's own maximum from the sandbox's limit.
+    fn set_imported_memory_max(
+        &mut self,
+        instance: &wasmer::Instance,
+        layout: &crate::middleware::ModuleLayout,
+        imports: &Imports,
+    ) -> Result<(), SandboxError> {
+        for imported in &layout.imported_memory_max {
+            let Some(wasmer::Extern::Memory(memory)) =
+                imports.get_export(&imported.module, &imported.field)
+            else {
+                continue;
+            };
+            let max = memory
+                .ty(&self.store)
+                .maximum
+                .map(|pages| u64::from(pages.0))
+                .unwrap_or(u64::from(wasmer::WASM_MAX_PAGES))
+                .min(u64::from(wasmer::WASM_MAX_PAGES));
+            let global = instance
+                .exports
+                .get_global(&imported.slot.name)
+                .map_err(|err| internal(format!("memory maximum global: {err}")))?;
+            global
+                .set(
+                    &mut self.store,
+                    Value::I64(i64::try_from(max).unwrap_or(i64::MAX)),
+                )
+                .map_err(|err| internal(format!("cannot set a memory maximum: {err}")))?;
+        }
+        Ok(())
+    }
+
     /// Clears the flags a previous run may have left set and hands every instance the fuel
     /// left in the store's budget.
     fn prepare_globals(&mut self) -> Result<(), SandboxError> {
@@ -565,6 +599,9 @@ impl StoreSet {
                     reason: format!("a WASI module must export its memory: {err}"),
                 }));
             }
+        }
+        if let Err(err) = self.set_imported_memory_max(&instance, &module.layout, imports) {
+            return Err(fail(err));
         }
         self.slots.push(Slot {
             instance: instance.clone(),

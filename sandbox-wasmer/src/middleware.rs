@@ -96,8 +96,25 @@ pub(crate) struct ModuleLayout {
     pub(crate) table_limit: Option<GlobalSlot>,
     /// The export name of the module's start function, if it has one.
     pub(crate) start_export: Option<String>,
+    /// Per imported memory, an `i64` global holding its actual maximum in pages, which the
+    /// host sets once it knows which memory was imported (the import's declared maximum may
+    /// be larger than the actual one).
+    pub(crate) imported_memory_max: Vec<ImportedMemoryMax>,
     /// Internal scratch globals and per-memory/per-table facts used by the rewrites.
     scratch: Scratch,
+}
+
+/// The maximum-size global of one imported memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImportedMemoryMax {
+    /// The memory's index in the module.
+    memory: u32,
+    /// The import's module name.
+    pub(crate) module: String,
+    /// The import's field name.
+    pub(crate) field: String,
+    /// The global.
+    pub(crate) slot: GlobalSlot,
 }
 
 /// The two fuel globals.
@@ -243,7 +260,7 @@ impl ModuleMiddleware for SandboxMiddleware {
         )?;
         let grow_delta = add_global(module_info, Type::I32, GlobalInit::I32Const(0), None)?.index;
         let grow_result = add_global(module_info, Type::I32, GlobalInit::I32Const(0), None)?.index;
-        let memory_max_pages = module_info
+        let memory_max_pages: Vec<u64> = module_info
             .memories
             .values()
             .map(|memory| {
@@ -254,6 +271,38 @@ impl ModuleMiddleware for SandboxMiddleware {
                     .min(MAX_WASM32_PAGES)
             })
             .collect();
+
+        let mut imported_memories: Vec<(u32, String, String, u64)> = module_info
+            .imports
+            .iter()
+            .filter_map(|(key, index)| match index {
+                wasmer_types::ImportIndex::Memory(memory) => {
+                    Some((memory.as_u32(), key.module.clone(), key.field.clone(), 0))
+                }
+                _ => None,
+            })
+            .collect();
+        for (memory, _, _, declared) in &mut imported_memories {
+            *declared = memory_max_pages
+                .get(*memory as usize)
+                .copied()
+                .unwrap_or(MAX_WASM32_PAGES);
+        }
+        let mut imported_memory_max = Vec::new();
+        for (memory, module, field, declared) in imported_memories {
+            let slot = add_global(
+                module_info,
+                Type::I64,
+                GlobalInit::I64Const(i64::try_from(declared).unwrap_or(i64::MAX)),
+                Some(&format!("memory_max_{memory}")),
+            )?;
+            imported_memory_max.push(ImportedMemoryMax {
+                memory,
+                module,
+                field,
+                slot,
+            });
+        }
 
         let mut table_limit = None;
         let mut table_ref_scratch = Vec::new();
@@ -311,6 +360,7 @@ impl ModuleMiddleware for SandboxMiddleware {
             memory_limit_hit,
             table_limit,
             start_export,
+            imported_memory_max,
             scratch: Scratch {
                 grow_delta,
                 grow_result,
@@ -386,11 +436,27 @@ impl FunctionSandbox {
         state: &mut MiddlewareReaderState<'a>,
     ) {
         let scratch = &layout.scratch;
-        let max_pages = scratch
-            .memory_max_pages
-            .get(mem as usize)
-            .copied()
-            .unwrap_or(MAX_WASM32_PAGES);
+        // The maximum the new size is compared with: the actual one of an imported memory
+        // (set by the host), else the declared one.
+        let max_pages = match layout
+            .imported_memory_max
+            .iter()
+            .find(|imported| imported.memory == mem)
+        {
+            Some(imported) => Operator::GlobalGet {
+                global_index: imported.slot.index,
+            },
+            None => Operator::I64Const {
+                value: i64::try_from(
+                    scratch
+                        .memory_max_pages
+                        .get(mem as usize)
+                        .copied()
+                        .unwrap_or(MAX_WASM32_PAGES),
+                )
+                .unwrap_or(i64::MAX),
+            },
+        };
         state.extend([
             Operator::GlobalSet {
                 global_index: scratch.grow_delta,
@@ -419,9 +485,7 @@ impl FunctionSandbox {
             },
             Operator::I64ExtendI32U,
             Operator::I64Add,
-            Operator::I64Const {
-                value: i64::try_from(max_pages).unwrap_or(i64::MAX),
-            },
+            max_pages,
             Operator::I64LeU,
             Operator::If {
                 blockty: BlockType::Empty,

@@ -708,7 +708,11 @@ fn calls_are_checked_before_the_guest_runs() {
     let module = load(wat, &config);
     let mut instance = module.instantiate(&config).unwrap();
     let err = instance.call("takes_ref", &[]).err().unwrap();
-    assert_eq!(err.kind(), "unsupported");
+    assert_eq!(err.kind(), "type_mismatch");
+    let result = instance
+        .call("takes_ref", &[WasmValue::ExternRef(None)])
+        .unwrap();
+    assert_eq!(result.return_values, i32s(&[1]));
 }
 
 #[test]
