@@ -1,5 +1,6 @@
 //! Limits and policy: what a run may use and what it may reach.
 
+use crate::cache::CacheConfig;
 use crate::host::HostFunctions;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -64,6 +65,10 @@ pub struct SandboxConfig {
     /// Host functions the embedder registers; registering one grants its import.
     #[serde(skip)]
     pub host_functions: HostFunctions,
+    /// Where [`Sandbox::load`](crate::Sandbox::load) keeps and looks up compiled modules (in
+    /// memory, on disk). Off by default; [`CacheConfig::from_env`] gives the documented default
+    /// location. Changes no behaviour of a run, only how long loading takes.
+    pub cache: CacheConfig,
 }
 
 /// Time and entropy as the guest sees them.
@@ -139,6 +144,7 @@ impl Default for SandboxConfig {
             stdin: Vec::new(),
             preopens: Vec::new(),
             host_functions: HostFunctions::default(),
+            cache: CacheConfig::off(),
         }
     }
 }
