@@ -430,7 +430,7 @@ pub enum ArtifactError {
         expected: String,
     },
     /// Compiled under a configuration that generates different code (fuel on vs off, another
-    /// stack limit, another CPU, another sandbox version).
+    /// stack limit, another CPU, another sandbox version). The fields name what differs.
     #[error(
         "artifact was compiled for another configuration: artifact [{found}], this sandbox [{expected}]"
     )]
@@ -506,9 +506,30 @@ impl<'a> Artifact<'a> {
             });
         }
         if self.fingerprint != identity.fingerprint.digest {
+            // Name only the fields that differ; when none of the shown ones do, the difference
+            // is in a hashed-only field (CPU features, the engine's own settings).
+            let found: Vec<&str> = self.description.split(", ").collect();
+            let expected: Vec<&str> = identity.fingerprint.description.split(", ").collect();
+            let only = |a: &[&str], b: &[&str]| -> String {
+                a.iter()
+                    .filter(|field| !b.contains(field))
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let (found, expected) = (only(&found, &expected), only(&expected, &found));
+            let hidden = "engine settings or CPU features";
             return Err(ArtifactError::ConfigMismatch {
-                found: self.description.to_string(),
-                expected: identity.fingerprint.description.clone(),
+                found: if found.is_empty() {
+                    hidden.into()
+                } else {
+                    found
+                },
+                expected: if expected.is_empty() {
+                    hidden.into()
+                } else {
+                    expected
+                },
             });
         }
         Ok(())
@@ -722,23 +743,7 @@ impl DiskCache {
             return Ok(());
         }
         create_private_dir(&self.dir)?;
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let temp = self.dir.join(format!(
-            ".tmp-{}-{}-{}",
-            key.to_hex(),
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .and_then(|mut file| file.write_all(bytes));
-        let renamed = written.and_then(|()| fs::rename(&temp, self.path_of(key)));
-        if let Err(err) = renamed {
-            let _ = fs::remove_file(&temp);
-            return Err(err);
-        }
+        write_atomic(&self.path_of(key), bytes)?;
         self.evict_to(self.max_bytes);
         Ok(())
     }
@@ -783,7 +788,9 @@ impl DiskCache {
         if let Ok(dir) = fs::read_dir(&self.dir) {
             let now = SystemTime::now();
             for entry in dir.filter_map(Result::ok) {
-                let is_temp = entry.file_name().to_string_lossy().starts_with(".tmp-");
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let is_temp = name.starts_with('.') && name.contains(TEMP_MARKER);
                 let old = entry
                     .metadata()
                     .and_then(|m| m.modified())
@@ -810,6 +817,48 @@ impl DiskCache {
             }
         }
     }
+}
+
+/// The part of a temporary file's name that marks it as one.
+const TEMP_MARKER: &str = ".tmp-";
+
+/// The largest artifact file [`read_artifact_file`] reads: 1 GiB (the embedded module is
+/// still held to `SandboxConfig::max_module_bytes`).
+pub const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
+
+/// Writes `bytes` to `path` atomically: into a temporary file beside it (`.NAME.tmp-PID-N`),
+/// then renamed over `path`, so readers see the old file or the whole new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let temp = path.with_file_name(format!(
+        ".{}{TEMP_MARKER}{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .and_then(|mut file| file.write_all(bytes));
+    let renamed = written.and_then(|()| fs::rename(&temp, path));
+    if renamed.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    renamed
+}
+
+/// Reads an artifact file (at most [`MAX_ARTIFACT_BYTES`]).
+pub fn read_artifact_file(path: &Path) -> Result<Vec<u8>, crate::SandboxError> {
+    crate::session::read_module_file(path, MAX_ARTIFACT_BYTES).map_err(|err| match err {
+        crate::SandboxError::InvalidModule { reason, .. } => {
+            crate::SandboxError::IncompatibleArtifact { reason }
+        }
+        other => other,
+    })
 }
 
 /// Marks a file as just used (for LRU eviction). Best effort.
@@ -1077,7 +1126,7 @@ mod tests {
         let leftovers: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .filter(|e| e.file_name().to_string_lossy().contains(TEMP_MARKER))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
         let _ = fs::remove_dir_all(&dir);
