@@ -200,7 +200,18 @@ impl Sandbox for WasmerSandbox {
         let guard = entry.compile_lock.lock().unwrap_or_else(|e| e.into_inner());
         // Drop any stale layout from a compile that failed half-way.
         let _ = entry.middleware.take_layout();
-        let compiled = wasmer::Module::new(&entry.engine, wasm);
+        // wasmer panics when the process runs out of mappings for code memory (its engines
+        // keep every module's code for their lifetime): an error, not a crash.
+        // Unwind safety: after such a panic the engine may refuse further work, which is
+        // reported as errors too.
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wasmer::Module::new(&entry.engine, wasm)
+        }))
+        .unwrap_or_else(|_| {
+            Err(wasmer::CompileError::Resource(
+                "wasmer panicked while compiling (out of code memory?)".into(),
+            ))
+        });
         let layout = entry.middleware.take_layout();
         drop(guard);
         let module = compiled.map_err(|err| {
@@ -247,8 +258,15 @@ impl Sandbox for WasmerSandbox {
         // SAFETY: the caller guarantees `code` is what `WasmerModule::serialize` produced on an
         // engine with this one's fingerprint (engine version, target, CPU features, metering,
         // instrumentation revision), unmodified.
-        let module = unsafe { wasmer::Module::deserialize(&self.engine.engine, module.to_vec()) }
-            .map_err(|err| refused(err.to_string()))?;
+        // wasmer panics when the process runs out of mappings for code memory (its engines
+        // keep every module's code for their lifetime): an error, not a crash.
+        let module = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+            wasmer::Module::deserialize(&self.engine.engine, module.to_vec())
+        }))
+        .map_err(|_| {
+            refused("wasmer panicked while loading the code (out of code memory?)".into())
+        })?
+        .map_err(|err| refused(err.to_string()))?;
         Ok(Arc::new(WasmerModule::new(
             self.engine.clone(),
             module,
