@@ -3,9 +3,10 @@
 //!
 //! Everything here is engine-neutral. A backend contributes two things through the
 //! [`Sandbox`](crate::Sandbox) trait: a [`CodeFingerprint`] (everything that changes the code
-//! its engine generates) and the (de)serialisation of its compiled modules. [`Sandbox::load`]
-//! consults the cache when the configuration asks for one ([`CacheConfig`]), and
-//! [`Sandbox::compile_aot`] / [`Sandbox::load_aot`] write and read the same artifact format as
+//! its engine generates) and the (de)serialisation of its compiled modules.
+//! [`Sandbox::load`](crate::Sandbox::load) consults the cache when the configuration asks for
+//! one ([`CacheConfig`]), and [`Sandbox::compile_aot`](crate::Sandbox::compile_aot) /
+//! [`Sandbox::load_aot`](crate::Sandbox::load_aot) write and read the same artifact format as
 //! files the caller manages.
 //!
 //! ## Keys

@@ -702,8 +702,8 @@ impl Judge {
         }
     }
 
-    /// Accepts ahead-of-time artifacts ([`Sandbox::compile_aot`]) as solutions, loading them
-    /// with [`Sandbox::load_aot`] instead of compiling. Off by default: any other solution
+    /// Accepts ahead-of-time artifacts ([`Sandbox::compile_aot`](crate::Sandbox::compile_aot)) as solutions, loading them
+    /// with [`Sandbox::load_aot`](crate::Sandbox::load_aot) instead of compiling. Off by default: any other solution
     /// bytes that look like an artifact are a compilation error.
     ///
     /// # Safety
