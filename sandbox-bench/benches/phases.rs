@@ -76,5 +76,60 @@ fn compute_fuel_on_off(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compile, instantiate, call, compute_fuel_on_off);
+/// Loading a compiled module from the disk cache (a fresh sandbox, the in-memory layer off, as
+/// in a new process) and from an AOT artifact already read into memory.
+fn cached_load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cached_load");
+    // wasmer engines keep the code of every module they load for their lifetime (this is
+    // what the in-memory layer is for), so keep the iteration count (and mappings) bounded.
+    group
+        .sampling_mode(criterion::SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_millis(100))
+        .measurement_time(std::time::Duration::from_millis(300));
+    let dir = std::env::temp_dir().join(format!("sandbox-bench-cache-{}", std::process::id()));
+    let config = SandboxConfig {
+        cache: sandbox::CacheConfig {
+            memory: false,
+            ..sandbox::CacheConfig::at(&dir)
+        },
+        ..SandboxConfig::default()
+    };
+    for name in ["sum.wasm"] {
+        let wasm = fixture(name);
+        for runtime in runtimes() {
+            let sandbox = sandbox::sandbox(runtime, config.clone()).unwrap();
+            sandbox.load(&wasm).unwrap();
+            group.bench_function(
+                BenchmarkId::new(format!("{}/disk", runtime.name()), name),
+                |b| {
+                    b.iter(|| {
+                        let (module, status) = sandbox.load_with_status(black_box(&wasm)).unwrap();
+                        assert_eq!(status, sandbox::CacheStatus::DiskHit);
+                        module
+                    })
+                },
+            );
+            let artifact = sandbox.compile_aot(&wasm).unwrap();
+            group.bench_function(
+                BenchmarkId::new(format!("{}/aot", runtime.name()), name),
+                |b| {
+                    // SAFETY: made just above by this process.
+                    b.iter(|| unsafe { sandbox.load_aot(black_box(&artifact)) }.unwrap())
+                },
+            );
+        }
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(
+    benches,
+    compile,
+    instantiate,
+    call,
+    compute_fuel_on_off,
+    cached_load
+);
 criterion_main!(benches);

@@ -1,8 +1,10 @@
 //! `sandbox inspect FILE`: validity, imports, exports, memories, tables, size.
 
+use crate::cache::read_module_or_artifact;
 use crate::status;
 use crate::units::format_size;
 use clap::Args;
+use sandbox::cache::{decode_artifact, is_artifact};
 use sandbox::module::ExternKind;
 use sandbox::{ModuleInfo, SandboxConfig};
 use std::path::PathBuf;
@@ -46,8 +48,19 @@ fn describe(kind: &ExternKind) -> String {
 /// Prints what the module is made of; exits 3 when it is invalid.
 pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     let config = SandboxConfig::default();
-    let parsed = sandbox::read_module_file(&args.file, config.max_module_bytes).and_then(|bytes| {
-        let wasm = if looks_like_text(&bytes) {
+    let mut artifact = None;
+    let parsed = read_module_or_artifact(&args.file, config.max_module_bytes).and_then(|bytes| {
+        let wasm = if is_artifact(&bytes) {
+            let decoded = decode_artifact(&bytes)?;
+            artifact = Some(serde_json::json!({
+                "backend": decoded.backend(),
+                "engine_version": decoded.engine_version(),
+                "configuration": decoded.description(),
+                "code_bytes": decoded.code().len(),
+                "module_bytes": decoded.wasm().len(),
+            }));
+            decoded.wasm().to_vec()
+        } else if looks_like_text(&bytes) {
             sandbox::compile_wat_to_wasm(&bytes)?
         } else {
             bytes
@@ -78,11 +91,26 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
         if let Some(map) = value.as_object_mut() {
             map.insert("file".into(), args.file.display().to_string().into());
             map.insert("valid".into(), true.into());
+            if let Some(artifact) = &artifact {
+                map.insert("artifact".into(), artifact.clone());
+            }
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(status::OK);
     }
     println!("File: {}", args.file.display());
+    if let Some(artifact) = &artifact {
+        println!(
+            "Artifact: AOT for {} {}, {} bytes of native code",
+            artifact["backend"].as_str().unwrap_or("?"),
+            artifact["engine_version"].as_str().unwrap_or("?"),
+            artifact["code_bytes"]
+        );
+        println!(
+            "Compiled with: {}",
+            artifact["configuration"].as_str().unwrap_or("?")
+        );
+    }
     println!("Valid: yes");
     println!(
         "Size: {} ({} bytes)",

@@ -7,6 +7,7 @@
 //! Exit status: 0 when every test is accepted (on every engine), 1 otherwise or when the judge
 //! cannot run (unreadable or invalid tests file, bad option value), 2 for a usage error.
 
+use crate::cache::{read_module_or_artifact, CacheArgs};
 use crate::status;
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
@@ -76,6 +77,12 @@ pub struct JudgeArgs {
     /// (default 1MiB).
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     max_output: Option<u64>,
+    /// Accept an AOT artifact (`sandbox compile --aot`) as the solution. Artifacts are native
+    /// code: only for solutions you trust as much as this program, never for submissions.
+    #[arg(long)]
+    trust_artifact: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 impl JudgeArgs {
@@ -93,6 +100,7 @@ impl JudgeArgs {
         if let Some(bytes) = self.max_output {
             config.max_output_bytes = bytes;
         }
+        config.cache = self.cache.config();
         config.program_name = self
             .solution
             .file_name()
@@ -146,20 +154,40 @@ fn read_tests(path: &Path) -> anyhow::Result<Vec<TestCase>> {
 /// Judges the solution and prints the report(s).
 pub fn judge(args: JudgeArgs) -> anyhow::Result<u8> {
     let config = args.config()?;
-    let runtimes = args.runtimes()?;
+    let mut runtimes = args.runtimes()?;
     let tests = read_tests(&args.tests)?;
-    let solution = match sandbox::read_module_file(&args.solution, config.max_module_bytes) {
+    let read = if args.trust_artifact {
+        read_module_or_artifact(&args.solution, config.max_module_bytes)
+    } else {
+        sandbox::read_module_file(&args.solution, config.max_module_bytes)
+    };
+    let solution = match read {
         Ok(bytes) => Ok(bytes),
         // A solution too large to load is the solution's problem: a compilation error.
-        Err(err @ SandboxError::InvalidModule { .. }) => Err(err),
+        Err(err @ SandboxError::InvalidModule { .. })
+        | Err(err @ SandboxError::IncompatibleArtifact { .. }) => Err(err),
         Err(err) => anyhow::bail!("{err}"),
     };
+    // A trusted artifact is judged on its own engine unless --backend says otherwise.
+    if let (None, Ok(bytes)) = (args.backend, &solution) {
+        if let Some(backend) = sandbox::cache::decode_artifact(bytes)
+            .ok()
+            .and_then(|artifact| artifact.backend_kind())
+        {
+            runtimes = vec![backend];
+        }
+    }
     let show_progress = std::io::stderr().is_terminal();
     let mut reports = Vec::new();
     for runtime in runtimes {
         let mut judge = Judge::on(runtime, config.clone()).mode(args.mode());
         if let Some(jobs) = args.jobs {
             judge = judge.jobs(jobs.into());
+        }
+        if args.trust_artifact {
+            // SAFETY: the operator asked for it with --trust-artifact, whose help says an
+            // artifact is native code to be trusted like this program.
+            judge = unsafe { judge.trust_artifacts() };
         }
         let report = match &solution {
             Ok(bytes) => {

@@ -4,6 +4,7 @@
 //! Thin by design: parse the command line, call the `sandbox` crate, print. The exit statuses
 //! are part of the CLI contract; see [`status`] and the README.
 
+mod cache;
 mod compile;
 mod demo;
 mod inspect;
@@ -28,7 +29,8 @@ enum Command {
     /// Run a module (.wasm or .wat): call an export with --invoke, else its `_start`.
     #[command(allow_negative_numbers = true)]
     Run(run::RunArgs),
-    /// Compile WebAssembly text to a binary module.
+    /// Compile WebAssembly text to a binary module, or a module ahead of time (--aot) to an
+    /// artifact for one engine.
     Compile(compile::CompileArgs),
     /// Show a module's validity, imports, exports, memories, tables and size.
     Inspect(inspect::InspectArgs),

@@ -1,14 +1,17 @@
 //! `sandbox run`: one module, one call (or `_start`), under limits, on one or every engine.
 
+use crate::cache::{read_module_or_artifact, CacheArgs};
 use crate::status;
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
+use sandbox::cache::{decode_artifact, is_artifact};
 use sandbox::{
-    BackendKind, ClockPolicy, ExecutionResult, Outcome, Preopen, Runtime, SandboxConfig,
-    SandboxError, WasmValue,
+    BackendKind, CacheStatus, ClockPolicy, CompiledModule, ExecutionResult, Outcome, Preopen,
+    Runtime, SandboxConfig, SandboxError, WasmValue,
 };
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which engine(s) to run on.
@@ -36,15 +39,17 @@ pub enum Preset {
 /// Arguments of `sandbox run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The module to run (.wasm or .wat).
+    /// The module to run (.wasm or .wat), or an artifact of `sandbox compile --aot` (.cwasm;
+    /// run only artifacts you made: they are native code).
     file: PathBuf,
     /// Arguments for the guest: with --invoke, parsed by the export's signature (put them
     /// after `--` if they start with `-` and are not numbers).
     #[arg(value_name = "ARGS")]
     guest_args: Vec<String>,
-    /// Engine to run on; `all` runs every compiled-in engine side by side.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Wasmtime)]
-    backend: BackendChoice,
+    /// Engine to run on; `all` runs every compiled-in engine side by side (default: wasmtime,
+    /// or the engine an artifact was compiled for).
+    #[arg(long, value_enum)]
+    backend: Option<BackendChoice>,
     /// Call this export instead of the WASI `_start` (alias: --func).
     #[arg(long, visible_alias = "func", value_name = "NAME")]
     invoke: Option<String>,
@@ -89,18 +94,28 @@ pub struct RunArgs {
     /// Clocks and randomness: deny (calls fail), real, or virtual (deterministic).
     #[arg(long, value_name = "deny|real|virtual")]
     clock: Option<ClockPolicy>,
-    /// Print one JSON object per run instead of text.
+    /// Print one JSON object per run instead of text (with a `cache` field: off, miss,
+    /// memory_hit, disk_hit or aot).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+impl Preset {
+    /// The preset's configuration.
+    pub fn config(self) -> SandboxConfig {
+        match self {
+            Preset::Minimal => SandboxConfig::minimal(),
+            Preset::Default => SandboxConfig::default(),
+            Preset::Compute => SandboxConfig::compute(),
+        }
+    }
 }
 
 impl RunArgs {
     fn config(&self) -> anyhow::Result<SandboxConfig> {
-        let mut config = match self.preset {
-            Preset::Minimal => SandboxConfig::minimal(),
-            Preset::Default => SandboxConfig::default(),
-            Preset::Compute => SandboxConfig::compute(),
-        };
+        let mut config = self.preset.config();
         if let Some(fuel) = &self.fuel {
             config.max_fuel = crate::units::parse_fuel(fuel).map_err(|err| anyhow::anyhow!(err))?;
         }
@@ -179,6 +194,7 @@ impl RunArgs {
         if self.invoke.is_none() {
             config.args = self.arguments();
         }
+        config.cache = self.cache.config();
         config.validate().map_err(|err| anyhow::anyhow!("{err}"))?;
         Ok(config)
     }
@@ -195,20 +211,26 @@ impl RunArgs {
 /// Runs the module and prints the report(s).
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let config = args.config()?;
-    let runtimes: Vec<Runtime> = match args.backend {
-        BackendChoice::Wasmtime => vec![BackendKind::Wasmtime],
-        BackendChoice::Wasmer => vec![BackendKind::Wasmer],
-        BackendChoice::All => sandbox::available_runtimes(),
-    };
-    let bytes = match sandbox::read_module_file(&args.file, config.max_module_bytes) {
+    let bytes = match read_module_or_artifact(&args.file, config.max_module_bytes) {
         Ok(bytes) => bytes,
         Err(err) => {
             eprintln!("error: {err}");
             return Ok(status::for_error(&err));
         }
     };
+    // An artifact runs on the engine it was compiled for unless told otherwise (and is then
+    // refused with a message naming both).
+    let artifact_backend = is_artifact(&bytes)
+        .then(|| decode_artifact(&bytes).ok().and_then(|a| a.backend_kind()))
+        .flatten();
+    let runtimes: Vec<Runtime> = match args.backend {
+        Some(BackendChoice::Wasmtime) => vec![BackendKind::Wasmtime],
+        Some(BackendChoice::Wasmer) => vec![BackendKind::Wasmer],
+        Some(BackendChoice::All) => sandbox::available_runtimes(),
+        None => vec![artifact_backend.unwrap_or(BackendKind::Wasmtime)],
+    };
     let guest_args = args.arguments();
-    let results: Vec<ExecutionResult> = runtimes
+    let results: Vec<(ExecutionResult, Option<CacheStatus>)> = runtimes
         .iter()
         .map(|runtime| {
             run_one(
@@ -222,24 +244,31 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .collect();
 
     if args.json {
-        for result in &results {
-            println!("{}", result.to_json());
+        for (result, cache) in &results {
+            let mut json = result.to_json();
+            if let Some(map) = json.as_object_mut() {
+                map.insert(
+                    "cache".into(),
+                    serde_json::json!(cache.map(CacheStatus::name)),
+                );
+            }
+            println!("{json}");
         }
     } else if args.invoke.is_none() && results.len() == 1 {
         // A WASI command behaves like the program: its output is ours, its exit code ours.
-        print_command(&results[0]);
+        print_command(&results[0].0);
     } else if results.len() == 1 {
-        print_output(&results[0], false);
-        print_one(&results[0], &config);
+        print_output(&results[0].0, false);
+        print_one(&results[0].0, results[0].1, &config);
     } else {
-        for result in &results {
+        for (result, _) in &results {
             print_output(result, true);
         }
         print_side_by_side(&results, &config);
     }
     let statuses: Vec<u8> = results
         .iter()
-        .map(|r| status::for_outcome(&r.outcome))
+        .map(|(r, _)| status::for_outcome(&r.outcome))
         .collect();
     Ok(statuses
         .iter()
@@ -248,24 +277,48 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .unwrap_or(status::OK))
 }
 
-/// One run on one engine; a failure to start becomes a report too, so every path prints the
-/// same shape.
+/// One run on one engine, with where its compiled code came from (`None` when it never
+/// loaded); a failure to start becomes a report too, so every path prints the same shape.
 fn run_one(
     runtime: Runtime,
     bytes: &[u8],
     invoke: Option<&str>,
     args: &[String],
     config: &SandboxConfig,
+) -> (ExecutionResult, Option<CacheStatus>) {
+    let (module, cache) = match load(runtime, bytes, config) {
+        Ok(loaded) => loaded,
+        Err(err) => return (ExecutionResult::new(runtime, Outcome::Failed(err)), None),
+    };
+    (call(runtime, &*module, invoke, args, config), Some(cache))
+}
+
+/// Loads a module (through the cache) or an artifact.
+fn load(
+    runtime: Runtime,
+    bytes: &[u8],
+    config: &SandboxConfig,
+) -> Result<(Arc<dyn CompiledModule>, CacheStatus), SandboxError> {
+    let sandbox = sandbox::sandbox(runtime, config.clone())?;
+    if is_artifact(bytes) {
+        // SAFETY: the user named this file to run, as they would a native program; the header,
+        // checksum, engine and configuration are verified before any code is loaded.
+        let module = unsafe { sandbox.load_aot(bytes)? };
+        Ok((module, CacheStatus::Aot))
+    } else {
+        sandbox.load_with_status(bytes)
+    }
+}
+
+/// Calls `invoke` (or `_start`) in a fresh instance.
+fn call(
+    runtime: Runtime,
+    module: &dyn CompiledModule,
+    invoke: Option<&str>,
+    args: &[String],
+    config: &SandboxConfig,
 ) -> ExecutionResult {
     let failed = |err: SandboxError| ExecutionResult::new(runtime, Outcome::Failed(err));
-    let sandbox = match sandbox::sandbox(runtime, config.clone()) {
-        Ok(sandbox) => sandbox,
-        Err(err) => return failed(err),
-    };
-    let module = match sandbox.load(bytes) {
-        Ok(module) => module,
-        Err(err) => return failed(err),
-    };
     let func = invoke.unwrap_or("_start");
     let values: Vec<WasmValue> = match module
         .info()
@@ -372,9 +425,12 @@ fn outcome_line(outcome: &Outcome) -> String {
     }
 }
 
-fn print_one(result: &ExecutionResult, config: &SandboxConfig) {
+fn print_one(result: &ExecutionResult, cache: Option<CacheStatus>, config: &SandboxConfig) {
     println!("Backend: {}", result.backend);
     println!("Configuration: {}", describe_config(config));
+    if let Some(cache) = cache {
+        println!("Module: {}", describe_cache(cache));
+    }
     match &result.outcome {
         Outcome::Ok => println!("Result: {}", values(&result.return_values)),
         other => println!("Outcome: {}", outcome_line(other)),
@@ -386,6 +442,7 @@ fn print_one(result: &ExecutionResult, config: &SandboxConfig) {
             | "function_not_found"
             | "type_mismatch"
             | "unsupported"
+            | "incompatible_artifact"
             | "io_error"
     );
     if !started {
@@ -401,8 +458,24 @@ fn print_one(result: &ExecutionResult, config: &SandboxConfig) {
     println!("Peak memory: {}", format_size(result.peak_memory));
 }
 
-fn print_side_by_side(results: &[ExecutionResult], config: &SandboxConfig) {
+/// Where the compiled code came from, for people.
+fn describe_cache(cache: CacheStatus) -> &'static str {
+    match cache {
+        CacheStatus::Off => "compiled (cache off)",
+        CacheStatus::Miss => "compiled (cache miss, stored)",
+        CacheStatus::MemoryHit => "from the in-memory cache",
+        CacheStatus::DiskHit => "from the disk cache (cache hit)",
+        CacheStatus::Aot => "loaded from an AOT artifact",
+    }
+}
+
+fn print_side_by_side(results: &[(ExecutionResult, Option<CacheStatus>)], config: &SandboxConfig) {
     println!("Configuration: {}", describe_config(config));
+    let caches: Vec<String> = results
+        .iter()
+        .map(|(_, cache)| cache.map_or("-", CacheStatus::name).to_string())
+        .collect();
+    let results: Vec<&ExecutionResult> = results.iter().map(|(r, _)| r).collect();
     let rows: Vec<(&str, Vec<String>)> = vec![
         (
             "backend",
@@ -444,6 +517,7 @@ fn print_side_by_side(results: &[ExecutionResult], config: &SandboxConfig) {
             "peak memory",
             results.iter().map(|r| format_size(r.peak_memory)).collect(),
         ),
+        ("module", caches),
     ];
     let width = rows
         .iter()

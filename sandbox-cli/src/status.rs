@@ -19,6 +19,7 @@ pub fn for_error(error: &SandboxError) -> u8 {
         "function_not_found" | "export_not_found" => 6,
         "type_mismatch" => 7,
         "unsupported" => 8,
+        "incompatible_artifact" => 9,
         "io_error" => TOOL_ERROR,
         "output_limit_exceeded" => 120,
         "time_limit_exceeded" => 124,
@@ -67,6 +68,9 @@ mod tests {
                 given: String::new(),
             },
             SandboxError::Unsupported {
+                reason: String::new(),
+            },
+            SandboxError::IncompatibleArtifact {
                 reason: String::new(),
             },
             SandboxError::trap_with(sandbox::Trap::Unreachable, ""),

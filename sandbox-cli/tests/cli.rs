@@ -16,6 +16,11 @@ fn fixture(name: &str) -> String {
 fn sandbox(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sandbox"))
         .args(args)
+        // The module cache is on by default: keep it out of the user's home.
+        .env(
+            "SANDBOX_CACHE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/sandbox-cli-tests-cache"),
+        )
         .output()
         .expect("the sandbox binary runs")
 }

@@ -1,5 +1,6 @@
 //! Limits and policy: what a run may use and what it may reach.
 
+use crate::cache::CacheConfig;
 use crate::host::HostFunctions;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -71,6 +72,10 @@ pub struct SandboxConfig {
     /// file sets this way.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub disabled_features: Vec<String>,
+    /// Where [`Sandbox::load`](crate::Sandbox::load) keeps and looks up compiled modules (in
+    /// memory, on disk). Off by default; [`CacheConfig::from_env`] gives the documented default
+    /// location. Changes no behaviour of a run, only how long loading takes.
+    pub cache: CacheConfig,
 }
 
 /// Time and entropy as the guest sees them.
@@ -147,6 +152,7 @@ impl Default for SandboxConfig {
             preopens: Vec::new(),
             host_functions: HostFunctions::default(),
             disabled_features: Vec::new(),
+            cache: CacheConfig::off(),
         }
     }
 }

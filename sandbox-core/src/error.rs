@@ -192,6 +192,14 @@ pub enum SandboxError {
         /// The cap in bytes.
         limit: u64,
     },
+    /// An ahead-of-time artifact was refused before its code was loaded: not an artifact,
+    /// truncated, corrupted, or made for another engine, engine version or configuration.
+    /// Loading foreign compiled code is unsafe, so nothing is attempted.
+    #[error("incompatible artifact: {reason}")]
+    IncompatibleArtifact {
+        /// Why it was refused.
+        reason: String,
+    },
     /// The host could not read or write a file the caller named.
     #[error("i/o error on {path}: {reason}")]
     Io {
@@ -214,6 +222,14 @@ fn millis<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S:
     serializer.serialize_f64(duration.as_secs_f64() * 1000.0)
 }
 
+impl From<crate::cache::ArtifactError> for SandboxError {
+    fn from(err: crate::cache::ArtifactError) -> Self {
+        SandboxError::IncompatibleArtifact {
+            reason: err.to_string(),
+        }
+    }
+}
+
 impl SandboxError {
     /// The outcome name of the design's taxonomy (also the `kind` tag of the JSON form).
     pub fn kind(&self) -> &'static str {
@@ -231,6 +247,7 @@ impl SandboxError {
             SandboxError::MemoryLimitExceeded { .. } => "memory_limit_exceeded",
             SandboxError::TableLimitExceeded { .. } => "table_limit_exceeded",
             SandboxError::OutputLimitExceeded { .. } => "output_limit_exceeded",
+            SandboxError::IncompatibleArtifact { .. } => "incompatible_artifact",
             SandboxError::Io { .. } => "io_error",
         }
     }

@@ -52,6 +52,29 @@ pub const fn operator_cost(name: &str) -> u8 {
 pub const COST_MODEL_ID: &str =
     "sandbox-fuel-v1: free=0 mul=2 call=5 memory.grow=255 other=1 entry=1";
 
+/// SHA-256 over the whole cost model: every `wasmparser` operator name with its cost, the
+/// function-entry cost and [`COST_MODEL_ID`]. Part of every code fingerprint, so changing a cost
+/// invalidates cached code compiled under the old model.
+pub fn cost_model_digest() -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    static DIGEST: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    *DIGEST.get_or_init(|| {
+        let mut hasher = Sha256::new();
+        hasher.update(COST_MODEL_ID.as_bytes());
+        hasher.update(FUNCTION_ENTRY_COST.to_le_bytes());
+        macro_rules! absorb {
+            ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*) )*) => {
+                $(
+                    hasher.update(stringify!($op).as_bytes());
+                    hasher.update([0, operator_cost(stringify!($op))]);
+                )*
+            };
+        }
+        wasmparser::for_each_operator!(absorb);
+        hasher.finalize().into()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,12 @@
 //! policy) with its presets, [`WasmValue`]s, the [`ExecutionResult`] every call reports, the one
 //! [`SandboxError`] type with its closed [`Trap`] enum, the fuel [`cost model`](fuel), and the
 //! module inspection ([`ModuleInfo`]) that validates bytes and checks imports before an engine
-//! sees them. It depends on no engine: backends depend on it, never the other way round.
+//! sees them, and the module cache and AOT artifact format ([`cache`]). It depends on no engine: backends depend on it, never the other way round.
 //!
 //! The stateful lifecycle of the product brief (load a module, instantiate it, call functions,
 //! reset) is the [`Session`] type, written once over the trait.
 
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod fuel;
@@ -21,6 +22,7 @@ pub mod traits;
 pub mod value;
 pub mod wasi;
 
+pub use cache::{ArtifactError, CacheConfig, CacheStatus};
 pub use config::{ClockPolicy, Preopen, SandboxConfig};
 pub use error::{SandboxError, Trap};
 pub use host::{CappedOutput, GuestMemory, HostContext, HostError, HostFunction, HostFunctions};

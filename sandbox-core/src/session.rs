@@ -56,6 +56,35 @@ impl Session {
         self.load_module(&bytes)
     }
 
+    /// Compiles `bytes` (binary or text) ahead of time with this session's sandbox and writes
+    /// the artifact to `path` atomically; returns its size in bytes. The product brief's
+    /// `compile_aot(bytes, path)`. The module loaded in the session, if any, is kept.
+    pub fn compile_aot(&self, bytes: &[u8], path: impl AsRef<Path>) -> Result<u64, SandboxError> {
+        let path = path.as_ref();
+        let artifact = self.sandbox.compile_aot(bytes)?;
+        crate::cache::write_atomic(path, &artifact).map_err(|err| SandboxError::Io {
+            path: path.display().to_string(),
+            reason: err.to_string(),
+        })?;
+        Ok(artifact.len() as u64)
+    }
+
+    /// Loads an artifact file written by [`Session::compile_aot`] (or `sandbox compile
+    /// --aot`), replacing any loaded module. The product brief's `load_aot(path)`. Refused
+    /// with `incompatible_artifact` unless made for this session's engine, engine version and
+    /// code-relevant configuration (see [`Sandbox::load_aot`]).
+    ///
+    /// # Safety
+    ///
+    /// As [`Sandbox::load_aot`]: the file must be as trusted as the program itself.
+    pub unsafe fn load_aot(&mut self, path: impl AsRef<Path>) -> Result<&ModuleInfo, SandboxError> {
+        let bytes = crate::cache::read_artifact_file(path.as_ref())?;
+        // SAFETY: forwarded to the caller.
+        let module = unsafe { self.sandbox.load_aot(&bytes)? };
+        self.set_module(module);
+        self.module.as_ref().map(|m| m.info()).ok_or_else(no_module)
+    }
+
     /// Uses an already compiled module (for example one shared between sessions).
     pub fn set_module(&mut self, module: Arc<dyn CompiledModule>) {
         self.module = Some(module);

@@ -8,12 +8,20 @@
 //!   imports the functions, memories, tables and globals of an instance registered earlier).
 //!
 //! Validation, the feature check and the import policy are written once here
-//! ([`Sandbox::load`]) so that both engines refuse the same modules with the same errors.
+//! ([`Sandbox::load`]) so that both engines refuse the same modules with the same errors; so
+//! are the module cache and ahead-of-time artifacts ([`Sandbox::load_with_status`],
+//! [`Sandbox::compile_aot`], [`Sandbox::load_aot`]), for which a backend only supplies
+//! [`Sandbox::code_fingerprint`], [`CompiledModule::serialize`] and
+//! [`Sandbox::deserialize_validated`].
 
+use crate::cache::{
+    encode_artifact, ArtifactIdentity, CacheKey, CacheStatus, CodeFingerprint, DiskCache,
+};
 use crate::module::ModuleInfo;
 use crate::{ExecutionResult, SandboxConfig, SandboxError, WasmValue};
 use serde::{Deserialize, Serialize};
 use std::any::Any;
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -112,23 +120,183 @@ pub trait Sandbox: Send + Sync {
         info: ModuleInfo,
     ) -> Result<Arc<dyn CompiledModule>, SandboxError>;
 
-    /// Validates `wasm` (binary or text), checks features and imports, and compiles it.
+    /// Everything besides the engine's name and version that changes the code this sandbox's
+    /// engine generates (fuel metering, the cost model, a compiled-in stack limit, features,
+    /// target and CPU, the engine's own compatibility hash). Two sandboxes with equal
+    /// [`Sandbox::identity`] share an engine and can run each other's compiled code.
+    fn code_fingerprint(&self) -> CodeFingerprint;
+
+    /// Rebuilds a compiled module from `code`, the output of [`CompiledModule::serialize`].
+    /// Callers should use [`Sandbox::load`] (the cache) or [`Sandbox::load_aot`].
+    ///
+    /// # Safety
+    ///
+    /// The engine maps `code` as executable machine code and trusts its layout. `code` must be
+    /// exactly what `serialize` returned for the module compiled from `wasm` by a sandbox with
+    /// this sandbox's [`Sandbox::identity`], and `wasm` must have passed the checks of `load`
+    /// (`info` being its interface). Core guarantees this with the artifact header and payload
+    /// hash ([`crate::cache`]) for bytes from a trusted place.
+    unsafe fn deserialize_validated(
+        &self,
+        wasm: &[u8],
+        info: ModuleInfo,
+        code: &[u8],
+    ) -> Result<Arc<dyn CompiledModule>, SandboxError>;
+
+    /// What compiled code must have been made for to run here: engine, version, fingerprint.
+    fn identity(&self) -> ArtifactIdentity {
+        ArtifactIdentity {
+            backend: self.kind(),
+            engine_version: self.capabilities().engine_version.to_string(),
+            fingerprint: self.code_fingerprint(),
+        }
+    }
+
+    /// Validates `wasm` (binary or text), checks features and imports, and returns the binary
+    /// bytes with the module's interface: everything [`Sandbox::load`] does before compiling.
     ///
     /// Refuses with `invalid_module` (with the validator's reason and offset),
     /// `unsupported` (a feature this engine cannot run) or `unauthorized_import`.
-    fn load(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+    fn check_module<'a>(
+        &self,
+        wasm: &'a [u8],
+    ) -> Result<(Cow<'a, [u8]>, ModuleInfo), SandboxError> {
         let config = self.config();
-        let binary;
+        if crate::cache::is_artifact(wasm) {
+            return Err(SandboxError::InvalidModule {
+                reason: "this is a precompiled (AOT) artifact, not a WebAssembly module: load it \
+                         with load_aot"
+                    .into(),
+                offset: None,
+            });
+        }
         let wasm = if looks_like_text(wasm) {
-            binary = crate::compile_wat_to_wasm(wasm)?;
-            &binary[..]
+            Cow::Owned(crate::compile_wat_to_wasm(wasm)?)
         } else {
-            wasm
+            Cow::Borrowed(wasm)
         };
-        let info = ModuleInfo::parse(wasm, config)?;
-        check_features(self, wasm)?;
+        let info = validate(self, &wasm)?;
         info.check_imports(config)?;
-        self.compile_validated(wasm, info)
+        Ok((wasm, info))
+    }
+
+    /// Validates `wasm` (binary or text), checks features and imports, and compiles it, or
+    /// reuses compiled code from the cache when [`SandboxConfig::cache`] turns one on.
+    ///
+    /// Refuses with `invalid_module` (with the validator's reason and offset),
+    /// `unsupported` (a feature this engine cannot run) or `unauthorized_import`. A cache
+    /// problem (unreadable, corrupt, stale entry; unwritable directory) is never an error: the
+    /// module is compiled.
+    fn load(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+        self.load_with_status(wasm).map(|(module, _)| module)
+    }
+
+    /// [`Sandbox::load`], also saying whether the compiled code came from a cache.
+    ///
+    /// The checks of [`Sandbox::check_module`] always run (the import policy is this
+    /// sandbox's, whoever compiled the code). Then: the in-memory layer, then the disk layer
+    /// (an entry is used only if its header, checksum, engine identity and embedded wasm
+    /// bytes all match), else the bytes that were hashed are compiled and stored in both.
+    fn load_with_status(
+        &self,
+        wasm: &[u8],
+    ) -> Result<(Arc<dyn CompiledModule>, CacheStatus), SandboxError> {
+        let (wasm, info) = self.check_module(wasm)?;
+        let cache = &self.config().cache;
+        if !cache.is_enabled() {
+            return Ok((self.compile_validated(&wasm, info)?, CacheStatus::Off));
+        }
+        let identity = self.identity();
+        let key = CacheKey::new(&wasm, &identity);
+        if cache.memory {
+            if let Some(module) = crate::cache::memory_get(&key) {
+                if module.kind() == self.kind() {
+                    return Ok((module, CacheStatus::MemoryHit));
+                }
+            }
+        }
+        let disk = cache
+            .dir
+            .as_ref()
+            .map(|dir| DiskCache::new(dir, cache.max_disk_bytes));
+        if let Some(disk) = &disk {
+            if let Some(bytes) = disk.get(&key) {
+                if let Some(artifact) =
+                    crate::cache::disk_lookup(disk, &key, &identity, &wasm, &bytes)
+                {
+                    // SAFETY: the entry's header names this engine, version and fingerprint,
+                    // its checksum matches, and it embeds exactly the bytes just
+                    // validated; the cache directory is as trusted as the program (created
+                    // private to the user; see the module docs of `cache`).
+                    let loaded =
+                        unsafe { self.deserialize_validated(&wasm, info.clone(), artifact.code()) };
+                    match loaded {
+                        Ok(module) => {
+                            if cache.memory {
+                                crate::cache::memory_put(
+                                    key,
+                                    module.clone(),
+                                    cache.max_memory_entries,
+                                );
+                            }
+                            return Ok((module, CacheStatus::DiskHit));
+                        }
+                        // The engine refused it after all: a miss, rebuilt below.
+                        Err(_) => disk.remove(&key),
+                    }
+                }
+            }
+        }
+        let module = self.compile_validated(&wasm, info)?;
+        if let Some(disk) = &disk {
+            if let Ok(code) = module.serialize() {
+                // A full disk or a read-only directory only costs the next load a compile.
+                let _ = disk.put(&key, &encode_artifact(&identity, &wasm, &code));
+            }
+        }
+        if cache.memory {
+            crate::cache::memory_put(key, module.clone(), cache.max_memory_entries);
+        }
+        Ok((module, CacheStatus::Miss))
+    }
+
+    /// Compiles `wasm` (binary or text; checked as by [`Sandbox::load`]) ahead of time into an
+    /// artifact: a header naming this engine, its version and configuration fingerprint, the
+    /// module's wasm bytes and the engine's compiled code ([`crate::cache`] has the layout).
+    /// [`Sandbox::load_aot`] on a sandbox with the same identity runs it without compiling.
+    fn compile_aot(&self, wasm: &[u8]) -> Result<Vec<u8>, SandboxError> {
+        let (wasm, _) = self.check_module(wasm)?;
+        let (module, _) = self.load_with_status(&wasm)?;
+        let code = module.serialize()?;
+        Ok(encode_artifact(&self.identity(), &wasm, &code))
+    }
+
+    /// Loads an artifact written by [`Sandbox::compile_aot`].
+    ///
+    /// Before the engine sees any compiled code, the artifact's header is parsed and checked
+    /// (magic, format version, engine, engine version, configuration fingerprint) and its
+    /// SHA-256 checksum verified; the embedded wasm is then validated and checked against this
+    /// sandbox's import policy as by [`Sandbox::load`]. Anything else (a plain `.wasm`,
+    /// garbage, a truncated or modified file, another engine or configuration) is refused with
+    /// `incompatible_artifact`.
+    ///
+    /// # Safety
+    ///
+    /// The checks catch accidents, not attacks: a file crafted by someone who can write it
+    /// passes them and its machine code runs in this process. Load only artifacts as trusted
+    /// as the program itself (made by `compile_aot`, stored where others cannot write).
+    unsafe fn load_aot(&self, artifact: &[u8]) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+        let artifact = crate::cache::decode_artifact(artifact)?;
+        artifact.check(&self.identity())?;
+        if looks_like_text(artifact.wasm()) {
+            return Err(SandboxError::IncompatibleArtifact {
+                reason: "the embedded module is not binary WebAssembly".into(),
+            });
+        }
+        let (wasm, info) = self.check_module(artifact.wasm())?;
+        // SAFETY: the header names this engine, version and fingerprint, the checksum matches,
+        // the wasm passed the checks; the caller vouches for the file's origin.
+        unsafe { self.deserialize_validated(&wasm, info, artifact.code()) }
     }
 
     /// Like [`Sandbox::load`], but for modules meant for a [`Linker`]: imports are not checked
@@ -137,7 +305,6 @@ pub trait Sandbox: Send + Sync {
     /// linked instance provides, when [`Linker::instantiate`] resolves it, and
     /// [`CompiledModule::instantiate`] of such a module checks the policy as for any module.
     fn load_linkable(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, SandboxError> {
-        let config = self.config();
         let binary;
         let wasm = if looks_like_text(wasm) {
             binary = crate::compile_wat_to_wasm(wasm)?;
@@ -145,8 +312,7 @@ pub trait Sandbox: Send + Sync {
         } else {
             wasm
         };
-        let info = ModuleInfo::parse(wasm, config)?;
-        check_features(self, wasm)?;
+        let info = validate(self, wasm)?;
         self.compile_validated(wasm, info)
     }
 
@@ -154,6 +320,23 @@ pub trait Sandbox: Send + Sync {
     /// linked together, under this sandbox's configuration: the memory and table limits and
     /// the fuel budget are for the whole store, the time limit is per call.
     fn linker(&self) -> Result<Box<dyn Linker>, SandboxError>;
+}
+
+/// Validates `wasm` for `sandbox`: valid under the configuration's features (else
+/// `invalid_module`) and runnable by the engine (else `unsupported`). The common case, a module
+/// valid under both, takes one validation pass; only a refusal takes a second, to tell the two
+/// apart.
+fn validate<S: Sandbox + ?Sized>(sandbox: &S, wasm: &[u8]) -> Result<ModuleInfo, SandboxError> {
+    let config = sandbox.config();
+    let runnable = config.features()? & sandbox.capabilities().features;
+    if wasm.len() as u64 <= config.max_module_bytes {
+        if let Ok(info) = ModuleInfo::parse_with_features(wasm, runnable) {
+            return Ok(info);
+        }
+    }
+    let info = ModuleInfo::parse(wasm, config)?;
+    check_features(sandbox, wasm)?;
+    Ok(info)
 }
 
 /// Refuses, as `unsupported`, a module valid under the full feature set but using a feature
@@ -200,6 +383,11 @@ pub trait CompiledModule: Send + Sync {
 
     /// The concrete type, so a backend's [`Linker`] can recognise its own modules.
     fn as_any(&self) -> &dyn Any;
+
+    /// The engine's serialised form of this compiled code, for
+    /// [`Sandbox::deserialize_validated`] on a sandbox with the same identity (the cache and
+    /// AOT artifacts wrap it in a verified header).
+    fn serialize(&self) -> Result<Vec<u8>, SandboxError>;
 }
 
 /// A live instance: guest state that persists across calls until dropped.

@@ -1,8 +1,10 @@
 //! The sandbox entry point, the process-wide engine registry and the feature set.
 
 use crate::instance::WasmerModule;
+use crate::middleware::ModuleLayout;
 use crate::middleware::SandboxMiddleware;
 use crate::watchdog::Watchdog;
+use sandbox_core::cache::CodeFingerprint;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::wasmparser::WasmFeatures;
 use sandbox_core::{
@@ -15,6 +17,11 @@ use wasmer_wasix::PluggableRuntime;
 
 /// The wasmer version this backend is built on.
 pub(crate) const ENGINE_VERSION: &str = "7.4.2";
+
+/// Bumped whenever the sandbox's instrumentation (the middleware) or the compiler settings
+/// change the generated code in a way the fingerprint's other fields do not capture, so older
+/// cached code is no longer used.
+const CODEGEN_REVISION: u32 = 2;
 
 /// What changes the code an engine generates. Everything else (limits, stack size) is per run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +42,24 @@ pub(crate) struct EngineEntry {
     pub(crate) watchdog: Watchdog,
     /// The wasix runtime of WASI instances of this engine, created on first use.
     wasix: OnceLock<Arc<PluggableRuntime>>,
+    /// What this engine's code depends on, for the module cache and AOT artifacts.
+    fingerprint: CodeFingerprint,
+}
+
+/// The fingerprint of an engine: metering, the instrumentation revision, the features, the
+/// target and the host CPU features singlepass compiles for.
+fn fingerprint(key: EngineKey, target: &Target) -> CodeFingerprint {
+    let mut builder = CodeFingerprint::builder();
+    builder
+        .field("backend", "wasmer")
+        .field("compiler", "singlepass")
+        .field("codegen", CODEGEN_REVISION)
+        .field("fuel", if key.fuel { "on" } else { "off" })
+        .field("nan_canonicalization", "off")
+        .secret_field("features", format_args!("{:?}", engine_features()))
+        .secret_field("triple", target.triple())
+        .secret_field("cpu", format_args!("{:?}", target.cpu_features()));
+    builder.finish()
 }
 
 impl EngineEntry {
@@ -64,9 +89,11 @@ fn shared_engine(key: EngineKey) -> Arc<EngineEntry> {
             // wasmtime does not canonicalise NaNs either; results must agree bit for bit.
             compiler.canonicalize_nans(false);
             compiler.push_middleware(middleware.clone());
+            let target = Target::default();
+            let fingerprint = fingerprint(key, &target);
             let engine = <wasmer::Engine as NativeEngineExt>::new(
                 Box::new(compiler),
-                Target::default(),
+                target,
                 engine_features(),
             );
             Arc::new(EngineEntry {
@@ -76,6 +103,7 @@ fn shared_engine(key: EngineKey) -> Arc<EngineEntry> {
                 compile_lock: Mutex::new(()),
                 watchdog: Watchdog::default(),
                 wasix: OnceLock::new(),
+                fingerprint,
             })
         })
         .clone()
@@ -172,7 +200,18 @@ impl Sandbox for WasmerSandbox {
         let guard = entry.compile_lock.lock().unwrap_or_else(|e| e.into_inner());
         // Drop any stale layout from a compile that failed half-way.
         let _ = entry.middleware.take_layout();
-        let compiled = wasmer::Module::new(&entry.engine, wasm);
+        // wasmer panics when the process runs out of mappings for code memory (its engines
+        // keep every module's code for their lifetime): an error, not a crash.
+        // Unwind safety: after such a panic the engine may refuse further work, which is
+        // reported as errors too.
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wasmer::Module::new(&entry.engine, wasm)
+        }))
+        .unwrap_or_else(|_| {
+            Err(wasmer::CompileError::Resource(
+                "wasmer panicked while compiling (out of code memory?)".into(),
+            ))
+        });
         let layout = entry.middleware.take_layout();
         drop(guard);
         let module = compiled.map_err(|err| {
@@ -197,6 +236,49 @@ impl Sandbox for WasmerSandbox {
         Ok(Box::new(crate::instance::WasmerLinker::new(
             self.engine.clone(),
             self.config.clone(),
+        )))
+    }
+
+    fn code_fingerprint(&self) -> CodeFingerprint {
+        self.engine.fingerprint.clone()
+    }
+
+    unsafe fn deserialize_validated(
+        &self,
+        _wasm: &[u8],
+        info: ModuleInfo,
+        code: &[u8],
+    ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+        let refused = |reason: String| SandboxError::IncompatibleArtifact {
+            reason: format!("wasmer refused the compiled code: {reason}"),
+        };
+        let (length, rest) = code
+            .split_first_chunk::<4>()
+            .ok_or_else(|| refused("no instrumentation layout".into()))?;
+        let length = usize::try_from(u32::from_le_bytes(*length)).unwrap_or(usize::MAX);
+        if rest.len() < length {
+            return Err(refused("truncated instrumentation layout".into()));
+        }
+        let (layout, module) = rest.split_at(length);
+        let layout = ModuleLayout::decode(layout)
+            .ok_or_else(|| refused("malformed instrumentation layout".into()))?;
+        // SAFETY: the caller guarantees `code` is what `WasmerModule::serialize` produced on an
+        // engine with this one's fingerprint (engine version, target, CPU features, metering,
+        // instrumentation revision), unmodified.
+        // wasmer panics when the process runs out of mappings for code memory (its engines
+        // keep every module's code for their lifetime): an error, not a crash.
+        let module = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+            wasmer::Module::deserialize(&self.engine.engine, module.to_vec())
+        }))
+        .map_err(|_| {
+            refused("wasmer panicked while loading the code (out of code memory?)".into())
+        })?
+        .map_err(|err| refused(err.to_string()))?;
+        Ok(Arc::new(WasmerModule::new(
+            self.engine.clone(),
+            module,
+            info,
+            Arc::new(layout),
         )))
     }
 }

@@ -881,6 +881,26 @@ impl CompiledModule for WasmerModule {
         &self.info
     }
 
+    /// The sandbox instrumentation's layout (length-prefixed), then wasmer's serialised module.
+    fn serialize(&self) -> Result<Vec<u8>, SandboxError> {
+        let module = self
+            .module
+            .serialize()
+            .map_err(|err| SandboxError::Unsupported {
+                reason: format!("wasmer cannot serialize this module: {err}"),
+            })?;
+        let layout = self.layout.encode();
+        let mut out = Vec::with_capacity(4 + layout.len() + module.len());
+        out.extend_from_slice(
+            &u32::try_from(layout.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
+        out.extend_from_slice(&layout);
+        out.extend_from_slice(&module);
+        Ok(out)
+    }
+
     fn instantiate(
         &self,
         config: &SandboxConfig,

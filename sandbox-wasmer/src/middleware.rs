@@ -149,6 +149,184 @@ struct Scratch {
     table_delta: u32,
 }
 
+impl ModuleLayout {
+    /// The layout as bytes, stored beside wasmer's serialised module (a deserialised module
+    /// did not go through the middleware, so its layout must come with it).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match &self.fuel {
+            Some(fuel) => {
+                out.push(1);
+                put_slot(&mut out, &fuel.remaining);
+                put_slot(&mut out, &fuel.exhausted);
+            }
+            None => out.push(0),
+        }
+        put_slot(&mut out, &self.memory_limit_hit);
+        match &self.table_limit {
+            Some(slot) => {
+                out.push(1);
+                put_slot(&mut out, slot);
+            }
+            None => out.push(0),
+        }
+        match &self.start_export {
+            Some(name) => {
+                out.push(1);
+                put_str(&mut out, name);
+            }
+            None => out.push(0),
+        }
+        out.extend_from_slice(&self.scratch.grow_delta.to_le_bytes());
+        out.extend_from_slice(&self.scratch.grow_result.to_le_bytes());
+        put_len(&mut out, self.scratch.memory_max_pages.len());
+        for pages in &self.scratch.memory_max_pages {
+            out.extend_from_slice(&pages.to_le_bytes());
+        }
+        put_len(&mut out, self.scratch.table_ref_scratch.len());
+        for slot in &self.scratch.table_ref_scratch {
+            match slot {
+                Some(index) => {
+                    out.push(1);
+                    out.extend_from_slice(&index.to_le_bytes());
+                }
+                None => out.push(0),
+            }
+        }
+        out.extend_from_slice(&self.scratch.table_delta.to_le_bytes());
+        put_len(&mut out, self.imported_memory_max.len());
+        for imported in &self.imported_memory_max {
+            out.extend_from_slice(&imported.memory.to_le_bytes());
+            put_str(&mut out, &imported.module);
+            put_str(&mut out, &imported.field);
+            put_slot(&mut out, &imported.slot);
+        }
+        out
+    }
+
+    /// The inverse of [`ModuleLayout::encode`]; `None` for anything malformed (bounds-checked,
+    /// never panics, allocates at most what the input holds).
+    pub(crate) fn decode(bytes: &[u8]) -> Option<ModuleLayout> {
+        let mut r = LayoutReader { bytes };
+        let fuel = match r.u8()? {
+            0 => None,
+            1 => Some(FuelLayout {
+                remaining: r.slot()?,
+                exhausted: r.slot()?,
+            }),
+            _ => return None,
+        };
+        let memory_limit_hit = r.slot()?;
+        let table_limit = match r.u8()? {
+            0 => None,
+            1 => Some(r.slot()?),
+            _ => return None,
+        };
+        let start_export = match r.u8()? {
+            0 => None,
+            1 => Some(r.string()?),
+            _ => return None,
+        };
+        let grow_delta = r.u32()?;
+        let grow_result = r.u32()?;
+        let count = r.len()?;
+        let mut memory_max_pages = Vec::with_capacity(count.min(r.bytes.len() / 8));
+        for _ in 0..count {
+            memory_max_pages.push(u64::from_le_bytes(r.take(8)?.try_into().ok()?));
+        }
+        let count = r.len()?;
+        let mut table_ref_scratch = Vec::with_capacity(count.min(r.bytes.len()));
+        for _ in 0..count {
+            table_ref_scratch.push(match r.u8()? {
+                0 => None,
+                1 => Some(r.u32()?),
+                _ => return None,
+            });
+        }
+        let table_delta = r.u32()?;
+        let count = r.len()?;
+        let mut imported_memory_max = Vec::with_capacity(count.min(r.bytes.len()));
+        for _ in 0..count {
+            imported_memory_max.push(ImportedMemoryMax {
+                memory: r.u32()?,
+                module: r.string()?,
+                field: r.string()?,
+                slot: r.slot()?,
+            });
+        }
+        if !r.bytes.is_empty() {
+            return None;
+        }
+        Some(ModuleLayout {
+            fuel,
+            memory_limit_hit,
+            table_limit,
+            start_export,
+            imported_memory_max,
+            scratch: Scratch {
+                grow_delta,
+                grow_result,
+                memory_max_pages,
+                table_ref_scratch,
+                table_delta,
+            },
+        })
+    }
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_len(out, text.len());
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn put_slot(out: &mut Vec<u8>, slot: &GlobalSlot) {
+    out.extend_from_slice(&slot.index.to_le_bytes());
+    put_str(out, &slot.name);
+}
+
+struct LayoutReader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> LayoutReader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        usize::try_from(self.u32()?).ok()
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let len = self.len()?;
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+
+    fn slot(&mut self) -> Option<GlobalSlot> {
+        Some(GlobalSlot {
+            index: self.u32()?,
+            name: self.string()?,
+        })
+    }
+}
+
 /// The module-level middleware; see the module documentation.
 #[derive(Debug)]
 pub(crate) struct SandboxMiddleware {

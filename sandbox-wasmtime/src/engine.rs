@@ -1,6 +1,7 @@
 //! Engines, their registry and the epoch ticker.
 
 use crate::instance::{WasmtimeLinker, WasmtimeModule};
+use sandbox_core::cache::CodeFingerprint;
 use sandbox_core::fuel::operator_cost;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::wasmparser::WasmFeatures;
@@ -28,6 +29,30 @@ pub(crate) struct SharedEngine {
     pub(crate) fuel: bool,
     /// The wasm stack limit compiled into the engine's configuration.
     pub(crate) max_stack_size: u64,
+    /// What this engine's code depends on, for the module cache and AOT artifacts.
+    fingerprint: CodeFingerprint,
+}
+
+/// The wasmtime version this backend is built on.
+const ENGINE_VERSION: &str = "48.0.8";
+
+/// Bumped whenever this backend changes the code it asks wasmtime to generate in a way the
+/// fingerprint's other fields do not capture, so older cached code is no longer used.
+const CODEGEN_REVISION: u32 = 1;
+
+/// The fingerprint of an engine: the sandbox-level settings plus wasmtime's own
+/// compatibility hash (its configuration, compiler flags and target CPU features).
+fn fingerprint(engine: &Engine, key: EngineKey) -> CodeFingerprint {
+    let mut builder = CodeFingerprint::builder();
+    builder
+        .field("backend", "wasmtime")
+        .field("compiler", "cranelift")
+        .field("codegen", CODEGEN_REVISION)
+        .field("fuel", if key.fuel { "on" } else { "off" })
+        .field("max_stack", key.max_stack_size)
+        .secret_field("features", format_args!("{:?}", features()))
+        .hash_field("engine", &engine.precompile_compatibility_hash());
+    builder.finish()
 }
 
 fn registry() -> &'static Mutex<HashMap<EngineKey, Arc<SharedEngine>>> {
@@ -61,6 +86,7 @@ fn shared_engine(key: EngineKey) -> Result<Arc<SharedEngine>, SandboxError> {
     })?;
     start_ticker(&engine);
     let shared = Arc::new(SharedEngine {
+        fingerprint: fingerprint(&engine, key),
         engine,
         fuel: key.fuel,
         max_stack_size: key.max_stack_size,
@@ -169,7 +195,7 @@ impl Sandbox for WasmtimeSandbox {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             backend: BackendKind::Wasmtime,
-            engine_version: "48.0.8",
+            engine_version: ENGINE_VERSION,
             compiler: "cranelift",
             fuel: true,
             wall_clock_limit: true,
@@ -226,6 +252,32 @@ impl Sandbox for WasmtimeSandbox {
             self.engine.clone(),
             self.config.clone(),
         )?))
+    }
+
+    fn code_fingerprint(&self) -> CodeFingerprint {
+        self.engine.fingerprint.clone()
+    }
+
+    unsafe fn deserialize_validated(
+        &self,
+        _wasm: &[u8],
+        info: ModuleInfo,
+        code: &[u8],
+    ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+        // SAFETY: the caller guarantees `code` is what `Module::serialize` produced on an
+        // engine with this one's fingerprint (which includes wasmtime's compatibility hash);
+        // wasmtime still checks its own header and refuses what does not fit.
+        let module =
+            unsafe { wasmtime::Module::deserialize(&self.engine.engine, code) }.map_err(|err| {
+                SandboxError::IncompatibleArtifact {
+                    reason: format!("wasmtime refused the compiled code: {err:#}"),
+                }
+            })?;
+        Ok(Arc::new(WasmtimeModule::new(
+            self.engine.clone(),
+            module,
+            info,
+        )))
     }
 }
 

@@ -450,6 +450,14 @@ impl CompiledModule for WasmtimeModule {
         &self.info
     }
 
+    fn serialize(&self) -> Result<Vec<u8>, SandboxError> {
+        self.module
+            .serialize()
+            .map_err(|err| SandboxError::Unsupported {
+                reason: format!("wasmtime cannot serialize this module: {err:#}"),
+            })
+    }
+
     fn instantiate(
         &self,
         config: &SandboxConfig,

@@ -418,6 +418,7 @@ impl Verdict {
             | SandboxError::UnauthorizedImport { .. }
             | SandboxError::LinkError { .. }
             | SandboxError::FunctionNotFound { .. }
+            | SandboxError::IncompatibleArtifact { .. }
             | SandboxError::Unsupported { .. } => Verdict::CompilationError,
             // Traps, arguments the solution's signature cannot take, anything else.
             _ => Verdict::RuntimeError,
@@ -670,6 +671,7 @@ pub struct Judge {
     mode: Mode,
     jobs: usize,
     max_reported_output: usize,
+    trust_artifacts: bool,
 }
 
 impl Default for Judge {
@@ -696,7 +698,22 @@ impl Judge {
             mode: Mode::Wasi,
             jobs: 0,
             max_reported_output: DEFAULT_MAX_REPORTED_OUTPUT,
+            trust_artifacts: false,
         }
+    }
+
+    /// Accepts ahead-of-time artifacts ([`Sandbox::compile_aot`](crate::Sandbox::compile_aot)) as solutions, loading them
+    /// with [`Sandbox::load_aot`](crate::Sandbox::load_aot) instead of compiling. Off by default: any other solution
+    /// bytes that look like an artifact are a compilation error.
+    ///
+    /// # Safety
+    ///
+    /// An artifact is native code. Its checks catch corruption and mismatched engines or
+    /// configurations, not a crafted file, so turn this on only for solutions as trusted as the
+    /// judge itself (never for contestants' submissions).
+    pub unsafe fn trust_artifacts(mut self) -> Self {
+        self.trust_artifacts = true;
+        self
     }
 
     /// Picks the engine.
@@ -835,7 +852,13 @@ impl Judge {
         config: &SandboxConfig,
         wasm: &[u8],
     ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
-        let module = crate::sandbox(self.runtime, config.clone())?.load(wasm)?;
+        let sandbox = crate::sandbox(self.runtime, config.clone())?;
+        let module = if self.trust_artifacts && crate::cache::is_artifact(wasm) {
+            // SAFETY: the caller of `trust_artifacts` vouched for the solution's origin.
+            unsafe { sandbox.load_aot(wasm)? }
+        } else {
+            sandbox.load(wasm)?
+        };
         self.check_entry_point(&*module)?;
         Ok(module)
     }

@@ -16,6 +16,12 @@
 //! For more than one call, compile once with [`sandbox`] + [`Sandbox::load`] and instantiate
 //! as often as needed, or use a [`Session`] (built by [`SandboxBuilder`]) for the product
 //! brief's load / instantiate / call / reset lifecycle.
+//!
+//! Compiled code can outlive the process: [`SandboxBuilder::cache`] (or
+//! [`SandboxConfig::cache`]) turns on the module cache (in memory and on disk, keyed by the
+//! SHA-256 of the bytes, the engine and its configuration), and [`compile_aot`] /
+//! [`load_aot`] (or [`Session::compile_aot`] / [`Session::load_aot`]) write and read
+//! ahead-of-time artifacts. See [`cache`] for the formats and guarantees.
 
 pub mod judge;
 mod linking;
@@ -26,11 +32,11 @@ use std::time::Duration;
 pub use sandbox_core::session::read_module_file;
 pub use sandbox_core::traits::looks_like_text;
 pub use sandbox_core::{
-    compile_wat_to_wasm, config, error, fuel, host, module, outcome, wasi, BackendKind,
-    Capabilities, CappedOutput, ClockPolicy, CompiledModule, ExecutionResult, FuncSignature,
-    GuestMemory, HostContext, HostError, HostFunction, HostFunctions, Instance, InstanceId, Linker,
-    ModuleInfo, Outcome, Preopen, Sandbox, SandboxConfig, SandboxError, Session, Trap, ValType,
-    WasmValue,
+    cache, compile_wat_to_wasm, config, error, fuel, host, module, outcome, wasi, ArtifactError,
+    BackendKind, CacheConfig, CacheStatus, Capabilities, CappedOutput, ClockPolicy, CompiledModule,
+    ExecutionResult, FuncSignature, GuestMemory, HostContext, HostError, HostFunction,
+    HostFunctions, Instance, InstanceId, Linker, ModuleInfo, Outcome, Preopen, Sandbox,
+    SandboxConfig, SandboxError, Session, Trap, ValType, WasmValue,
 };
 
 pub use linking::{link_modules, LinkedModules};
@@ -135,6 +141,41 @@ pub fn execute_on(
         Err(report) => return Ok(*report),
     };
     instance.call(func, args)
+}
+
+/// Compiles `wasm` (binary or text) ahead of time on the default runtime under
+/// [`SandboxConfig::default`] and writes the artifact to `path`; returns its size in bytes.
+///
+/// An artifact runs only on a sandbox with the same engine, engine version and code-relevant
+/// configuration (fuel metering on or off; on wasmtime also the stack limit). For another
+/// configuration, use [`Session::compile_aot`] on a session built with it, or
+/// [`Sandbox::compile_aot`].
+pub fn compile_aot(wasm: &[u8], path: impl AsRef<std::path::Path>) -> Result<u64, SandboxError> {
+    let session = Session::new(sandbox(default_runtime()?, SandboxConfig::default())?);
+    session.compile_aot(wasm, path)
+}
+
+/// Loads an artifact written by [`compile_aot`] on the engine named in its header, under
+/// [`SandboxConfig::default`]. Refused with `incompatible_artifact` when it is not an artifact,
+/// is damaged, or was made for another engine version or configuration (see
+/// [`Sandbox::load_aot`]); with `unsupported` when its engine is not compiled in.
+///
+/// # Safety
+///
+/// As [`Sandbox::load_aot`]: an artifact is native code; its checks catch accidents, not a
+/// crafted file. Load only files as trusted as the program itself.
+pub unsafe fn load_aot(
+    path: impl AsRef<std::path::Path>,
+) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+    let bytes = cache::read_artifact_file(path.as_ref())?;
+    let runtime = cache::decode_artifact(&bytes)?
+        .backend_kind()
+        .ok_or_else(|| SandboxError::IncompatibleArtifact {
+            reason: "the artifact names an engine this build does not know".into(),
+        })?;
+    let sandbox = sandbox(runtime, SandboxConfig::default())?;
+    // SAFETY: forwarded to the caller.
+    unsafe { sandbox.load_aot(&bytes) }
 }
 
 /// Builds a [`Session`] (or a bare [`Sandbox`]) step by step, starting from the default preset.
@@ -311,6 +352,19 @@ impl SandboxBuilder {
         self
     }
 
+    /// Where compiled modules are cached ([`CacheConfig::off`] by default;
+    /// [`CacheConfig::from_env`] for the documented default location).
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.config.cache = cache;
+        self
+    }
+
+    /// Caches compiled modules in memory and in `dir` (bounded to the default 512 MiB).
+    pub fn cache_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.cache = CacheConfig::at(dir);
+        self
+    }
+
     /// The configuration built so far.
     pub fn config(&self) -> &SandboxConfig {
         &self.config
@@ -354,6 +408,45 @@ mod tests {
         assert_eq!(config.allowed_imports, vec!["env::log".to_string()]);
         assert!(config.allow_filesystem && config.allow_network && config.allow_clock());
         assert_eq!(builder.no_fuel().config().max_fuel, None);
+    }
+
+    #[test]
+    fn compile_aot_and_load_aot_round_trip_through_a_file() {
+        let dir = std::env::temp_dir().join(format!("sandbox-facade-aot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("add.cwasm");
+        let wat = br#"(module (func (export "add") (param i32 i32) (result i32)
+                        local.get 0 local.get 1 i32.add))"#;
+        let size = compile_aot(wat, &path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+        // SAFETY: written just above.
+        let module = unsafe { load_aot(&path) }.unwrap();
+        let mut instance = module.instantiate(&SandboxConfig::default()).unwrap();
+        let result = instance
+            .call("add", &[WasmValue::I32(5), WasmValue::I32(7)])
+            .unwrap();
+        assert_eq!(result.return_values, vec![WasmValue::I32(12)]);
+        // A plain module is refused by load_aot, with the typed error.
+        std::fs::write(&path, compile_wat_to_wasm(wat).unwrap()).unwrap();
+        // SAFETY: refused before any code is loaded.
+        let err = unsafe { load_aot(&path) }.err().unwrap();
+        assert_eq!(err.kind(), "incompatible_artifact");
+        // And the session spelling, with a cache directory from the builder.
+        let mut session = SandboxBuilder::new()
+            .cache_dir(dir.join("cache"))
+            .build()
+            .unwrap();
+        session.compile_aot(wat, &path).unwrap();
+        // SAFETY: written just above.
+        unsafe { session.load_aot(&path) }.unwrap();
+        assert_eq!(
+            session
+                .call_function("add", &[WasmValue::I32(1), WasmValue::I32(2)])
+                .unwrap()
+                .return_values,
+            vec![WasmValue::I32(3)]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! turns each into a test per backend (`wasmtime::add_returns_the_sum`,
 //! `wasmer::add_returns_the_sum`), routed through the divergence list.
 
+mod cache;
 mod differential;
 mod fixtures;
 mod linking;
@@ -13,6 +14,7 @@ mod wasi;
 
 /// Every suite function, from whichever file holds it.
 mod cases {
+    pub use crate::cache::*;
     pub use crate::linking::*;
     pub use crate::suite::*;
     pub use crate::wasi::*;
@@ -112,4 +114,12 @@ conformance! {
     host_function_errors_are_trap_other,
     host_functions_must_be_registered,
     wasi_exit_codes_cross_intact,
+    cache_off_compiles_every_time,
+    cache_memory_layer_reuses_compiled_code,
+    cache_disk_layer_is_reused_and_checks_the_policy,
+    cache_bad_entries_are_misses_rebuilt_silently,
+    cache_eviction_keeps_the_directory_under_its_bound,
+    cache_concurrent_loads_store_one_good_entry,
+    aot_round_trip_runs_without_compiling,
+    aot_refuses_what_it_cannot_trust,
 }
