@@ -372,6 +372,16 @@ impl CacheKey {
         CacheKey(hasher.finalize().into())
     }
 
+    /// This key narrowed by `salt`: entries stored under it are found only by loads that give
+    /// the same salt (the module cache salts with the validation feature set, so an entry
+    /// proves its bytes were validated under exactly those features).
+    pub fn salted(&self, salt: &[u8]) -> CacheKey {
+        let mut hasher = Sha256::new();
+        hasher.update(self.0);
+        hasher.update(salt);
+        CacheKey(hasher.finalize().into())
+    }
+
     /// Lowercase hexadecimal, as used in file names.
     pub fn to_hex(&self) -> String {
         hex(&self.0)

@@ -264,6 +264,165 @@ impl ModuleInfo {
         Ok(info)
     }
 
+    /// Reads the interface of a module already validated under the same features, without
+    /// validating it again (function bodies are not even looked at). For the module cache: an
+    /// entry embeds exactly the bytes a previous load validated, so a hit only needs the
+    /// interface. Never panics on other bytes; it may return an error or a meaningless
+    /// interface for them, which is why it is only for bytes known to be valid.
+    pub fn read_validated(bytes: &[u8]) -> Result<ModuleInfo, SandboxError> {
+        let invalid = |err: wasmparser::BinaryReaderError| SandboxError::InvalidModule {
+            reason: err.message().to_string(),
+            offset: Some(err.offset()),
+        };
+        let mut info = ModuleInfo {
+            size: bytes.len(),
+            imports: Vec::new(),
+            exports: Vec::new(),
+            memories: Vec::new(),
+            tables: Vec::new(),
+            has_start: false,
+            defined_functions: 0,
+        };
+        // Index spaces, imports first as in the binary format.
+        let mut types: Vec<Option<FuncSignature>> = Vec::new();
+        let mut functions: Vec<u32> = Vec::new();
+        let mut memories: Vec<MemoryInfo> = Vec::new();
+        let mut tables: Vec<TableInfo> = Vec::new();
+        let mut globals: Vec<(ValType, bool)> = Vec::new();
+        let signature = |types: &[Option<FuncSignature>], index: u32| -> FuncSignature {
+            types
+                .get(index as usize)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| FuncSignature::new([], []))
+        };
+        for payload in Parser::new(0).parse_all(bytes) {
+            match payload.map_err(invalid)? {
+                Payload::TypeSection(reader) => {
+                    for group in reader {
+                        for sub in group.map_err(invalid)?.into_types() {
+                            types.push(match &sub.composite_type.inner {
+                                wasmparser::CompositeInnerType::Func(f) => {
+                                    Some(FuncSignature::new(
+                                        f.params()
+                                            .iter()
+                                            .copied()
+                                            .map(ValType::from_wasmparser)
+                                            .collect::<Vec<_>>(),
+                                        f.results()
+                                            .iter()
+                                            .copied()
+                                            .map(ValType::from_wasmparser)
+                                            .collect::<Vec<_>>(),
+                                    ))
+                                }
+                                _ => None,
+                            });
+                        }
+                    }
+                }
+                Payload::ImportSection(reader) => {
+                    for import in reader.into_imports() {
+                        let import = import.map_err(invalid)?;
+                        let kind = match import.ty {
+                            TypeRef::Func(index) | TypeRef::FuncExact(index) => {
+                                functions.push(index);
+                                ExternKind::Func {
+                                    signature: signature(&types, index),
+                                }
+                            }
+                            TypeRef::Memory(m) => {
+                                memories.push(memory_info(&m));
+                                ExternKind::Memory(memory_info(&m))
+                            }
+                            TypeRef::Table(t) => {
+                                tables.push(table_info(&t));
+                                ExternKind::Table(table_info(&t))
+                            }
+                            TypeRef::Global(g) => {
+                                let ty = ValType::from_wasmparser(g.content_type);
+                                globals.push((ty, g.mutable));
+                                ExternKind::Global {
+                                    ty,
+                                    mutable: g.mutable,
+                                }
+                            }
+                            TypeRef::Tag(_) => ExternKind::Tag,
+                        };
+                        info.imports.push(ImportInfo {
+                            module: import.module.to_string(),
+                            name: import.name.to_string(),
+                            kind,
+                        });
+                    }
+                }
+                Payload::FunctionSection(reader) => {
+                    info.defined_functions = reader.count();
+                    for index in reader {
+                        functions.push(index.map_err(invalid)?);
+                    }
+                }
+                Payload::MemorySection(reader) => {
+                    for memory in reader {
+                        let memory = memory_info(&memory.map_err(invalid)?);
+                        memories.push(memory.clone());
+                        info.memories.push(memory);
+                    }
+                }
+                Payload::TableSection(reader) => {
+                    for table in reader {
+                        let table = table_info(&table.map_err(invalid)?.ty);
+                        tables.push(table.clone());
+                        info.tables.push(table);
+                    }
+                }
+                Payload::GlobalSection(reader) => {
+                    for global in reader {
+                        let ty = global.map_err(invalid)?.ty;
+                        globals.push((ValType::from_wasmparser(ty.content_type), ty.mutable));
+                    }
+                }
+                Payload::StartSection { .. } => info.has_start = true,
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let export = export.map_err(invalid)?;
+                        let index = export.index as usize;
+                        let missing = || SandboxError::InvalidModule {
+                            reason: format!("export {} names no such item", export.name),
+                            offset: None,
+                        };
+                        let kind = match export.kind {
+                            wasmparser::ExternalKind::Func
+                            | wasmparser::ExternalKind::FuncExact => ExternKind::Func {
+                                signature: signature(
+                                    &types,
+                                    *functions.get(index).ok_or_else(missing)?,
+                                ),
+                            },
+                            wasmparser::ExternalKind::Memory => {
+                                ExternKind::Memory(memories.get(index).ok_or_else(missing)?.clone())
+                            }
+                            wasmparser::ExternalKind::Table => {
+                                ExternKind::Table(tables.get(index).ok_or_else(missing)?.clone())
+                            }
+                            wasmparser::ExternalKind::Global => {
+                                let (ty, mutable) = *globals.get(index).ok_or_else(missing)?;
+                                ExternKind::Global { ty, mutable }
+                            }
+                            wasmparser::ExternalKind::Tag => ExternKind::Tag,
+                        };
+                        info.exports.push(ExportInfo {
+                            name: export.name.to_string(),
+                            kind,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(info)
+    }
+
     /// Checks every import against the policy, naming the first one that is not granted.
     pub fn check_imports(&self, config: &SandboxConfig) -> Result<(), SandboxError> {
         match self
@@ -434,6 +593,30 @@ mod tests {
         };
         let err = config.validate().unwrap_err();
         assert!(err.to_string().contains("no_such_feature"), "{err}");
+    }
+
+    #[test]
+    fn reading_a_valid_module_matches_validating_it() {
+        let bytes = wasm(
+            r#"(module
+              (type $t (func (param i32 i64) (result f32)))
+              (import "env" "f" (func $f (type $t)))
+              (import "env" "m" (memory 1 2))
+              (import "env" "t" (table 3 funcref))
+              (import "env" "g" (global (mut i64)))
+              (memory (export "mem") 2 5)
+              (table (export "tab") 7 externref)
+              (global (export "gl") f64 (f64.const 1))
+              (global (export "gm") (mut i32) (i32.const 1))
+              (export "imported_f" (func $f))
+              (export "imported_g" (global 0))
+              (export "imported_m" (memory 0))
+              (func (export "h") (param f64) (result i32 i64) i32.const 0 i64.const 0)
+              (start $s)
+              (func $s))"#,
+        );
+        let validated = ModuleInfo::parse(&bytes, &SandboxConfig::default()).unwrap();
+        assert_eq!(ModuleInfo::read_validated(&bytes).unwrap(), validated);
     }
 
     #[test]

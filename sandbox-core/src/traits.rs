@@ -152,6 +152,31 @@ pub trait Sandbox: Send + Sync {
         }
     }
 
+    /// The module-cache key of `wasm` (binary bytes) under this sandbox: the bytes' SHA-256,
+    /// the engine identity and the validation feature set of the configuration.
+    fn cache_key(&self, wasm: &[u8]) -> Result<CacheKey, SandboxError> {
+        let features = self.config().features()?;
+        Ok(CacheKey::new(wasm, &self.identity()).salted(&features.bits().to_le_bytes()))
+    }
+
+    /// The binary form of `wasm` (text is compiled); a precompiled artifact is refused with
+    /// `invalid_module` pointing to [`Sandbox::load_aot`].
+    fn binary_of<'a>(&self, wasm: &'a [u8]) -> Result<Cow<'a, [u8]>, SandboxError> {
+        if crate::cache::is_artifact(wasm) {
+            return Err(SandboxError::InvalidModule {
+                reason: "this is a precompiled (AOT) artifact, not a WebAssembly module: load it \
+                         with load_aot"
+                    .into(),
+                offset: None,
+            });
+        }
+        Ok(if looks_like_text(wasm) {
+            Cow::Owned(crate::compile_wat_to_wasm(wasm)?)
+        } else {
+            Cow::Borrowed(wasm)
+        })
+    }
+
     /// Validates `wasm` (binary or text), checks features and imports, and returns the binary
     /// bytes with the module's interface: everything [`Sandbox::load`] does before compiling.
     ///
@@ -162,19 +187,7 @@ pub trait Sandbox: Send + Sync {
         wasm: &'a [u8],
     ) -> Result<(Cow<'a, [u8]>, ModuleInfo), SandboxError> {
         let config = self.config();
-        if crate::cache::is_artifact(wasm) {
-            return Err(SandboxError::InvalidModule {
-                reason: "this is a precompiled (AOT) artifact, not a WebAssembly module: load it \
-                         with load_aot"
-                    .into(),
-                offset: None,
-            });
-        }
-        let wasm = if looks_like_text(wasm) {
-            Cow::Owned(crate::compile_wat_to_wasm(wasm)?)
-        } else {
-            Cow::Borrowed(wasm)
-        };
+        let wasm = self.binary_of(wasm)?;
         let info = validate(self, &wasm)?;
         info.check_imports(config)?;
         Ok((wasm, info))
@@ -193,24 +206,32 @@ pub trait Sandbox: Send + Sync {
 
     /// [`Sandbox::load`], also saying whether the compiled code came from a cache.
     ///
-    /// The checks of [`Sandbox::check_module`] always run (the import policy is this
-    /// sandbox's, whoever compiled the code). Then: the in-memory layer, then the disk layer
-    /// (an entry is used only if its header, checksum, engine identity and embedded wasm
-    /// bytes all match), else the bytes that were hashed are compiled and stored in both.
+    /// The import policy is always this sandbox's, whoever compiled the code. Then: the
+    /// in-memory layer, then the disk layer (an entry is used only if its header, checksum,
+    /// engine identity and embedded wasm bytes all match), else the module is validated, the
+    /// bytes that were hashed are compiled and stored in both. The cache key includes the
+    /// validation feature set, so an entry proves its bytes were validated under this
+    /// configuration's features and a hit skips validating them again (it only reads the
+    /// module's interface): that is what makes a disk hit cost little more than the engine's
+    /// own deserialisation.
     fn load_with_status(
         &self,
         wasm: &[u8],
     ) -> Result<(Arc<dyn CompiledModule>, CacheStatus), SandboxError> {
-        let (wasm, info) = self.check_module(wasm)?;
-        let cache = &self.config().cache;
+        let config = self.config();
+        let cache = &config.cache;
         if !cache.is_enabled() {
+            let (wasm, info) = self.check_module(wasm)?;
             return Ok((self.compile_validated(&wasm, info)?, CacheStatus::Off));
         }
+        let wasm = self.binary_of(wasm)?;
         let identity = self.identity();
-        let key = CacheKey::new(&wasm, &identity);
-        if cache.memory {
+        let key = self.cache_key(&wasm)?;
+        let fits = wasm.len() as u64 <= config.max_module_bytes;
+        if cache.memory && fits {
             if let Some(module) = crate::cache::memory_get(&key) {
                 if module.kind() == self.kind() {
+                    module.info().check_imports(config)?;
                     return Ok((module, CacheStatus::MemoryHit));
                 }
             }
@@ -219,34 +240,39 @@ pub trait Sandbox: Send + Sync {
             .dir
             .as_ref()
             .map(|dir| DiskCache::new(dir, cache.max_disk_bytes));
-        if let Some(disk) = &disk {
+        if let (Some(disk), true) = (&disk, fits) {
             if let Some(bytes) = disk.get(&key) {
                 if let Some(artifact) =
                     crate::cache::disk_lookup(disk, &key, &identity, &wasm, &bytes)
                 {
-                    // SAFETY: the entry's header names this engine, version and fingerprint,
-                    // its checksum matches, and it embeds exactly the bytes just
-                    // validated; the cache directory is as trusted as the program (created
-                    // private to the user; see the module docs of `cache`).
-                    let loaded =
-                        unsafe { self.deserialize_validated(&wasm, info.clone(), artifact.code()) };
-                    match loaded {
-                        Ok(module) => {
-                            if cache.memory {
-                                crate::cache::memory_put(
-                                    key,
-                                    module.clone(),
-                                    cache.max_memory_entries,
-                                );
+                    if let Ok(info) = ModuleInfo::read_validated(&wasm) {
+                        info.check_imports(config)?;
+                        // SAFETY: the entry's header names this engine, version and
+                        // fingerprint, its checksum matches, and it embeds exactly these
+                        // bytes, validated under these features when it was stored; the cache
+                        // directory is as trusted as the program (created private to the
+                        // user; see the module docs of `cache`).
+                        let loaded =
+                            unsafe { self.deserialize_validated(&wasm, info, artifact.code()) };
+                        match loaded {
+                            Ok(module) => {
+                                if cache.memory {
+                                    crate::cache::memory_put(
+                                        key,
+                                        module.clone(),
+                                        cache.max_memory_entries,
+                                    );
+                                }
+                                return Ok((module, CacheStatus::DiskHit));
                             }
-                            return Ok((module, CacheStatus::DiskHit));
+                            // The engine refused it after all: a miss, rebuilt below.
+                            Err(_) => disk.remove(&key),
                         }
-                        // The engine refused it after all: a miss, rebuilt below.
-                        Err(_) => disk.remove(&key),
                     }
                 }
             }
         }
+        let (wasm, info) = self.check_module(&wasm)?;
         let module = self.compile_validated(&wasm, info)?;
         if let Some(disk) = &disk {
             if let Ok(code) = module.serialize() {

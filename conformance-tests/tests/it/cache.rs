@@ -4,7 +4,7 @@
 //! its own: a fixture with a custom section naming the test and the backend.
 
 use conformance_tests::{fixture, Harness};
-use sandbox::cache::{decode_artifact, encode_artifact, CacheKey, DiskCache};
+use sandbox::cache::{decode_artifact, encode_artifact, DiskCache};
 use sandbox::{
     BackendKind, CacheConfig, CacheStatus, Outcome, Sandbox, SandboxConfig, SandboxError, WasmValue,
 };
@@ -150,7 +150,7 @@ pub fn cache_bad_entries_are_misses_rebuilt_silently(h: &Harness) {
     let sandbox = h.sandbox(config.clone());
     let wasm = unique(h, "add.wat", "corrupt");
     assert_eq!(load(&*sandbox, &wasm).1, CacheStatus::Miss);
-    let key = CacheKey::new(&wasm, &sandbox.identity());
+    let key = sandbox.cache_key(&wasm).unwrap();
     let disk = DiskCache::new(&dir.0, u64::MAX);
     let path = disk.path_of(&key);
     let good = std::fs::read(&path).expect("the entry was stored");
