@@ -6,8 +6,8 @@ use crate::units::{format_duration, format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
 use sandbox::cache::{decode_artifact, is_artifact};
 use sandbox::{
-    BackendKind, CacheStatus, ClockPolicy, CompiledModule, ExecutionResult, Outcome, Preopen,
-    Runtime, SandboxConfig, SandboxError, WasmValue,
+    BackendKind, CacheStatus, ClockPolicy, CompiledModule, ExecutionResult, LinkedModules, Outcome,
+    Preopen, Runtime, SandboxConfig, SandboxError, WasmValue,
 };
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -53,6 +53,11 @@ pub struct RunArgs {
     /// Call this export instead of the WASI `_start` (alias: --func).
     #[arg(long, visible_alias = "func", value_name = "NAME")]
     invoke: Option<String>,
+    /// Instantiate FILE (.wasm or .wat) first and register it as NAME, so the module run can
+    /// import its functions, memories, tables and globals (repeatable, in order; needs
+    /// --invoke: WASI is not offered in a linked store).
+    #[arg(long = "link", value_name = "NAME=FILE")]
+    link: Vec<String>,
     /// Arguments as one whitespace-separated string (the product brief's spelling), appended
     /// to ARGS.
     #[arg(long = "args", value_name = "\"A B ...\"", allow_hyphen_values = true)]
@@ -230,16 +235,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         None => vec![artifact_backend.unwrap_or(BackendKind::Wasmtime)],
     };
     let guest_args = args.arguments();
+    let links = match read_links(&args, &config) {
+        Ok(links) => links,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(status::for_error(&err));
+        }
+    };
     let results: Vec<(ExecutionResult, Option<CacheStatus>)> = runtimes
         .iter()
-        .map(|runtime| {
-            run_one(
+        .map(|runtime| match (&links, args.invoke.as_deref()) {
+            (Some(links), Some(invoke)) => (
+                run_linked(*runtime, links, &bytes, invoke, &guest_args, &config),
+                None,
+            ),
+            _ => run_one(
                 *runtime,
                 &bytes,
                 args.invoke.as_deref(),
                 &guest_args,
                 &config,
-            )
+            ),
         })
         .collect();
 
@@ -275,6 +291,67 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .copied()
         .find(|s| *s != status::OK)
         .unwrap_or(status::OK))
+}
+
+/// A module of `--link`: its name and bytes.
+type Link = (String, Vec<u8>);
+
+/// The modules of `--link`, read; `None` without any.
+fn read_links(
+    args: &RunArgs,
+    config: &SandboxConfig,
+) -> Result<Option<Vec<Link>>, SandboxError> {
+    if args.link.is_empty() {
+        return Ok(None);
+    }
+    if args.invoke.is_none() {
+        return Err(SandboxError::Unsupported {
+            reason: "--link needs --invoke: WASI commands are not run in a linked store".into(),
+        });
+    }
+    args.link
+        .iter()
+        .map(|spec| {
+            let Some((name, file)) = spec
+                .split_once('=')
+                .filter(|(n, f)| !n.is_empty() && !f.is_empty())
+            else {
+                return Err(SandboxError::LinkError {
+                    reason: format!("invalid --link {spec:?}: expected NAME=FILE"),
+                });
+            };
+            let bytes =
+                sandbox::read_module_file(std::path::Path::new(file), config.max_module_bytes)?;
+            Ok((name.to_string(), bytes))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Runs `invoke` of the module in one store with the `--link` modules instantiated and
+/// registered before it.
+fn run_linked(
+    runtime: Runtime,
+    links: &[Link],
+    bytes: &[u8],
+    invoke: &str,
+    args: &[String],
+    config: &SandboxConfig,
+) -> ExecutionResult {
+    const MAIN: &str = "main";
+    let result = (|| {
+        let mut linked = LinkedModules::new(sandbox::sandbox(runtime, config.clone())?)?;
+        for (name, module) in links {
+            linked.add(name, module)?;
+        }
+        linked.add(MAIN, bytes)?;
+        let values = linked
+            .info(MAIN)?
+            .function(invoke)?
+            .parse_args(invoke, args)?;
+        linked.call(MAIN, invoke, &values)
+    })();
+    result.unwrap_or_else(|err| ExecutionResult::new(runtime, Outcome::Failed(err)))
 }
 
 /// One run on one engine, with where its compiled code came from (`None` when it never

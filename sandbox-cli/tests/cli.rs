@@ -469,3 +469,64 @@ fn read_only_dir_refuses_writes() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn linked_modules_run_on_every_backend() {
+    let provider = format!("provider={}", fixture("linking_provider.wat"));
+    let output = sandbox(&[
+        "run",
+        &fixture("linking_consumer.wat"),
+        "--link",
+        &provider,
+        "--invoke",
+        "repeat",
+        "10",
+        "--backend",
+        "all",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let runs: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 2, "{stdout}");
+    for run in &runs {
+        assert_eq!(run["results"], serde_json::json!([20]), "{run}");
+        assert_eq!(run["fuel_consumed"], serde_json::json!(225), "{run}");
+    }
+    // Without the provider the import is not granted; --link needs --invoke; NAME=FILE.
+    let cases: &[(&[&str], i32)] = &[
+        (
+            &[
+                "run",
+                &fixture("linking_consumer.wat"),
+                "--invoke",
+                "repeat",
+                "1",
+            ],
+            4,
+        ),
+        (
+            &["run", &fixture("linking_consumer.wat"), "--link", &provider],
+            8,
+        ),
+        (
+            &[
+                "run",
+                &fixture("linking_consumer.wat"),
+                "--link",
+                "provider",
+                "--invoke",
+                "repeat",
+                "1",
+            ],
+            5,
+        ),
+    ];
+    for (args, status) in cases {
+        let output = sandbox(args);
+        assert_eq!(output.status.code(), Some(*status), "{args:?}: {output:?}");
+    }
+}

@@ -27,7 +27,8 @@
 
 use crate::{sandbox, Runtime};
 use sandbox_core::{
-    ExecutionResult, InstanceId, Linker, Outcome, Sandbox, SandboxConfig, SandboxError, WasmValue,
+    CompiledModule, ExecutionResult, InstanceId, Linker, ModuleInfo, Outcome, Sandbox,
+    SandboxConfig, SandboxError, WasmValue,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub struct LinkedModules {
     sandbox: Arc<dyn Sandbox>,
     linker: Box<dyn Linker>,
     names: BTreeMap<String, InstanceId>,
+    modules: BTreeMap<String, Arc<dyn CompiledModule>>,
 }
 
 impl std::fmt::Debug for LinkedModules {
@@ -77,6 +79,7 @@ impl LinkedModules {
             sandbox,
             linker,
             names: BTreeMap::new(),
+            modules: BTreeMap::new(),
         })
     }
 
@@ -90,7 +93,19 @@ impl LinkedModules {
             .map_err(|report| failure(*report))?;
         self.linker.register(name, id)?;
         self.names.insert(name.to_string(), id);
+        self.modules.insert(name.to_string(), module);
         Ok(id)
+    }
+
+    /// The interface (imports, exports, signatures) of the module instantiated as `instance`.
+    pub fn info(&self, instance: &str) -> Result<&ModuleInfo, SandboxError> {
+        self.instance(instance)?;
+        self.modules
+            .get(instance)
+            .map(|module| module.info())
+            .ok_or_else(|| SandboxError::LinkError {
+                reason: format!("no instance named {instance:?}"),
+            })
     }
 
     /// The instance registered under `name`, or `link_error` naming the ones that exist.
