@@ -19,6 +19,7 @@ pub fn for_error(error: &SandboxError) -> u8 {
         "function_not_found" => 6,
         "type_mismatch" => 7,
         "unsupported" => 8,
+        "pool_exhausted" => 9,
         "io_error" => TOOL_ERROR,
         "output_limit_exceeded" => 120,
         "time_limit_exceeded" => 124,
@@ -76,6 +77,10 @@ mod tests {
                 limit: Default::default(),
             },
             SandboxError::MemoryLimitExceeded { used: 0, limit: 0 },
+            SandboxError::PoolExhausted {
+                resource: String::new(),
+                limit: 0,
+            },
             SandboxError::OutputLimitExceeded {
                 stream: String::new(),
                 limit: 0,

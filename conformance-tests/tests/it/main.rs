@@ -102,4 +102,7 @@ conformance! {
     host_function_errors_are_trap_other,
     host_functions_must_be_registered,
     wasi_exit_codes_cross_intact,
+    pooled_instances_run_under_the_same_limits,
+    pool_exhaustion_is_a_typed_error_and_slots_are_reused,
+    time_limit_can_be_switched_off,
 }
