@@ -12,7 +12,7 @@ use crate::status;
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
 use sandbox::judge::{parse_tests, Detail, Judge, JudgeReport, Mode, TestCase, TestCaseResult};
-use sandbox::{BackendKind, Runtime, SandboxConfig, SandboxError};
+use sandbox::{BackendKind, InstanceAllocation, Runtime, SandboxConfig, SandboxError};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,6 +83,10 @@ pub struct JudgeArgs {
     trust_artifact: bool,
     #[command(flatten)]
     cache: CacheArgs,
+    /// Take instances from a preallocated pool with one slot per job (wasmtime's pooling
+    /// allocator: no mmap/munmap per test); wasmer has none and ignores it.
+    #[arg(long)]
+    pooling: bool,
 }
 
 impl JudgeArgs {
@@ -101,6 +105,14 @@ impl JudgeArgs {
             config.max_output_bytes = bytes;
         }
         config.cache = self.cache.config();
+        if self.pooling {
+            let workers = Judge::on(BackendKind::Wasmtime, config.clone())
+                .jobs(self.jobs.map_or(0, usize::from))
+                .worker_count(usize::MAX);
+            config.instance_allocation = InstanceAllocation::pooling(
+                u32::try_from(workers).unwrap_or(InstanceAllocation::MAX_POOLED_INSTANCES),
+            );
+        }
         config.program_name = self
             .solution
             .file_name()
@@ -276,6 +288,11 @@ fn print_report(args: &JudgeArgs, judge: &Judge, report: &JudgeReport, tests: &[
             "s"
         },
     );
+    if let InstanceAllocation::Pooling { max_instances } = config.instance_allocation {
+        println!(
+            "Instances: from a pool of {max_instances} (wasmtime; wasmer allocates on demand)"
+        );
+    }
     println!(
         "Limits unless a test sets its own: timeout {}, memory {}, fuel {}, output {}",
         format_duration(config.max_execution_time),

@@ -297,10 +297,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
 type Link = (String, Vec<u8>);
 
 /// The modules of `--link`, read; `None` without any.
-fn read_links(
-    args: &RunArgs,
-    config: &SandboxConfig,
-) -> Result<Option<Vec<Link>>, SandboxError> {
+fn read_links(args: &RunArgs, config: &SandboxConfig) -> Result<Option<Vec<Link>>, SandboxError> {
     if args.link.is_empty() {
         return Ok(None);
     }

@@ -20,6 +20,7 @@ pub fn for_error(error: &SandboxError) -> u8 {
         "type_mismatch" => 7,
         "unsupported" => 8,
         "incompatible_artifact" => 9,
+        "pool_exhausted" => 10,
         "io_error" => TOOL_ERROR,
         "output_limit_exceeded" => 120,
         "time_limit_exceeded" => 124,
@@ -80,6 +81,10 @@ mod tests {
                 limit: Default::default(),
             },
             SandboxError::MemoryLimitExceeded { used: 0, limit: 0 },
+            SandboxError::PoolExhausted {
+                resource: String::new(),
+                limit: 0,
+            },
             SandboxError::OutputLimitExceeded {
                 stream: String::new(),
                 limit: 0,

@@ -489,3 +489,32 @@ fn usage_errors_exit_2() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("invalid --fuel"));
 }
+
+#[test]
+fn pooling_judges_the_same_on_every_engine() {
+    let (output, reports) = judge_json(
+        &example("accepted.wasm"),
+        &example("tests.json"),
+        &["--pooling", "--jobs", "2"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    for report in &reports {
+        assert_eq!(verdicts(report), ["accepted"; 5]);
+    }
+    let output = sandbox(&[
+        "judge",
+        &example("accepted.wasm"),
+        "--tests",
+        &example("tests.json"),
+        "--pooling",
+        "--jobs",
+        "3",
+        "--backend",
+        "wasmtime",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        stdout(&output).contains("Instances: from a pool of 3"),
+        "{output:?}"
+    );
+}

@@ -76,6 +76,66 @@ pub struct SandboxConfig {
     /// memory, on disk). Off by default; [`CacheConfig::from_env`] gives the documented default
     /// location. Changes no behaviour of a run, only how long loading takes.
     pub cache: CacheConfig,
+    /// How instances get their memories and tables: on demand (the default) or from a
+    /// preallocated pool, for many concurrent small instances. Only wasmtime has a pooling
+    /// allocator; wasmer ignores this setting (see [`InstanceAllocation`]).
+    pub instance_allocation: InstanceAllocation,
+    /// Whether [`SandboxConfig::max_execution_time`] is enforced (the default). Turning it off
+    /// removes the mechanism itself, not just the deadline: wasmtime compiles code without epoch
+    /// checks (a separate engine), wasmer does not register runs with its watchdog. A guest with
+    /// neither this nor fuel can then run forever: only for trusted code, code bounded by fuel,
+    /// or measuring what the wall-clock limit costs (the benches do). On wasmtime this is an
+    /// engine setting, so instances follow the sandbox that compiled the module.
+    pub enforce_time_limit: bool,
+}
+
+/// How a sandbox allocates the memories, tables and instance state of its instances.
+///
+/// This is an engine setting (part of what selects the shared engine), so instances of a
+/// module always use the allocation of the sandbox that compiled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum InstanceAllocation {
+    /// Every instance maps its own memory and tables when it is created and unmaps them when
+    /// it is dropped.
+    #[default]
+    OnDemand,
+    /// wasmtime's pooling allocator: address space for `max_instances` instances (memories,
+    /// tables, instance state) is reserved once, when the engine is created, and slots are
+    /// reused, which removes the `mmap`/`munmap` of every instantiation (and the kernel lock
+    /// contention that comes with it when many threads instantiate at once).
+    ///
+    /// Each memory slot is sized from the sandbox's [`SandboxConfig::max_memory_bytes`] (at
+    /// most 4 GiB) and each table slot from [`SandboxConfig::max_table_elements`]; an
+    /// instance of the module is limited to those slots even when created under a config with
+    /// larger limits. Creating an instance while `max_instances` are alive fails with
+    /// [`crate::SandboxError::PoolExhausted`]; dropping an instance frees its slot. Every slot
+    /// reserves about 4 GiB of address space (not memory), so keep `max_instances` to what
+    /// the host runs at once.
+    ///
+    /// wasmer has no pooling allocator: it ignores this setting and allocates on demand
+    /// (its `Tunables` create each memory on its own; there is no slot reuse to turn on).
+    Pooling {
+        /// How many instances (and memories, and tables) may be alive at once; 1 to
+        /// [`InstanceAllocation::MAX_POOLED_INSTANCES`].
+        max_instances: u32,
+    },
+}
+
+impl InstanceAllocation {
+    /// The largest pool accepted: 10,000 slots reserve about 40 TiB of the 128 TiB of address
+    /// space a 64-bit Linux process has.
+    pub const MAX_POOLED_INSTANCES: u32 = 10_000;
+
+    /// A pool for `max_instances` live instances.
+    pub fn pooling(max_instances: u32) -> Self {
+        InstanceAllocation::Pooling { max_instances }
+    }
+
+    /// Whether this is the pooling allocator.
+    pub fn is_pooling(self) -> bool {
+        matches!(self, InstanceAllocation::Pooling { .. })
+    }
 }
 
 /// Time and entropy as the guest sees them.
@@ -153,6 +213,8 @@ impl Default for SandboxConfig {
             host_functions: HostFunctions::default(),
             disabled_features: Vec::new(),
             cache: CacheConfig::off(),
+            instance_allocation: InstanceAllocation::OnDemand,
+            enforce_time_limit: true,
         }
     }
 }
@@ -257,6 +319,14 @@ impl SandboxConfig {
             return bad("max_execution_time is above one week".into());
         }
         self.features()?;
+        if let InstanceAllocation::Pooling { max_instances } = self.instance_allocation {
+            if max_instances == 0 || max_instances > InstanceAllocation::MAX_POOLED_INSTANCES {
+                return bad(format!(
+                    "a pool of {max_instances} instances is outside 1..={}",
+                    InstanceAllocation::MAX_POOLED_INSTANCES
+                ));
+            }
+        }
         if !self.preopens.is_empty() && !self.allow_filesystem {
             return bad("preopened directories need allow_filesystem".into());
         }
@@ -373,5 +443,34 @@ mod tests {
         assert!(config.validate().is_err());
         config.allowed_imports.clear();
         assert!(config.validate().is_ok());
+        for bad in [0, InstanceAllocation::MAX_POOLED_INSTANCES + 1] {
+            config.instance_allocation = InstanceAllocation::pooling(bad);
+            assert_eq!(config.validate().unwrap_err().kind(), "unsupported");
+        }
+        config.instance_allocation = InstanceAllocation::pooling(1);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn allocation_defaults_on_demand_and_round_trips_through_json() {
+        let config = SandboxConfig::default();
+        assert_eq!(config.instance_allocation, InstanceAllocation::OnDemand);
+        assert!(!config.instance_allocation.is_pooling());
+        assert!(config.enforce_time_limit);
+        let pooled = SandboxConfig {
+            instance_allocation: InstanceAllocation::pooling(8),
+            ..SandboxConfig::default()
+        };
+        let json = serde_json::to_value(&pooled).unwrap();
+        assert_eq!(
+            json["instance_allocation"],
+            serde_json::json!({"kind": "pooling", "max_instances": 8})
+        );
+        let back: SandboxConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, pooled);
+        // Older JSON without the new fields still reads, with the defaults.
+        let old: SandboxConfig = serde_json::from_str(r#"{"max_fuel": null}"#).unwrap();
+        assert_eq!(old.instance_allocation, InstanceAllocation::OnDemand);
+        assert!(old.enforce_time_limit);
     }
 }

@@ -200,6 +200,16 @@ pub enum SandboxError {
         /// Why it was refused.
         reason: String,
     },
+    /// Every slot of the instance pool ([`crate::InstanceAllocation::Pooling`]) is taken by a
+    /// live instance; dropping one frees its slot. A capacity limit of the host, not a fault
+    /// of the guest.
+    #[error("instance pool exhausted: {resource}: all {limit} slots are in use")]
+    PoolExhausted {
+        /// What ran out (`instances`, `memories`, `tables`, ...).
+        resource: String,
+        /// The size of the pool.
+        limit: u64,
+    },
     /// The host could not read or write a file the caller named.
     #[error("i/o error on {path}: {reason}")]
     Io {
@@ -248,6 +258,7 @@ impl SandboxError {
             SandboxError::TableLimitExceeded { .. } => "table_limit_exceeded",
             SandboxError::OutputLimitExceeded { .. } => "output_limit_exceeded",
             SandboxError::IncompatibleArtifact { .. } => "incompatible_artifact",
+            SandboxError::PoolExhausted { .. } => "pool_exhausted",
             SandboxError::Io { .. } => "io_error",
         }
     }
@@ -318,6 +329,23 @@ mod tests {
         let json = serde_json::to_value(&err).unwrap();
         assert_eq!(json["kind"], err.kind());
         assert_eq!(json["limit_ms"], 100.0);
+    }
+
+    #[test]
+    fn pool_exhaustion_is_its_own_kind() {
+        let err = SandboxError::PoolExhausted {
+            resource: "instances".into(),
+            limit: 4,
+        };
+        assert_eq!(err.kind(), "pool_exhausted");
+        assert!(!err.is_limit());
+        assert_eq!(
+            err.to_string(),
+            "instance pool exhausted: instances: all 4 slots are in use"
+        );
+        let json = serde_json::to_value(&err).unwrap();
+        assert_eq!(json["kind"], "pool_exhausted");
+        assert_eq!(json["limit"], 4);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod value;
 pub mod wasi;
 
 pub use cache::{ArtifactError, CacheConfig, CacheStatus};
-pub use config::{ClockPolicy, Preopen, SandboxConfig};
+pub use config::{ClockPolicy, InstanceAllocation, Preopen, SandboxConfig};
 pub use error::{SandboxError, Trap};
 pub use host::{CappedOutput, GuestMemory, HostContext, HostError, HostFunction, HostFunctions};
 pub use module::{ExportInfo, ExternKind, ImportInfo, MemoryInfo, ModuleInfo, TableInfo};

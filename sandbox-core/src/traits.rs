@@ -89,6 +89,9 @@ pub struct Capabilities {
     pub wasi: bool,
     /// Network sockets for guests.
     pub network: bool,
+    /// A pooling instance allocator behind [`crate::InstanceAllocation::Pooling`]; without
+    /// one the setting is ignored and instances are allocated on demand.
+    pub instance_pooling: bool,
     /// Proposals beyond the MVP this backend runs, by their `wasmparser` names.
     pub proposals: Vec<&'static str>,
     /// The WebAssembly features this backend accepts; a module valid under the full feature

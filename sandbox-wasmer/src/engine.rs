@@ -181,6 +181,7 @@ impl Sandbox for WasmerSandbox {
             stack_limit: true,
             wasi: true,
             network: false,
+            instance_pooling: false,
             proposals: PROPOSALS.to_vec(),
             features: features(),
         }

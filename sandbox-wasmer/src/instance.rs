@@ -55,6 +55,8 @@ impl WasmerModule {
 #[derive(Debug, Clone, Copy)]
 struct RunLimits {
     time: Duration,
+    /// Whether the wall-clock limit is enforced (runs registered with the watchdog).
+    enforce_time: bool,
     fuel: Option<u64>,
     memory: u64,
     tables: u64,
@@ -65,6 +67,7 @@ impl RunLimits {
     fn of(config: &SandboxConfig) -> Self {
         RunLimits {
             time: config.max_execution_time,
+            enforce_time: config.enforce_time_limit,
             fuel: config.max_fuel,
             memory: config.max_memory_bytes,
             tables: config.max_table_elements,
@@ -444,12 +447,17 @@ impl StoreSet {
             Some(_) => Some(wasi::tokio_runtime()?.enter()),
             None => None,
         };
-        let _deadline = DeadlineGuard::set(deadline);
-        let watch = self
-            .engine
-            .watchdog
-            .watch(deadline, self.store.interrupter())
-            .map_err(internal)?;
+        // Without the wall-clock limit nothing watches the run and sleeps are not cut short.
+        let (_deadline, watch) = if self.limits.enforce_time {
+            let watch = self
+                .engine
+                .watchdog
+                .watch(deadline, self.store.interrupter())
+                .map_err(internal)?;
+            (Some(DeadlineGuard::set(deadline)), Some(watch))
+        } else {
+            (None, None)
+        };
         // wasmer re-raises a host function's panic once the guest's frames are gone; it ends
         // this run rather than the embedder's thread.
         let result = catch_unwind(AssertUnwindSafe(|| func.call(&mut self.store, params)));

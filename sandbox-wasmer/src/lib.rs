@@ -14,7 +14,9 @@
 //!   charges during instantiation (its startup code for passive element segments or
 //!   non-constant global initialisers) is not reproduced;
 //! - **wall-clock time**: one watchdog thread per engine interrupts runs past their deadline
-//!   through wasmer's host-interrupt support, retrying every millisecond until the run stops;
+//!   through wasmer's host-interrupt support, retrying every millisecond until the run stops
+//!   (with `SandboxConfig::enforce_time_limit` off, runs are not registered with it at all;
+//!   the interrupt is a signal, so no check is compiled into the code either way);
 //! - **memory**: per-run `Tunables` wrap every linear memory in a memory that consults the
 //!   instance's accounting (all memories together) before growing and records the peak; the
 //!   middleware rewrites `memory.grow` so that growth refused by the limit ends the run with
@@ -27,6 +29,12 @@
 //! Engines are shared through a process-wide registry keyed by what changes compiled code (fuel
 //! metering on or off); every instance gets a fresh `Store` on a handle of the shared engine
 //! carrying its own tunables.
+//!
+//! `SandboxConfig::instance_allocation` is ignored: wasmer has no pooling allocator. Its
+//! `Tunables` create every memory and table on its own when an instance is created (the
+//! sandbox's per-run tunables wrap them for the limits), and nothing in wasmer reserves slots
+//! or reuses mappings, so every instance allocates on demand and a pool can never be
+//! exhausted here.
 //!
 //! ## WASI preview 1
 //!

@@ -6,21 +6,81 @@ use sandbox_core::fuel::operator_cost;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::wasmparser::WasmFeatures;
 use sandbox_core::{
-    BackendKind, Capabilities, CompiledModule, Linker, Sandbox, SandboxConfig, SandboxError,
+    BackendKind, Capabilities, CompiledModule, InstanceAllocation, Linker, Sandbox, SandboxConfig,
+    SandboxError,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use wasmtime::{Config, Engine, OperatorCost, VariableOperatorCost};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OperatorCost, PoolingAllocationConfig,
+    VariableOperatorCost,
+};
 
 /// How often the ticker advances the epoch; the wall-clock limit's resolution.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// What changes the code an engine generates. Everything else is per store.
+/// The largest memory slot of the pool: a 32-bit memory's whole address space, which is also
+/// the engine's default memory reservation (a slot cannot be larger than the reservation).
+const MAX_POOLED_MEMORY: u64 = 4 << 30;
+
+/// The largest table slot of the pool, in elements (8 bytes each, reserved per slot).
+const MAX_POOLED_TABLE_ELEMENTS: u64 = 10_000_000;
+
+/// Memories and tables one module may define under pooling; the per-instance byte and element
+/// limits are what bound them. A module with more is refused at compile time as `unsupported`.
+const POOLED_PER_MODULE: u32 = 4;
+
+/// What changes the code an engine generates or how it allocates. Everything else is per
+/// store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct EngineKey {
     fuel: bool,
     max_stack_size: u64,
+    /// Epoch interruption compiled in (the wall-clock limit enforced).
+    epoch: bool,
+    pool: Option<PoolKey>,
+}
+
+/// The shape of a pooling allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct PoolKey {
+    /// Instances (and memory slots, and table slots) alive at once.
+    pub(crate) max_instances: u32,
+    /// Bytes of one memory slot (a multiple of the wasm page).
+    pub(crate) memory_bytes: u64,
+    /// Elements of one table slot.
+    pub(crate) table_elements: u64,
+}
+
+impl PoolKey {
+    /// The pool for `config`, if it asks for one: slots sized from its memory and table limits.
+    fn of(config: &SandboxConfig) -> Option<PoolKey> {
+        match config.instance_allocation {
+            InstanceAllocation::OnDemand => None,
+            InstanceAllocation::Pooling { max_instances } => Some(PoolKey {
+                max_instances,
+                memory_bytes: config
+                    .max_memory_bytes
+                    .min(MAX_POOLED_MEMORY)
+                    .next_multiple_of(65536),
+                table_elements: config.max_table_elements.min(MAX_POOLED_TABLE_ELEMENTS),
+            }),
+        }
+    }
+
+    fn allocation_config(self) -> PoolingAllocationConfig {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(self.max_instances)
+            .total_memories(self.max_instances)
+            .total_tables(self.max_instances)
+            .total_gc_heaps(self.max_instances)
+            .max_memories_per_module(POOLED_PER_MODULE)
+            .max_tables_per_module(POOLED_PER_MODULE)
+            .max_memory_size(usize::try_from(self.memory_bytes).unwrap_or(usize::MAX))
+            .table_elements(usize::try_from(self.table_elements).unwrap_or(usize::MAX));
+        pool
+    }
 }
 
 /// A shared engine.
@@ -29,6 +89,10 @@ pub(crate) struct SharedEngine {
     pub(crate) fuel: bool,
     /// The wasm stack limit compiled into the engine's configuration.
     pub(crate) max_stack_size: u64,
+    /// Whether the engine checks epochs (enforces the wall-clock limit).
+    pub(crate) epoch: bool,
+    /// The pool, when instances come from one.
+    pub(crate) pool: Option<PoolKey>,
     /// What this engine's code depends on, for the module cache and AOT artifacts.
     fingerprint: CodeFingerprint,
 }
@@ -70,7 +134,7 @@ fn shared_engine(key: EngineKey) -> Result<Arc<SharedEngine>, SandboxError> {
     config
         .consume_fuel(key.fuel)
         .operator_cost(cost_table())
-        .epoch_interruption(true)
+        .epoch_interruption(key.epoch)
         .max_wasm_stack(usize::try_from(key.max_stack_size).unwrap_or(usize::MAX))
         // wasmtime requires the async stack (unused: calls are synchronous) to hold the wasm
         // stack.
@@ -81,15 +145,24 @@ fn shared_engine(key: EngineKey) -> Result<Arc<SharedEngine>, SandboxError> {
         )
         .wasm_backtrace_max_frames(None)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    if let Some(pool) = key.pool {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(
+            pool.allocation_config(),
+        ));
+    }
     let engine = Engine::new(&config).map_err(|err| SandboxError::Unsupported {
-        reason: format!("cannot create the wasmtime engine: {err}"),
+        reason: format!("cannot create the wasmtime engine: {err:#}"),
     })?;
-    start_ticker(&engine);
+    if key.epoch {
+        start_ticker(&engine);
+    }
     let shared = Arc::new(SharedEngine {
         fingerprint: fingerprint(&engine, key),
         engine,
         fuel: key.fuel,
         max_stack_size: key.max_stack_size,
+        epoch: key.epoch,
+        pool: key.pool,
     });
     registry.insert(key, shared.clone());
     Ok(shared)
@@ -166,19 +239,31 @@ fn features() -> WasmFeatures {
 #[derive(Clone)]
 pub struct WasmtimeSandbox {
     config: SandboxConfig,
+    key: EngineKey,
     engine: Arc<SharedEngine>,
 }
 
 impl WasmtimeSandbox {
     /// A sandbox for `config`, sharing an engine with every other sandbox whose configuration
-    /// generates the same code.
+    /// generates the same code and allocates instances the same way (fuel on or off, the stack
+    /// limit, the wall-clock limit enforced or not, on-demand or a pool of the same shape).
+    ///
+    /// A pooling engine reserves the address space of its whole pool when it is created; the
+    /// reservation fails (as `unsupported`) when the process has too little address space.
     pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
         config.validate()?;
-        let engine = shared_engine(EngineKey {
+        let key = EngineKey {
             fuel: config.max_fuel.is_some(),
             max_stack_size: config.max_stack_size,
-        })?;
-        Ok(WasmtimeSandbox { config, engine })
+            epoch: config.enforce_time_limit,
+            pool: PoolKey::of(&config),
+        };
+        let engine = shared_engine(key)?;
+        Ok(WasmtimeSandbox {
+            config,
+            key,
+            engine,
+        })
     }
 
     /// The underlying wasmtime engine.
@@ -203,6 +288,7 @@ impl Sandbox for WasmtimeSandbox {
             stack_limit: true,
             wasi: true,
             network: false,
+            instance_pooling: true,
             proposals: vec![
                 "mutable_global",
                 "saturating_float_to_int",
@@ -233,15 +319,32 @@ impl Sandbox for WasmtimeSandbox {
         wasm: &[u8],
         info: ModuleInfo,
     ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
-        let module = wasmtime::Module::from_binary(&self.engine.engine, wasm).map_err(|err| {
-            // Core validated the bytes already, so a refusal here is a feature or limit of
-            // this engine, not a malformed module.
-            SandboxError::Unsupported {
-                reason: format!("wasmtime cannot compile this module: {err:#}"),
+        // Core validated the bytes already, so a refusal here is a feature or limit of this
+        // engine, not a malformed module.
+        let refused = |err: wasmtime::Error| SandboxError::Unsupported {
+            reason: format!("wasmtime cannot compile this module: {err:#}"),
+        };
+        let (engine, module) = match wasmtime::Module::from_binary(&self.engine.engine, wasm) {
+            Ok(module) => (self.engine.clone(), module),
+            // A pool refuses modules that do not fit its slots (a memory or table declared
+            // larger than a slot, more memories or tables than a slot holds, very large
+            // instance state). Such a module runs on demand instead, still held to the
+            // pool's limits, so it fails or runs exactly as it would without a pool
+            // (typically `memory_limit_exceeded` at instantiation), never `unsupported`.
+            Err(_) if self.key.pool.is_some() => {
+                let engine = shared_engine(EngineKey {
+                    pool: None,
+                    ..self.key
+                })?;
+                let module =
+                    wasmtime::Module::from_binary(&engine.engine, wasm).map_err(refused)?;
+                (engine, module)
             }
-        })?;
+            Err(err) => return Err(refused(err)),
+        };
         Ok(Arc::new(WasmtimeModule::new(
-            self.engine.clone(),
+            engine,
+            self.engine.pool,
             module,
             info,
         )))
@@ -275,6 +378,7 @@ impl Sandbox for WasmtimeSandbox {
             })?;
         Ok(Arc::new(WasmtimeModule::new(
             self.engine.clone(),
+            self.engine.pool,
             module,
             info,
         )))

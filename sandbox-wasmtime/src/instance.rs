@@ -1,6 +1,6 @@
 //! Compiled modules, instances, the per-store resource limiter and trap mapping.
 
-use crate::engine::{SharedEngine, EPOCH_TICK};
+use crate::engine::{PoolKey, SharedEngine, EPOCH_TICK};
 use crate::wasi::OutputLimitHit;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::FuncSignature;
@@ -59,6 +59,9 @@ impl GuestMemory for SliceMemory<'_> {
 /// A module compiled by wasmtime.
 pub(crate) struct WasmtimeModule {
     engine: Arc<SharedEngine>,
+    /// The pool of the sandbox that compiled the module, whose slots bound its instances
+    /// (also when the module did not fit the pool and runs on demand).
+    pool: Option<PoolKey>,
     module: wasmtime::Module,
     info: Arc<ModuleInfo>,
     /// Pre-linked instances, per import shape.
@@ -68,11 +71,13 @@ pub(crate) struct WasmtimeModule {
 impl WasmtimeModule {
     pub(crate) fn new(
         engine: Arc<SharedEngine>,
+        pool: Option<PoolKey>,
         module: wasmtime::Module,
         info: ModuleInfo,
     ) -> Self {
         WasmtimeModule {
             engine,
+            pool,
             module,
             info: Arc::new(info),
             linked: Mutex::new(HashMap::new()),
@@ -212,6 +217,8 @@ struct StoreState {
 #[derive(Clone, Copy)]
 struct RunLimits {
     time: Duration,
+    /// Whether the wall-clock limit is enforced (the engine checks epochs).
+    epoch: bool,
     stack: u64,
     fuel: Option<u64>,
     memory: u64,
@@ -462,13 +469,24 @@ impl CompiledModule for WasmtimeModule {
         &self,
         config: &SandboxConfig,
     ) -> Result<Box<dyn Instance>, Box<ExecutionResult>> {
+        // A pooled instance cannot outgrow its slots, whatever its config says: the limiter
+        // stops it at the slot, so the outcome is `memory_limit_exceeded`, not a bare -1.
+        let (memory, tables) = match self.pool {
+            Some(pool) => (
+                config.max_memory_bytes.min(pool.memory_bytes),
+                config.max_table_elements.min(pool.table_elements),
+            ),
+            None => (config.max_memory_bytes, config.max_table_elements),
+        };
         let limits = RunLimits {
             time: config.max_execution_time,
+            // The engine decides: epochs are compiled in or not.
+            epoch: self.engine.epoch,
             // The engine's limit is the one wasmtime enforces.
             stack: self.engine.max_stack_size,
             fuel: config.max_fuel,
-            memory: config.max_memory_bytes,
-            tables: config.max_table_elements,
+            memory,
+            tables,
         };
         let fail = |error: SandboxError| {
             Box::new(ExecutionResult::new(
@@ -529,7 +547,7 @@ impl CompiledModule for WasmtimeModule {
             Ok(store) => store,
             Err(err) => return Err(fail(err)),
         };
-        arm_deadline(&mut store, limits.time);
+        arm_deadline(&mut store, limits);
         let started = Instant::now();
         let result = on_big_enough_stack(limits.stack, || pre.instantiate(&mut store));
         let elapsed = started.elapsed();
@@ -607,18 +625,20 @@ fn new_store(
         },
     );
     store.limiter(|state| &mut state.limiter);
-    store.epoch_deadline_callback(|mut ctx| {
-        let now = Instant::now();
-        let deadline = ctx.data().deadline;
-        if now < deadline {
-            Ok(wasmtime::UpdateDeadline::Continue(ticks_for(
-                deadline - now,
-            )))
-        } else {
-            ctx.data_mut().timed_out = true;
-            Ok(wasmtime::UpdateDeadline::Interrupt)
-        }
-    });
+    if limits.epoch {
+        store.epoch_deadline_callback(|mut ctx| {
+            let now = Instant::now();
+            let deadline = ctx.data().deadline;
+            if now < deadline {
+                Ok(wasmtime::UpdateDeadline::Continue(ticks_for(
+                    deadline - now,
+                )))
+            } else {
+                ctx.data_mut().timed_out = true;
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            }
+        });
+    }
     if let Some(fuel) = limits.fuel {
         store
             .set_fuel(fuel)
@@ -648,14 +668,34 @@ fn ticks_for(duration: Duration) -> u64 {
         .max(1)
 }
 
-/// Starts the clock of a call: clears what the previous call recorded and sets the deadline.
-fn arm_deadline(store: &mut Store<StoreState>, limit: Duration) {
+/// Starts the clock of a call: clears what the previous call recorded and sets the deadline
+/// (when the engine enforces one).
+fn arm_deadline(store: &mut Store<StoreState>, limits: RunLimits) {
     let state = store.data_mut();
-    state.deadline = Instant::now() + limit;
+    state.deadline = Instant::now() + limits.time;
     state.timed_out = false;
     state.limiter.memory_hit = None;
     state.limiter.table_hit = None;
-    store.set_epoch_deadline(ticks_for(limit));
+    if limits.epoch {
+        store.set_epoch_deadline(ticks_for(limits.time));
+    }
+}
+
+/// The pool slot that ran out, if `err` is the pooling allocator's refusal.
+fn pool_exhausted(err: &wasmtime::Error) -> Option<SandboxError> {
+    let refusal = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<wasmtime::PoolConcurrencyLimitError>())?;
+    // The error keeps its fields private; its message is "maximum concurrent limit of {limit}
+    // for {kind} reached".
+    let message = refusal.to_string();
+    let parsed = message
+        .strip_prefix("maximum concurrent limit of ")
+        .and_then(|rest| rest.strip_suffix(" reached"))
+        .and_then(|rest| rest.split_once(" for "))
+        .and_then(|(limit, kind)| Some((limit.parse::<u64>().ok()?, kind.to_string())));
+    let (limit, resource) = parsed.unwrap_or((0, message));
+    Some(SandboxError::PoolExhausted { resource, limit })
 }
 
 fn fuel_used(store: &Store<StoreState>, limits: RunLimits) -> Option<u64> {
@@ -694,6 +734,9 @@ fn classify_failure(
     elapsed: Duration,
     instantiating: bool,
 ) -> SandboxError {
+    if let Some(exhausted) = pool_exhausted(err) {
+        return exhausted;
+    }
     if store.data().timed_out {
         return SandboxError::TimeLimitExceeded {
             elapsed,
@@ -881,7 +924,7 @@ impl StoreSet {
         let mut results = vec![Val::I32(0); signature.results.len()];
 
         let fuel_before = self.limits.fuel.map(|_| self.store.get_fuel().unwrap_or(0));
-        arm_deadline(&mut self.store, self.limits.time);
+        arm_deadline(&mut self.store, self.limits);
         let started = Instant::now();
         let (store, stack) = (&mut self.store, self.limits.stack);
         let outcome = on_big_enough_stack(stack, || func.call(store, &params, &mut results));
@@ -1049,6 +1092,7 @@ impl WasmtimeLinker {
     ) -> Result<Self, SandboxError> {
         let limits = RunLimits {
             time: config.max_execution_time,
+            epoch: engine.epoch,
             stack: engine.max_stack_size,
             fuel: config.max_fuel,
             memory: config.max_memory_bytes,
@@ -1163,7 +1207,7 @@ impl sandbox_core::Linker for WasmtimeLinker {
         let limits = self.set.limits;
         let store = &mut self.set.store;
         store.data_mut().limiter.instantiating = true;
-        arm_deadline(store, limits.time);
+        arm_deadline(store, limits);
         let started = Instant::now();
         let linker = &self.linker;
         let result = on_big_enough_stack(limits.stack, || {

@@ -32,8 +32,8 @@
 //! ```
 
 use crate::{
-    BackendKind, CompiledModule, ExecutionResult, FuncSignature, Outcome, Runtime, SandboxConfig,
-    SandboxError, Trap, WasmValue,
+    BackendKind, CompiledModule, ExecutionResult, FuncSignature, InstanceAllocation, Outcome,
+    Runtime, SandboxConfig, SandboxError, Trap, WasmValue,
 };
 use serde::de::{self, Visitor};
 use serde::ser::SerializeMap;
@@ -757,14 +757,22 @@ impl Judge {
         &self.mode
     }
 
-    /// The number of worker threads a run of `tests` test cases uses.
+    /// The number of worker threads a run of `tests` test cases uses. Under
+    /// [`InstanceAllocation::Pooling`] it is at most the pool's size: a worker holds one
+    /// instance at a time, so the pool is never exhausted by the judge itself.
     pub fn worker_count(&self, tests: usize) -> usize {
         let jobs = if self.jobs == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
             self.jobs
         };
-        jobs.clamp(1, MAX_JOBS).min(tests.max(1))
+        let pool = match self.config.instance_allocation {
+            InstanceAllocation::Pooling { max_instances } => {
+                usize::try_from(max_instances).unwrap_or(usize::MAX)
+            }
+            InstanceAllocation::OnDemand => usize::MAX,
+        };
+        jobs.clamp(1, MAX_JOBS).min(pool).min(tests.max(1))
     }
 
     /// Judges `wasm` (binary or text) on `tests`: compiles it once, runs every test case in a
@@ -786,7 +794,16 @@ impl Judge {
         if config.max_fuel.is_none() && tests.iter().any(|test| test.fuel.is_some()) {
             config.max_fuel = Some(UNMETERED_FUEL);
         }
-        match self.compile_with(&config, wasm) {
+        // Pool slots are sized when the module's engine is created: big enough for the
+        // largest memory limit of any test.
+        let mut compile_config = config.clone();
+        if config.instance_allocation.is_pooling() {
+            compile_config.max_memory_bytes = tests
+                .iter()
+                .filter_map(|test| test.memory_limit)
+                .fold(config.max_memory_bytes, u64::max);
+        }
+        match self.compile_with(&compile_config, wasm) {
             Ok(module) => self.run_tests(&*module, &config, tests, &progress, started),
             Err(error) => self.rejected(error, tests, started),
         }

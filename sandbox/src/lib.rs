@@ -35,8 +35,8 @@ pub use sandbox_core::{
     cache, compile_wat_to_wasm, config, error, fuel, host, module, outcome, wasi, ArtifactError,
     BackendKind, CacheConfig, CacheStatus, Capabilities, CappedOutput, ClockPolicy, CompiledModule,
     ExecutionResult, FuncSignature, GuestMemory, HostContext, HostError, HostFunction,
-    HostFunctions, Instance, InstanceId, Linker, ModuleInfo, Outcome, Preopen, Sandbox,
-    SandboxConfig, SandboxError, Session, Trap, ValType, WasmValue,
+    HostFunctions, Instance, InstanceAllocation, InstanceId, Linker, ModuleInfo, Outcome, Preopen,
+    Sandbox, SandboxConfig, SandboxError, Session, Trap, ValType, WasmValue,
 };
 
 pub use linking::{link_modules, LinkedModules};
@@ -311,6 +311,20 @@ impl SandboxBuilder {
         self
     }
 
+    /// How instances are allocated: on demand (the default) or from wasmtime's pool of
+    /// `max_instances` slots ([`InstanceAllocation::pooling`]); wasmer ignores it.
+    pub fn instance_allocation(mut self, allocation: InstanceAllocation) -> Self {
+        self.config.instance_allocation = allocation;
+        self
+    }
+
+    /// Enforces the wall-clock limit (the default) or removes the mechanism that enforces it
+    /// (see [`SandboxConfig::enforce_time_limit`]: only for trusted or fuel-bounded code).
+    pub fn enforce_time_limit(mut self, enforce: bool) -> Self {
+        self.config.enforce_time_limit = enforce;
+        self
+    }
+
     /// Registers a host function; registering grants its import.
     pub fn host_function(mut self, function: HostFunction) -> Self {
         self.config.host_functions.define(function);
@@ -399,8 +413,12 @@ mod tests {
             .allow_import("env::log")
             .allow_filesystem(true)
             .allow_network(true)
-            .allow_clock(true);
+            .allow_clock(true)
+            .instance_allocation(InstanceAllocation::pooling(3))
+            .enforce_time_limit(false);
         let config = builder.config();
+        assert_eq!(config.instance_allocation, InstanceAllocation::pooling(3));
+        assert!(!config.enforce_time_limit);
         assert_eq!(config.max_memory_bytes, 1);
         assert_eq!(config.max_execution_time, Duration::from_millis(2));
         assert_eq!(config.max_fuel, Some(3));

@@ -494,3 +494,34 @@ fn ten_thousand_tests_get_ten_thousand_results() {
         .evaluate(&example("solve.wat"), &parsed);
     assert_eq!((report.passed, report.total), (10_000, 10_000));
 }
+
+fn pooled(max_instances: u32) -> SandboxConfig {
+    SandboxConfig {
+        instance_allocation: sandbox::InstanceAllocation::pooling(max_instances),
+        ..SandboxConfig::default()
+    }
+}
+
+#[test]
+fn pooling_judges_the_same_and_never_runs_more_workers_than_slots() {
+    for runtime in available_runtimes() {
+        let judge = Judge::on(runtime, pooled(2)).jobs(4);
+        assert_eq!(judge.worker_count(100), 2);
+        let report = judge.evaluate(&example("accepted.wasm"), &example_tests());
+        assert_eq!(verdicts(&report), [Accepted; 5], "{runtime}: {report:#?}");
+        // Memory limits still hold per test: the slots are sized for the largest limit.
+        let report = judge.evaluate(&example("hungry.wasm"), &example_tests());
+        assert_eq!(verdicts(&report), [MemoryLimitExceeded; 5], "{runtime}");
+        let limit = |index: usize| match report.results[index].error() {
+            Some(sandbox::SandboxError::MemoryLimitExceeded { limit, .. }) => *limit,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((limit(3), limit(0)), (16 << 20, 64 << 20));
+    }
+    assert_eq!(
+        Judge::on(Runtime::Wasmtime, SandboxConfig::default())
+            .jobs(4)
+            .worker_count(100),
+        4
+    );
+}

@@ -3,12 +3,27 @@
 //! - `ci`: exactly what CI runs (`.ci/run` calls it): format check, clippy with warnings denied,
 //!   the facade checked with each engine feature alone and both together, the whole
 //!   workspace's tests (conformance on both engines included), and the tidy checks.
-//! - `fixtures`: rebuilds the C fixtures (`conformance-tests/fixtures/c/*.c`) and the judge
-//!   example's solutions (`examples/judge/*.c`) into checked-in `.wasm` files with Debian's
-//!   clang and wasi-libc
-//!   (`apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32`).
-//! - `bench`: the criterion benches of `sandbox-bench`, both engines side by side.
+//! - `fixtures`: rebuilds the C fixtures (`conformance-tests/fixtures/c/*.c`), the judge
+//!   example's solutions (`examples/judge/*.c`), the bench's WASI hello-world
+//!   (`sandbox-bench/fixtures/*.c`) and compute kernels (`sandbox-bench/kernels/*.c`) into
+//!   checked-in `.wasm` files with Debian's clang and wasi-libc
+//!   (`apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32`). CI has no clang: it
+//!   uses the checked-in files (the kernels' native builds come from `sandbox-bench/build.rs`
+//!   and the system C compiler).
+//! - `bench [--quick] [--report-only] [CRITERION ARGS]`: the criterion benches of
+//!   `sandbox-bench` (`phases`: compile, instantiate, call, WASI hello-world; `judge`: judge
+//!   throughput; `kernels`: the C kernels natively and on both engines, fuel and time limit
+//!   on and off) in the bench profile, then the `instance-memory` probe (resident memory per
+//!   live instance, per engine), then the report: `bench/REPORT.md` (phase × case, wasmtime
+//!   and wasmer medians ± spread, the design's targets met or not, the gap and its cause
+//!   when not) and `bench/report.svg` (the same as log-scale bars), with the machine it ran
+//!   on. Criterion's estimates are read from `$CARGO_TARGET_DIR/criterion` (default
+//!   `target/criterion`); only those this run wrote are reported. The full run takes about
+//!   10 minutes; `--quick` (sets `SANDBOX_BENCH_QUICK`, see `sandbox_bench::pace`) about 3,
+//!   for iterating; `--report-only` regenerates the report from the estimates on disk.
+//!   Criterion arguments (a filter, say) follow; a filtered run reports what it measured.
 
+mod report;
 mod tidy;
 
 use anyhow::{bail, Context};
@@ -24,7 +39,9 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => bench(&root, &args[1..]),
         Some("fixtures") => fixtures(&root),
         Some("help") | Some("--help") | Some("-h") | None => {
-            println!("usage: cargo xtask <ci|fixtures|bench [criterion args]>");
+            println!(
+                "usage: cargo xtask <ci | fixtures | bench [--quick] [--report-only] [criterion args]>"
+            );
             Ok(())
         }
         Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
@@ -89,21 +106,131 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench(root: &Path, extra: &[String]) -> anyhow::Result<()> {
-    let mut args = vec!["bench", "-p", "sandbox-bench"];
-    if !extra.is_empty() {
-        args.push("--");
-        args.extend(extra.iter().map(String::as_str));
+fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let report_only = args.iter().any(|arg| arg == "--report-only");
+    let criterion_args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|arg| !["--quick", "--report-only"].contains(arg))
+        .collect();
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_relative() {
+                root.join(dir)
+            } else {
+                dir
+            }
+        })
+        .unwrap_or_else(|| root.join("target"));
+    let criterion_dir = target_dir.join("criterion");
+    // File times have coarse resolution on some filesystems: a little slack.
+    let started = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
+    let mut memory = Vec::new();
+    if !report_only {
+        if quick {
+            std::env::set_var("SANDBOX_BENCH_QUICK", "1");
+        }
+        let mut cargo_args = vec!["bench", "-p", "sandbox-bench"];
+        if !criterion_args.is_empty() {
+            cargo_args.push("--");
+            cargo_args.extend(&criterion_args);
+        }
+        cargo(root, &cargo_args)?;
+        memory = instance_memory(root)?;
+        let lines: Vec<String> = memory.iter().map(report::InstanceMemory::to_json).collect();
+        std::fs::write(criterion_dir.join(MEMORY_FILE), lines.join("\n"))
+            .context("cannot save the instance-memory results")?;
+    } else if let Ok(saved) = std::fs::read_to_string(criterion_dir.join(MEMORY_FILE)) {
+        memory = saved
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(report::parse_instance_memory)
+            .collect::<anyhow::Result<_>>()?;
     }
-    cargo(root, &args)
+    let results = report::collect(&criterion_dir, (!report_only).then_some(started))?;
+    if results.is_empty() {
+        bail!("no criterion estimates under {}", criterion_dir.display());
+    }
+    let machine = report::Machine::detect();
+    let out = root.join("bench");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let markdown = report::markdown(&report::Report {
+        results: &results,
+        memory: &memory,
+        machine: &machine,
+        quick,
+    });
+    std::fs::write(out.join("REPORT.md"), markdown).context("cannot write bench/REPORT.md")?;
+    std::fs::write(out.join("report.svg"), report::svg(&results, &machine))
+        .context("cannot write bench/report.svg")?;
+    println!(
+        "{} results reported in bench/REPORT.md and bench/report.svg",
+        results.len()
+    );
+    Ok(())
 }
 
-/// Compiles every C fixture to a WASI command next to the WAT fixtures, and every C solution
-/// of the judge example next to its source.
+/// Where the last run's `instance-memory` results are kept (in the criterion directory), for
+/// `--report-only`.
+const MEMORY_FILE: &str = "instance-memory.jsonl";
+
+/// Runs the `instance-memory` probe (release build) once per engine and allocation.
+fn instance_memory(root: &Path) -> anyhow::Result<Vec<report::InstanceMemory>> {
+    let mut measured = Vec::new();
+    for extra in [
+        &["--backend", "wasmtime"][..],
+        &["--backend", "wasmtime", "--pooling"],
+        &["--backend", "wasmer"],
+    ] {
+        let mut args = vec![
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "sandbox-bench",
+            "--bin",
+            "instance-memory",
+            "--",
+        ];
+        args.extend_from_slice(extra);
+        println!("==> cargo {}", args.join(" "));
+        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(&args)
+            .current_dir(root)
+            .output()
+            .context("cannot run cargo")?;
+        if !output.status.success() {
+            bail!(
+                "instance-memory {} failed: {}",
+                extra.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let line = String::from_utf8_lossy(&output.stdout);
+        measured.push(report::parse_instance_memory(&line)?);
+    }
+    Ok(measured)
+}
+
+/// Compiles every C fixture to a WASI command next to the WAT fixtures, every C solution of
+/// the judge example next to its source, the bench's WASI hello-world next to its source, and
+/// the bench's compute kernels (`sandbox-bench/kernels/*.c`) to import-free modules that
+/// export their functions (no `_start`, no libc calls).
 fn fixtures(root: &Path) -> anyhow::Result<()> {
     let fixtures = root.join("conformance-tests/fixtures");
     let judge = root.join("examples/judge");
-    for (source_dir, output_dir) in [(fixtures.join("c"), &fixtures), (judge.clone(), &judge)] {
+    let bench = root.join("sandbox-bench/fixtures");
+    let kernels = root.join("sandbox-bench/kernels");
+    let command: &[&str] = &[];
+    let library: &[&str] = &["-nostartfiles", "-Wl,--no-entry"];
+    for (source_dir, output_dir, flags) in [
+        (fixtures.join("c"), &fixtures, command),
+        (judge.clone(), &judge, command),
+        (bench.clone(), &bench, command),
+        (kernels.clone(), &kernels, library),
+    ] {
         let mut sources: Vec<PathBuf> = std::fs::read_dir(&source_dir)
             .with_context(|| format!("cannot list {}", source_dir.display()))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -119,7 +246,9 @@ fn fixtures(root: &Path) -> anyhow::Result<()> {
             let output = output_dir.join(format!("{stem}.wasm"));
             println!("==> clang {} -> {}", source.display(), output.display());
             let status = Command::new("clang")
-                .args(["--target=wasm32-wasi", "-O2", "-Wl,--strip-all", "-o"])
+                .args(["--target=wasm32-wasi", "-O2", "-Wl,--strip-all"])
+                .args(flags)
+                .arg("-o")
                 .arg(&output)
                 .arg(&source)
                 .status()

@@ -122,4 +122,7 @@ conformance! {
     cache_concurrent_loads_store_one_good_entry,
     aot_round_trip_runs_without_compiling,
     aot_refuses_what_it_cannot_trust,
+    pooled_instances_run_under_the_same_limits,
+    pool_exhaustion_is_a_typed_error_and_slots_are_reused,
+    time_limit_can_be_switched_off,
 }

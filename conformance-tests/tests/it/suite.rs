@@ -1,7 +1,7 @@
 //! The checks, written once over the trait. Each takes the backend's [`Harness`].
 
 use conformance_tests::{fixture, fixtures_dir, Harness};
-use sandbox::{Outcome, SandboxConfig, SandboxError, Trap, WasmValue};
+use sandbox::{InstanceAllocation, Outcome, SandboxConfig, SandboxError, Trap, WasmValue};
 use std::time::Duration;
 
 const PAGE: u64 = 65536;
@@ -661,4 +661,144 @@ pub fn capabilities_are_declared(h: &Harness) {
     assert!(caps.fuel && caps.wall_clock_limit && caps.memory_limit && caps.stack_limit);
     assert!(!caps.engine_version.is_empty());
     assert!(!caps.network, "no backend grants sockets");
+}
+
+fn pooled(max_instances: u32) -> SandboxConfig {
+    SandboxConfig {
+        instance_allocation: InstanceAllocation::pooling(max_instances),
+        ..SandboxConfig::default()
+    }
+}
+
+pub fn pooled_instances_run_under_the_same_limits(h: &Harness) {
+    let config = pooled(4);
+    let result = h.run("add.wat", "add", &i32s(&[5, 7]), &config);
+    assert_eq!(result.return_values, i32s(&[12]));
+    assert_eq!(result.fuel_consumed, Some(4));
+    // The memory limit holds at instantiation and on growth, as without a pool.
+    let small = SandboxConfig {
+        max_memory_bytes: MIB,
+        ..pooled(4)
+    };
+    let result = h.run("memory_64mib.wat", "main", &[], &small);
+    assert_eq!(
+        error_of(h, &result),
+        SandboxError::MemoryLimitExceeded {
+            used: 64 * MIB,
+            limit: MIB
+        }
+    );
+    let grow = SandboxConfig {
+        max_memory_bytes: 2 * MIB,
+        ..pooled(4)
+    };
+    let module = h.load("memory.wat", &grow);
+    let mut instance = module.instantiate(&grow).unwrap();
+    assert_eq!(
+        instance.call("grow", &i32s(&[10])).unwrap().return_values,
+        i32s(&[1])
+    );
+    let result = instance.call("grow", &i32s(&[100])).unwrap();
+    assert_eq!(
+        error_of(h, &result),
+        SandboxError::MemoryLimitExceeded {
+            used: 111 * PAGE,
+            limit: 2 * MIB
+        }
+    );
+    // An instance created under a larger limit than the pool's slots is held to the slot.
+    let larger = SandboxConfig {
+        max_memory_bytes: 64 * MIB,
+        ..grow.clone()
+    };
+    let mut instance = module.instantiate(&larger).unwrap();
+    let result = instance.call("grow", &i32s(&[100])).unwrap();
+    if h.sandbox(grow.clone()).capabilities().instance_pooling {
+        assert_eq!(
+            error_of(h, &result),
+            SandboxError::MemoryLimitExceeded {
+                used: 101 * PAGE,
+                limit: 2 * MIB
+            }
+        );
+    } else {
+        assert_eq!(result.return_values, i32s(&[1]));
+    }
+    // Tables too.
+    let tables = SandboxConfig {
+        max_table_elements: 1000,
+        ..pooled(4)
+    };
+    let result = h.run("table_huge.wat", "main", &[], &tables);
+    assert_eq!(error_of(h, &result).kind(), "table_limit_exceeded");
+}
+
+pub fn pool_exhaustion_is_a_typed_error_and_slots_are_reused(h: &Harness) {
+    let config = pooled(2);
+    let module = h.load("counter.wat", &config);
+    let mut first = module.instantiate(&config).unwrap();
+    let second = module.instantiate(&config).unwrap();
+    assert_eq!(first.call("incr", &[]).unwrap().return_values, i32s(&[1]));
+    let third = module.instantiate(&config);
+    if h.sandbox(config.clone()).capabilities().instance_pooling {
+        let report = match third {
+            Err(report) => report,
+            Ok(_) => panic!("{}: a third instance fit a pool of two", h.backend),
+        };
+        let error = error_of(h, &report);
+        assert_eq!(error.kind(), "pool_exhausted");
+        match error {
+            SandboxError::PoolExhausted { limit, resource } => {
+                assert_eq!(limit, 2);
+                assert!(!resource.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    } else {
+        // No pool: the setting is ignored and instances are allocated on demand.
+        assert!(third.is_ok(), "{}", h.backend);
+    }
+    // Dropping an instance frees its slot, and the reused slot starts from a clean state.
+    drop(first);
+    let mut reused = module.instantiate(&config).unwrap();
+    assert_eq!(reused.call("incr", &[]).unwrap().return_values, i32s(&[1]));
+    assert_eq!(reused.call("cell", &[]).unwrap().return_values, i32s(&[10]));
+    drop(second);
+    // Many short-lived instances, one or two at a time, never exhaust the pool.
+    for _ in 0..50 {
+        let mut instance = module.instantiate(&config).unwrap();
+        assert_eq!(
+            instance.call("incr", &[]).unwrap().return_values,
+            i32s(&[1])
+        );
+    }
+}
+
+pub fn time_limit_can_be_switched_off(h: &Harness) {
+    // Without the wall-clock limit, a 1 ms limit does not stop a run that fuel ends later.
+    let config = SandboxConfig {
+        max_execution_time: Duration::from_millis(1),
+        max_fuel: Some(200_000_000),
+        enforce_time_limit: false,
+        ..SandboxConfig::default()
+    };
+    let result = h.run("loops.wat", "spin", &[], &config);
+    assert_eq!(
+        error_of(h, &result),
+        SandboxError::FuelExhausted {
+            used: 200_000_000,
+            limit: 200_000_000
+        }
+    );
+    // Results are the same with or without it.
+    let result = h.run("loops.wat", "heavy", &i32s(&[1000]), &config);
+    assert_eq!(result.outcome, Outcome::Ok);
+    let enforced = SandboxConfig {
+        enforce_time_limit: true,
+        max_execution_time: Duration::from_secs(5),
+        ..config
+    };
+    let same = h.run("loops.wat", "heavy", &i32s(&[1000]), &enforced);
+    assert_eq!(same.return_values, result.return_values);
+    assert_eq!(same.fuel_consumed, result.fuel_consumed);
 }
