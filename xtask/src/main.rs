@@ -8,6 +8,10 @@
 //!   clang and wasi-libc
 //!   (`apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32`).
 //! - `bench`: the criterion benches of `sandbox-bench`, both engines side by side.
+//! - `fuzz [--count N] [--seed S] [--jobs J] [--mutants M]`: an open-ended differential
+//!   campaign: builds `fuzz_wasm` (conformance-tests) in release and runs it over seeds
+//!   `S..S+N`; failing modules are written to `<target>/fuzz-divergences/<seed>.wasm`, and the
+//!   task fails on any unlisted divergence or panic.
 
 mod tidy;
 
@@ -23,8 +27,11 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(&root),
         Some("bench") => bench(&root, &args[1..]),
         Some("fixtures") => fixtures(&root),
+        Some("fuzz") => fuzz(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
-            println!("usage: cargo xtask <ci|fixtures|bench [criterion args]>");
+            println!(
+                "usage: cargo xtask <ci|fixtures|bench [criterion args]|fuzz [--count N] [--seed S] [--jobs J] [--mutants M]>"
+            );
             Ok(())
         }
         Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
@@ -96,6 +103,47 @@ fn bench(root: &Path, extra: &[String]) -> anyhow::Result<()> {
         args.extend(extra.iter().map(String::as_str));
     }
     cargo(root, &args)
+}
+
+/// Builds the `fuzz_wasm` campaign binary in release and runs it with `extra` (its own flags);
+/// failing modules go to `<target dir>/fuzz-divergences` unless `--out` says otherwise.
+fn fuzz(root: &Path, extra: &[String]) -> anyhow::Result<()> {
+    cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "-p",
+            "conformance-tests",
+            "--bin",
+            "fuzz_wasm",
+        ],
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_relative() {
+                root.join(dir)
+            } else {
+                dir
+            }
+        })
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target
+        .join("release")
+        .join(format!("fuzz_wasm{}", std::env::consts::EXE_SUFFIX));
+    let mut command = Command::new(&binary);
+    command.args(extra).current_dir(root);
+    if !extra.iter().any(|arg| arg == "--out") {
+        command.arg("--out").arg(target.join("fuzz-divergences"));
+    }
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !status.success() {
+        bail!("fuzz_wasm failed with {status}");
+    }
+    Ok(())
 }
 
 /// Compiles every C fixture to a WASI command next to the WAT fixtures, and every C solution

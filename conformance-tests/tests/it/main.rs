@@ -6,6 +6,7 @@
 
 mod differential;
 mod fixtures;
+mod generated;
 mod properties;
 mod suite;
 mod wasi;
