@@ -5,6 +5,8 @@
 //! instantiates every function once per backend, so each test name carries its backend
 //! (`wasmtime::traps_map_to_the_closed_enum`, `wasmer::...`).
 
+pub mod differential;
+
 use sandbox::{
     BackendKind, CompiledModule, ExecutionResult, Runtime, Sandbox, SandboxConfig, SandboxError,
     WasmValue,
@@ -189,7 +191,7 @@ impl Harness {
 }
 
 /// The normalised outcome of a run, for comparing engines: everything that must be equal.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Normalised {
     /// Outcome kind (`ok`, `trap`, ...).
     pub kind: String,

@@ -22,6 +22,10 @@
 //!   10 minutes; `--quick` (sets `SANDBOX_BENCH_QUICK`, see `sandbox_bench::pace`) about 3,
 //!   for iterating; `--report-only` regenerates the report from the estimates on disk.
 //!   Criterion arguments (a filter, say) follow; a filtered run reports what it measured.
+//! - `fuzz [--count N] [--seed S] [--jobs J] [--mutants M]`: an open-ended differential
+//!   campaign: builds `fuzz_wasm` (conformance-tests) in release and runs it over seeds
+//!   `S..S+N`; failing modules are written to `<target>/fuzz-divergences/<seed>.wasm`, and the
+//!   task fails on any unlisted divergence or panic.
 
 mod report;
 mod tidy;
@@ -38,9 +42,10 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(&root),
         Some("bench") => bench(&root, &args[1..]),
         Some("fixtures") => fixtures(&root),
+        Some("fuzz") => fuzz(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <ci | fixtures | bench [--quick] [--report-only] [criterion args]>"
+                "usage: cargo xtask <ci | fixtures | bench [--quick] [--report-only] [criterion args] | fuzz [--count N] [--seed S] [--jobs J] [--mutants M]>"
             );
             Ok(())
         }
@@ -169,6 +174,47 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         "{} results reported in bench/REPORT.md and bench/report.svg",
         results.len()
     );
+    Ok(())
+}
+
+/// Builds the `fuzz_wasm` campaign binary in release and runs it with `extra` (its own flags);
+/// failing modules go to `<target dir>/fuzz-divergences` unless `--out` says otherwise.
+fn fuzz(root: &Path, extra: &[String]) -> anyhow::Result<()> {
+    cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "-p",
+            "conformance-tests",
+            "--bin",
+            "fuzz_wasm",
+        ],
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_relative() {
+                root.join(dir)
+            } else {
+                dir
+            }
+        })
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target
+        .join("release")
+        .join(format!("fuzz_wasm{}", std::env::consts::EXE_SUFFIX));
+    let mut command = Command::new(&binary);
+    command.args(extra).current_dir(root);
+    if !extra.iter().any(|arg| arg == "--out") {
+        command.arg("--out").arg(target.join("fuzz-divergences"));
+    }
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !status.success() {
+        bail!("fuzz_wasm failed with {status}");
+    }
     Ok(())
 }
 

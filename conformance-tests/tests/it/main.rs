@@ -7,6 +7,7 @@
 mod cache;
 mod differential;
 mod fixtures;
+mod generated;
 mod linking;
 mod properties;
 mod suite;
