@@ -99,6 +99,26 @@ pub fn run_case(backend: BackendKind, name: &str, case: fn(&Harness)) {
     }
 }
 
+/// Set (to anything but `0`) to run the suite with every optimisation on: the module cache in
+/// memory and on disk, and wasmtime's pooling allocator (`cargo xtask ci` runs the suite once
+/// this way too). Nothing the suite checks may change.
+pub const OPTIMISED_ENV: &str = "SANDBOX_CONFORMANCE_OPTIMISED";
+
+/// `config` with the optimisations of [`OPTIMISED_ENV`] turned on, if it is set.
+pub fn optimised(mut config: SandboxConfig) -> SandboxConfig {
+    if std::env::var(OPTIMISED_ENV).is_ok_and(|v| v != "0") {
+        if !config.cache.is_enabled() {
+            let dir = std::env::temp_dir()
+                .join(format!("sandbox-conformance-cache-{}", std::process::id()));
+            config.cache = sandbox::CacheConfig::at(dir);
+        }
+        if config.instance_allocation == sandbox::InstanceAllocation::OnDemand {
+            config.instance_allocation = sandbox::InstanceAllocation::pooling(64);
+        }
+    }
+    config
+}
+
 /// One backend, with helpers that keep the suite short.
 pub struct Harness {
     /// The backend under test.
@@ -116,8 +136,9 @@ impl Harness {
         SandboxConfig::default()
     }
 
-    /// A sandbox for `config`.
+    /// A sandbox for `config`; with every optimisation on when [`OPTIMISED_ENV`] is set.
     pub fn sandbox(&self, config: SandboxConfig) -> Arc<dyn Sandbox> {
+        let config = optimised(config);
         sandbox::sandbox(self.backend as Runtime, config)
             .unwrap_or_else(|err| panic!("{}: cannot create a sandbox: {err}", self.backend))
     }

@@ -114,6 +114,19 @@ fn fingerprint(engine: &Engine, key: EngineKey) -> CodeFingerprint {
         .field("codegen", CODEGEN_REVISION)
         .field("fuel", if key.fuel { "on" } else { "off" })
         .field("max_stack", key.max_stack_size)
+        .field("epoch", key.epoch)
+        // A module keeps the pool of the sandbox that compiled it (its slots bound every
+        // instance), so modules of different pools must never be shared through a cache.
+        .field(
+            "pool",
+            match key.pool {
+                Some(pool) => format!(
+                    "{}x{}B/{}el",
+                    pool.max_instances, pool.memory_bytes, pool.table_elements
+                ),
+                None => "none".into(),
+            },
+        )
         .secret_field("features", format_args!("{:?}", features()))
         .hash_field("engine", &engine.precompile_compatibility_hash());
     builder.finish()

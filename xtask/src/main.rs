@@ -2,7 +2,8 @@
 //!
 //! - `ci`: exactly what CI runs (`.ci/run` calls it): format check, clippy with warnings denied,
 //!   the facade checked with each engine feature alone and both together, the whole
-//!   workspace's tests (conformance on both engines included), and the tidy checks.
+//!   workspace's tests (conformance on both engines included), the conformance suite once more
+//!   with every optimisation on (module cache, pooling allocator), and the tidy checks.
 //! - `fixtures`: rebuilds the C fixtures (`conformance-tests/fixtures/c/*.c`), the judge
 //!   example's solutions (`examples/judge/*.c`), the bench's WASI hello-world
 //!   (`sandbox-bench/fixtures/*.c`) and compute kernels (`sandbox-bench/kernels/*.c`) into
@@ -107,6 +108,13 @@ fn ci(root: &Path) -> anyhow::Result<()> {
         cargo(root, &args)?;
     }
     cargo(root, &["test", "--workspace", "--no-fail-fast"])?;
+    // The conformance suite again with every optimisation on (module cache in memory and on
+    // disk, wasmtime's pooling allocator): nothing it checks may change.
+    println!("==> conformance suite with every optimisation on");
+    std::env::set_var("SANDBOX_CONFORMANCE_OPTIMISED", "1");
+    let optimised = cargo(root, &["test", "-p", "conformance-tests", "--test", "it"]);
+    std::env::remove_var("SANDBOX_CONFORMANCE_OPTIMISED");
+    optimised?;
     println!("ci passed in {:.0?}", started.elapsed());
     Ok(())
 }
