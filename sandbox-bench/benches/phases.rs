@@ -22,6 +22,9 @@ fn compile_fixtures() -> Vec<(String, Vec<u8>)> {
             "hello_world.wasm".to_string(),
             bench_file("fixtures/hello_world.wasm"),
         ),
+        // The module of the `cache-load` group: the report compares loading it from the
+        // disk cache with compiling it.
+        ("sum.wasm".to_string(), fixture("sum.wasm")),
     ];
     for kernel in KERNELS
         .iter()

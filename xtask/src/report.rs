@@ -757,6 +757,7 @@ pub fn markdown(report: &Report<'_>) -> String {
         let extra = match group {
             "compile" => Some("wasmtime MiB/s | wasmer MiB/s |"),
             "judge-1000" => Some("wasmtime tests/s | wasmer tests/s |"),
+            "cache-load" => Some("wasmtime vs compiling | wasmer vs compiling |"),
             "kernel" => Some("wasmtime / native | wasmer / native |"),
             "kernel-fuel" => Some("wasmtime vs `kernel` | wasmer vs `kernel` |"),
             "kernel-no-interrupt" => {
@@ -853,6 +854,24 @@ fn derived(results: &Results, group: &str, backend: &str, case: &str) -> String 
             _ => "—".into(),
         },
         "judge-1000" => rate(estimate).map_or("—".into(), |r| format!("{r:.0}")),
+        // Loading from the disk cache or an artifact against compiling the same module: the
+        // time a second run in a new process saves.
+        "cache-load" => {
+            let module = case.split_once('/').map_or(case, |(_, module)| module);
+            results
+                .get(&BenchId {
+                    group: "compile".into(),
+                    backend: backend.into(),
+                    case: module.into(),
+                })
+                .map_or("—".into(), |compile| {
+                    format!(
+                        "saves {} ({:.0}× faster)",
+                        format_ns(compile.median_ns - estimate.median_ns),
+                        compile.median_ns / estimate.median_ns
+                    )
+                })
+        }
         "kernel" => get("kernel", "native").map_or("—".into(), |native| {
             format!("{:.2}×", estimate.median_ns / native.median_ns)
         }),
@@ -1014,6 +1033,24 @@ mod tests {
             mad_ns: ns / 100.0,
             throughput: None,
         }
+    }
+
+    #[test]
+    fn cache_loads_are_compared_with_compiling() {
+        let mut results = Results::new();
+        results.insert(id("compile", "wasmtime", "sum.wasm"), estimate(10e6));
+        results.insert(
+            id("cache-load", "wasmtime", "disk/sum.wasm"),
+            estimate(100e3),
+        );
+        assert_eq!(
+            derived(&results, "cache-load", "wasmtime", "disk/sum.wasm"),
+            "saves 9.90 ms (100× faster)"
+        );
+        assert_eq!(
+            derived(&results, "cache-load", "wasmer", "disk/sum.wasm"),
+            "—"
+        );
     }
 
     fn id(group: &str, backend: &str, case: &str) -> BenchId {
