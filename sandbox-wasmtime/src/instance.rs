@@ -236,8 +236,14 @@ struct Slot {
 struct StoreSet {
     store: Store<StoreState>,
     slots: Vec<Slot>,
+    /// Per slot, the exported functions called so far and their signatures: a call looks
+    /// its export up once, not every time.
+    funcs: Vec<FuncCache>,
     limits: RunLimits,
 }
+
+/// The exported functions of one instance looked up so far, by name, with their signatures.
+type FuncCache = HashMap<Box<str>, (wasmtime::Func, Arc<FuncSignature>)>;
 
 /// A live wasmtime instance.
 pub(crate) struct WasmtimeInstance {
@@ -556,6 +562,7 @@ impl CompiledModule for WasmtimeModule {
             Ok(instance) => Ok(Box::new(WasmtimeInstance {
                 set: StoreSet {
                     store,
+                    funcs: vec![HashMap::new()],
                     slots: vec![Slot {
                         instance,
                         info: self.info.clone(),
@@ -671,8 +678,13 @@ fn ticks_for(duration: Duration) -> u64 {
 /// Starts the clock of a call: clears what the previous call recorded and sets the deadline
 /// (when the engine enforces one).
 fn arm_deadline(store: &mut Store<StoreState>, limits: RunLimits) {
+    arm_deadline_at(store, limits, Instant::now());
+}
+
+/// [`arm_deadline`] for a call that started at `now`.
+fn arm_deadline_at(store: &mut Store<StoreState>, limits: RunLimits, now: Instant) {
     let state = store.data_mut();
-    state.deadline = Instant::now() + limits.time;
+    state.deadline = now + limits.time;
     state.timed_out = false;
     state.limiter.memory_hit = None;
     state.limiter.table_hit = None;
@@ -901,15 +913,17 @@ impl StoreSet {
             })
     }
 
-    fn call(
+    /// The exported function `name` of slot `index` and its signature, looked up once.
+    fn func(
         &mut self,
         index: usize,
         name: &str,
-        args: &[WasmValue],
-    ) -> Result<ExecutionResult, SandboxError> {
+    ) -> Result<(wasmtime::Func, Arc<FuncSignature>), SandboxError> {
+        if let Some((func, signature)) = self.funcs.get(index).and_then(|funcs| funcs.get(name)) {
+            return Ok((*func, signature.clone()));
+        }
         let slot = self.slot(index)?;
-        let signature = slot.info.function(name)?.clone();
-        signature.check_args(name, args)?;
+        let signature = Arc::new(slot.info.function(name)?.clone());
         let func = slot
             .instance
             .get_func(&mut self.store, name)
@@ -917,6 +931,21 @@ impl StoreSet {
                 name: name.to_string(),
                 available: slot.info.exported_functions().map(str::to_string).collect(),
             })?;
+        if let Some(funcs) = self.funcs.get_mut(index) {
+            // Bounded by the module's exports: only exported names get here.
+            funcs.insert(name.into(), (func, signature.clone()));
+        }
+        Ok((func, signature))
+    }
+
+    fn call(
+        &mut self,
+        index: usize,
+        name: &str,
+        args: &[WasmValue],
+    ) -> Result<ExecutionResult, SandboxError> {
+        let (func, signature) = self.func(index, name)?;
+        signature.check_args(name, args)?;
         let params = args
             .iter()
             .map(|arg| to_store_val(&mut self.store, arg))
@@ -924,8 +953,8 @@ impl StoreSet {
         let mut results = vec![Val::I32(0); signature.results.len()];
 
         let fuel_before = self.limits.fuel.map(|_| self.store.get_fuel().unwrap_or(0));
-        arm_deadline(&mut self.store, self.limits);
         let started = Instant::now();
+        arm_deadline_at(&mut self.store, self.limits, started);
         let (store, stack) = (&mut self.store, self.limits.stack);
         let outcome = on_big_enough_stack(stack, || func.call(store, &params, &mut results));
         let elapsed = started.elapsed();
@@ -1120,6 +1149,7 @@ impl WasmtimeLinker {
             set: StoreSet {
                 store,
                 slots: Vec::new(),
+                funcs: Vec::new(),
                 limits,
             },
             linker,
@@ -1217,6 +1247,7 @@ impl sandbox_core::Linker for WasmtimeLinker {
         store.data_mut().limiter.instantiating = false;
         match result {
             Ok(instance) => {
+                self.set.funcs.push(HashMap::new());
                 self.set.slots.push(Slot {
                     instance,
                     info: module.info.clone(),
