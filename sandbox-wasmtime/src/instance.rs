@@ -112,7 +112,12 @@ struct Limiter {
     /// The last growth granted, undone if the engine then fails to grow.
     last_memory_grant: u64,
     last_table_grant: u64,
-    instantiating: bool,
+    /// Tables of the module not created yet. wasmtime announces each table's creation to the
+    /// limiter (as growth from 0) before any guest code runs; every later call is a
+    /// `table.grow`, including one in the start function, which also runs inside
+    /// `instantiate`. Only a creation past the limit fails the instantiation; a growth past it
+    /// returns -1, as on wasmer.
+    tables_to_create: usize,
 }
 
 impl ResourceLimiter for Limiter {
@@ -150,13 +155,17 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        let creating = self.tables_to_create > 0;
+        if creating {
+            self.tables_to_create -= 1;
+        }
         if maximum.is_some_and(|max| desired > max) {
             return Ok(false);
         }
         let delta = (desired as u64).saturating_sub(current as u64);
         let total = self.table_total.saturating_add(delta);
         if total > self.table_limit {
-            if self.instantiating {
+            if creating {
                 self.table_hit = Some(total);
                 return Err(wasmtime::Error::new(LimitHit::Table));
             }
@@ -467,7 +476,7 @@ impl CompiledModule for WasmtimeModule {
                     table_hit: None,
                     last_memory_grant: 0,
                     last_table_grant: 0,
-                    instantiating: true,
+                    tables_to_create: self.info.tables.len(),
                 },
                 deadline: Instant::now() + limits.time,
                 timed_out: false,
@@ -502,7 +511,6 @@ impl CompiledModule for WasmtimeModule {
         let started = Instant::now();
         let result = on_big_enough_stack(limits.stack, || pre.instantiate(&mut store));
         let elapsed = started.elapsed();
-        store.data_mut().limiter.instantiating = false;
         match result {
             Ok(instance) => Ok(Box::new(WasmtimeInstance {
                 store,
