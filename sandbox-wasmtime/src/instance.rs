@@ -117,7 +117,12 @@ struct Limiter {
     /// The last growth granted, undone if the engine then fails to grow.
     last_memory_grant: u64,
     last_table_grant: u64,
-    instantiating: bool,
+    /// Tables of the module not created yet. wasmtime announces each table's creation to the
+    /// limiter (as growth from 0) before any guest code runs; every later call is a
+    /// `table.grow`, including one in the start function, which also runs inside
+    /// `instantiate`. Only a creation past the limit fails the instantiation; a growth past it
+    /// returns -1, as on wasmer.
+    tables_to_create: usize,
     /// How many instances (and memories, and tables) the store may hold: one instance for a
     /// plain instance, more in a linked store. The byte and element limits bound the rest.
     max_instances: usize,
@@ -158,13 +163,17 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        let creating = self.tables_to_create > 0;
+        if creating {
+            self.tables_to_create -= 1;
+        }
         if maximum.is_some_and(|max| desired > max) {
             return Ok(false);
         }
         let delta = (desired as u64).saturating_sub(current as u64);
         let total = self.table_total.saturating_add(delta);
         if total > self.table_limit {
-            if self.instantiating {
+            if creating {
                 self.table_hit = Some(total);
                 return Err(wasmtime::Error::new(LimitHit::Table));
             }
@@ -553,11 +562,11 @@ impl CompiledModule for WasmtimeModule {
             Ok(store) => store,
             Err(err) => return Err(fail(err)),
         };
+        store.data_mut().limiter.tables_to_create = self.info.tables.len();
         arm_deadline(&mut store, limits);
         let started = Instant::now();
         let result = on_big_enough_stack(limits.stack, || pre.instantiate(&mut store));
         let elapsed = started.elapsed();
-        store.data_mut().limiter.instantiating = false;
         match result {
             Ok(instance) => Ok(Box::new(WasmtimeInstance {
                 set: StoreSet {
@@ -619,7 +628,7 @@ fn new_store(
                 table_hit: None,
                 last_memory_grant: 0,
                 last_table_grant: 0,
-                instantiating: true,
+                tables_to_create: 0,
                 max_instances,
             },
             deadline: Instant::now() + limits.time,
@@ -1236,7 +1245,7 @@ impl sandbox_core::Linker for WasmtimeLinker {
         }
         let limits = self.set.limits;
         let store = &mut self.set.store;
-        store.data_mut().limiter.instantiating = true;
+        store.data_mut().limiter.tables_to_create = module.info.tables.len();
         arm_deadline(store, limits);
         let started = Instant::now();
         let linker = &self.linker;
@@ -1244,7 +1253,7 @@ impl sandbox_core::Linker for WasmtimeLinker {
             linker.instantiate(&mut *store, &module.module)
         });
         let elapsed = started.elapsed();
-        store.data_mut().limiter.instantiating = false;
+        store.data_mut().limiter.tables_to_create = 0;
         match result {
             Ok(instance) => {
                 self.set.funcs.push(HashMap::new());

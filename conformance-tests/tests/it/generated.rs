@@ -183,6 +183,20 @@ fn stack_depth_difference_is_confirmed_by_a_large_stack_rerun() {
     assert_eq!(call.wasmtime.kind(), "ok", "{call}");
 }
 
+/// Seeds the long campaign found diverging, kept as regressions: wasmtime reported
+/// `table_limit_exceeded` for a `table.grow` past the limit in a start function (growth must
+/// return -1; fixed in sandbox-wasmtime's limiter).
+#[test]
+fn campaign_regressions_agree() {
+    for seed in [1_030_393, 1_039_004, 1_067_882] {
+        let wasm = module_from_seed(seed).expect("the seed generates");
+        let report = differ().check(&wasm, Origin::Generated);
+        let failures: Vec<String> = report.failures().map(ToString::to_string).collect();
+        assert!(failures.is_empty(), "seed {seed}:\n{}", failures.join("\n"));
+        assert!(report.loaded(), "seed {seed}");
+    }
+}
+
 /// Every class the comparison may report is listed, with its reason, in `divergences.txt`.
 #[test]
 fn every_known_class_is_listed() {

@@ -85,6 +85,7 @@ conformance! {
     peak_memory_is_reported,
     table_limit_at_instantiation,
     table_growth_is_bounded,
+    table_growth_in_a_start_function_returns_minus_one,
     unauthorized_imports_are_refused_before_instantiation,
     allowed_but_unprovided_imports_are_link_errors,
     invalid_and_truncated_bytes_are_invalid_modules,

@@ -397,6 +397,46 @@ pub fn table_growth_is_bounded(h: &Harness) {
     assert_eq!(size.return_values, i32s(&[11]));
 }
 
+/// A `table.grow` past the limit in a start function is a growth, not a declaration: it
+/// returns -1 and instantiation succeeds (wasmtime once reported `table_limit_exceeded`, found
+/// by the generated-module differential run, seed 1067882).
+pub fn table_growth_in_a_start_function_returns_minus_one(h: &Harness) {
+    let config = SandboxConfig {
+        max_table_elements: 1000,
+        ..h.config()
+    };
+    let wasm = sandbox::compile_wat_to_wasm(
+        r#"(module
+             (table $t 10 funcref)
+             (table $e 0 externref)
+             (global $grown (mut i32) (i32.const 0))
+             (func $start
+               (global.set $grown (table.grow $t (ref.null func) (i32.const 5000)))
+               (drop (table.grow $e (ref.null extern) (i32.const 5))))
+             (start $start)
+             (func (export "grown") (result i32) global.get $grown)
+             (func (export "sizes") (result i32 i32) table.size $t table.size $e))"#,
+    )
+    .unwrap();
+    let module = h.try_load_bytes(&wasm, &config).unwrap();
+    let mut instance = module
+        .instantiate(&config)
+        .unwrap_or_else(|report| panic!("{}: {:?}", h.backend, report.outcome));
+    let grown = instance.call("grown", &[]).unwrap();
+    assert_eq!(grown.return_values, i32s(&[-1]));
+    let sizes = instance.call("sizes", &[]).unwrap();
+    assert_eq!(sizes.return_values, i32s(&[10, 5]));
+    // A declaration past the limit still fails the instantiation.
+    let wasm =
+        sandbox::compile_wat_to_wasm("(module (table 600 funcref) (table 600 externref))").unwrap();
+    let module = h.try_load_bytes(&wasm, &config).unwrap();
+    let report = module
+        .instantiate(&config)
+        .err()
+        .expect("over the table limit");
+    assert_eq!(report.outcome.kind(), "table_limit_exceeded");
+}
+
 pub fn unauthorized_imports_are_refused_before_instantiation(h: &Harness) {
     let err = h
         .try_load_bytes(&fixture("imports_env.wat"), &h.config())
