@@ -174,100 +174,14 @@ impl ModuleInfo {
             });
         }
         let mut validator = Validator::new_with_features(features);
-        let types = validator.validate_all(bytes).map_err(invalid)?;
-
-        let mut info = ModuleInfo {
-            size: bytes.len(),
-            imports: Vec::new(),
-            exports: Vec::new(),
-            memories: Vec::new(),
-            tables: Vec::new(),
-            has_start: false,
-            defined_functions: 0,
-        };
-        let types = types.as_ref();
-        let signature = |type_index: u32| -> FuncSignature {
-            signature_of(types, types.core_type_at_in_module(type_index))
-        };
-
-        for payload in Parser::new(0).parse_all(bytes) {
-            match payload.map_err(invalid)? {
-                Payload::ImportSection(reader) => {
-                    for import in reader.into_imports() {
-                        let import = import.map_err(invalid)?;
-                        let kind = match import.ty {
-                            TypeRef::Func(index) | TypeRef::FuncExact(index) => ExternKind::Func {
-                                signature: signature(index),
-                            },
-                            TypeRef::Memory(m) => ExternKind::Memory(memory_info(&m)),
-                            TypeRef::Table(t) => ExternKind::Table(table_info(&t)),
-                            TypeRef::Global(g) => ExternKind::Global {
-                                ty: ValType::from_wasmparser(g.content_type),
-                                mutable: g.mutable,
-                            },
-                            TypeRef::Tag(_) => ExternKind::Tag,
-                        };
-                        info.imports.push(ImportInfo {
-                            module: import.module.to_string(),
-                            name: import.name.to_string(),
-                            kind,
-                        });
-                    }
-                }
-                Payload::MemorySection(reader) => {
-                    for memory in reader {
-                        info.memories.push(memory_info(&memory.map_err(invalid)?));
-                    }
-                }
-                Payload::TableSection(reader) => {
-                    for table in reader {
-                        info.tables.push(table_info(&table.map_err(invalid)?.ty));
-                    }
-                }
-                Payload::StartSection { .. } => info.has_start = true,
-                Payload::FunctionSection(reader) => info.defined_functions = reader.count(),
-                Payload::ExportSection(reader) => {
-                    for export in reader {
-                        let export = export.map_err(invalid)?;
-                        let kind = match export.kind {
-                            wasmparser::ExternalKind::Func
-                            | wasmparser::ExternalKind::FuncExact => {
-                                let ty = types.core_function_at(export.index);
-                                ExternKind::Func {
-                                    signature: signature_of(types, ty),
-                                }
-                            }
-                            wasmparser::ExternalKind::Memory => {
-                                ExternKind::Memory(memory_info(&types.memory_at(export.index)))
-                            }
-                            wasmparser::ExternalKind::Table => {
-                                ExternKind::Table(table_info(&types.table_at(export.index)))
-                            }
-                            wasmparser::ExternalKind::Global => {
-                                let g = types.global_at(export.index);
-                                ExternKind::Global {
-                                    ty: ValType::from_wasmparser(g.content_type),
-                                    mutable: g.mutable,
-                                }
-                            }
-                            wasmparser::ExternalKind::Tag => ExternKind::Tag,
-                        };
-                        info.exports.push(ExportInfo {
-                            name: export.name.to_string(),
-                            kind,
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(info)
+        validator.validate_all(bytes).map_err(invalid)?;
+        Self::read_validated(bytes)
     }
 
     /// Reads the interface of a module already validated under the same features, without
-    /// validating it again (function bodies are not even looked at). For the module cache: an
-    /// entry embeds exactly the bytes a previous load validated, so a hit only needs the
-    /// interface. Never panics on other bytes; it may return an error or a meaningless
+    /// validating it again (function bodies are not even looked at). [`ModuleInfo::parse`]
+    /// validates, then reads with this; the module cache reads with it alone, since an entry
+    /// embeds exactly the bytes a previous load validated. Never panics on other bytes; it may return an error or a meaningless
     /// interface for them, which is why it is only for bytes known to be valid.
     pub fn read_validated(bytes: &[u8]) -> Result<ModuleInfo, SandboxError> {
         let invalid = |err: wasmparser::BinaryReaderError| SandboxError::InvalidModule {
@@ -478,25 +392,6 @@ impl ModuleInfo {
     }
 }
 
-fn signature_of(
-    types: wasmparser::types::TypesRef<'_>,
-    id: wasmparser::types::CoreTypeId,
-) -> FuncSignature {
-    let f = types[id].unwrap_func();
-    FuncSignature::new(
-        f.params()
-            .iter()
-            .copied()
-            .map(ValType::from_wasmparser)
-            .collect::<Vec<_>>(),
-        f.results()
-            .iter()
-            .copied()
-            .map(ValType::from_wasmparser)
-            .collect::<Vec<_>>(),
-    )
-}
-
 fn memory_info(m: &wasmparser::MemoryType) -> MemoryInfo {
     MemoryInfo {
         initial_pages: m.initial,
@@ -596,7 +491,7 @@ mod tests {
     }
 
     #[test]
-    fn reading_a_valid_module_matches_validating_it() {
+    fn the_interface_names_every_import_and_export_with_its_type() {
         let bytes = wasm(
             r#"(module
               (type $t (func (param i32 i64) (result f32)))
@@ -615,8 +510,63 @@ mod tests {
               (start $s)
               (func $s))"#,
         );
-        let validated = ModuleInfo::parse(&bytes, &SandboxConfig::default()).unwrap();
-        assert_eq!(ModuleInfo::read_validated(&bytes).unwrap(), validated);
+        let info = ModuleInfo::parse(&bytes, &SandboxConfig::default()).unwrap();
+        assert_eq!(info, ModuleInfo::read_validated(&bytes).unwrap());
+        let f = FuncSignature::new([ValType::I32, ValType::I64], [ValType::F32]);
+        assert_eq!(
+            info.imports[0].kind,
+            ExternKind::Func {
+                signature: f.clone()
+            }
+        );
+        let export = |name: &str| {
+            info.exports
+                .iter()
+                .find(|e| e.name == name)
+                .map(|e| e.kind.clone())
+                .unwrap()
+        };
+        assert_eq!(export("imported_f"), ExternKind::Func { signature: f });
+        assert_eq!(
+            export("h"),
+            ExternKind::Func {
+                signature: FuncSignature::new([ValType::F64], [ValType::I32, ValType::I64])
+            }
+        );
+        assert_eq!(
+            export("gl"),
+            ExternKind::Global {
+                ty: ValType::F64,
+                mutable: false
+            }
+        );
+        assert_eq!(
+            export("gm"),
+            ExternKind::Global {
+                ty: ValType::I32,
+                mutable: true
+            }
+        );
+        assert_eq!(
+            export("imported_g"),
+            ExternKind::Global {
+                ty: ValType::I64,
+                mutable: true
+            }
+        );
+        match (export("mem"), export("imported_m"), export("tab")) {
+            (ExternKind::Memory(mem), ExternKind::Memory(imported), ExternKind::Table(tab)) => {
+                assert_eq!((mem.initial_pages, mem.maximum_pages), (2, Some(5)));
+                assert_eq!(
+                    (imported.initial_pages, imported.maximum_pages),
+                    (1, Some(2))
+                );
+                assert_eq!((tab.element, tab.initial), (ValType::ExternRef, 7));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(info.has_start);
+        assert_eq!(info.defined_functions, 2);
     }
 
     #[test]
