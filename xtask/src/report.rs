@@ -427,9 +427,11 @@ const TARGETS: [Target; 10] = [
              export up by name and checking the arguments, two `Vec`s of values, reading the \
              clock to arm the deadline and to time the call, the native-stack check, and \
              building the `ExecutionResult` (fuel, peak memory, output)",
-            "the same per-call work as on wasmtime, plus registering the run with the \
-             watchdog (a mutex) and wasmer's own call path (dynamic `Value`s, the interrupt \
-             registration of `experimental-host-interrupt`)",
+            "the same per-call work as on wasmtime, plus the metering globals of the \
+             sandbox's middleware (each instance's fuel and limit-flag globals are written \
+             before the run and read after it, through wasmer's dynamic `Global` API), \
+             registering the run with the watchdog (a mutex) and wasmer's own call path \
+             (dynamic `Value`s, the interrupt registration of `experimental-host-interrupt`)",
         ],
     },
     Target {
