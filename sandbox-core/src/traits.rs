@@ -334,15 +334,9 @@ pub trait Sandbox: Send + Sync {
     /// linked instance provides, when [`Linker::instantiate`] resolves it, and
     /// [`CompiledModule::instantiate`] of such a module checks the policy as for any module.
     fn load_linkable(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, SandboxError> {
-        let binary;
-        let wasm = if looks_like_text(wasm) {
-            binary = crate::compile_wat_to_wasm(wasm)?;
-            &binary[..]
-        } else {
-            wasm
-        };
-        let info = validate(self, wasm)?;
-        self.compile_validated(wasm, info)
+        let wasm = self.binary_of(wasm)?;
+        let info = validate(self, &wasm)?;
+        self.compile_validated(&wasm, info)
     }
 
     /// A new, empty store in which modules compiled by this sandbox are instantiated and

@@ -308,14 +308,10 @@ impl StoreSet {
 
     /// Whether the flag global `pick` selects is set in any instance.
     fn any_flag(&mut self, pick: impl Fn(&SandboxGlobals) -> Option<&Global>) -> bool {
-        let flags: Vec<Global> = self
-            .slots
-            .iter()
-            .filter_map(|slot| pick(&slot.globals).cloned())
-            .collect();
-        flags
-            .iter()
-            .any(|g| matches!(g.get(&mut self.store), Value::I32(v) if v != 0))
+        (0..self.slots.len()).any(|index| {
+            let flag = pick(&self.slots[index].globals).cloned();
+            flag.is_some_and(|g| matches!(g.get(&mut self.store), Value::I32(v) if v != 0))
+        })
     }
 
     /// Writes the per-run values into a new instance before any of its code runs.
@@ -373,20 +369,25 @@ impl StoreSet {
         let budget = self
             .fuel_left
             .map(|fuel| i64::try_from(fuel).unwrap_or(i64::MAX));
-        let mut writes = Vec::new();
-        for slot in &self.slots {
-            writes.push((slot.globals.memory_limit_hit.clone(), Value::I32(0)));
-            if let Some(flag) = &slot.globals.fuel_exhausted {
-                writes.push((flag.clone(), Value::I32(0)));
-            }
-            if let (Some(global), Some(budget)) = (&slot.globals.fuel_remaining, budget) {
-                writes.push((global.clone(), Value::I64(budget)));
-            }
-        }
-        for (global, value) in writes {
+        let set = |store: &mut Store, global: &Global, value: Value| {
             global
-                .set(&mut self.store, value)
-                .map_err(|err| internal(format!("cannot reset a sandbox global: {err}")))?;
+                .set(store, value)
+                .map_err(|err| internal(format!("cannot reset a sandbox global: {err}")))
+        };
+        for index in 0..self.slots.len() {
+            let globals = &self.slots[index].globals;
+            let (hit, exhausted, remaining) = (
+                globals.memory_limit_hit.clone(),
+                globals.fuel_exhausted.clone(),
+                globals.fuel_remaining.clone(),
+            );
+            set(&mut self.store, &hit, Value::I32(0))?;
+            if let Some(flag) = exhausted {
+                set(&mut self.store, &flag, Value::I32(0))?;
+            }
+            if let (Some(global), Some(budget)) = (remaining, budget) {
+                set(&mut self.store, &global, Value::I64(budget))?;
+            }
         }
         Ok(())
     }

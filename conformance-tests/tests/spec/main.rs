@@ -90,6 +90,32 @@ struct Totals {
     modules_ok: usize,
 }
 
+impl Totals {
+    fn add(&mut self, other: &Totals) {
+        self.files += other.files;
+        self.files_passing += other.files_passing;
+        self.assertions += other.assertions;
+        self.passed += other.passed;
+        self.unsupported += other.unsupported;
+        self.modules += other.modules;
+        self.modules_ok += other.modules_ok;
+    }
+
+    /// The summary table's row for `backend` and `set`.
+    fn row(&self, backend: &str, set: &str) -> String {
+        format!(
+            "| {backend} | {set} | {}/{} | {}/{} | {} | {}/{} |",
+            self.files_passing,
+            self.files,
+            self.passed,
+            self.assertions,
+            self.unsupported,
+            self.modules_ok,
+            self.modules
+        )
+    }
+}
+
 static TOTALS: Mutex<BTreeMap<(String, &'static str), Totals>> = Mutex::new(BTreeMap::new());
 
 /// The divergence entry covering `key`, if any.
@@ -114,18 +140,22 @@ fn run_file(
         driver::run(backend, contents, disabled_for(set)).map_err(|err| format!("{key}: {err}"))?;
     {
         let mut totals = TOTALS.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = totals.entry((backend.to_string(), set)).or_default();
-        entry.files += 1;
-        entry.files_passing += usize::from(report.failures.is_empty());
-        entry.assertions += report.assertions;
-        entry.passed += report.passed;
-        entry.unsupported += report
-            .failures
-            .iter()
-            .filter(|f| f.contains("unsupported:"))
-            .count();
-        entry.modules += report.modules;
-        entry.modules_ok += report.modules_ok;
+        totals
+            .entry((backend.to_string(), set))
+            .or_default()
+            .add(&Totals {
+                files: 1,
+                files_passing: usize::from(report.failures.is_empty()),
+                assertions: report.assertions,
+                passed: report.passed,
+                unsupported: report
+                    .failures
+                    .iter()
+                    .filter(|f| f.contains("unsupported:"))
+                    .count(),
+                modules: report.modules,
+                modules_ok: report.modules_ok,
+            });
     }
     let summary = format!(
         "{}/{} assertions, {}/{} modules",
@@ -217,36 +247,11 @@ fn print_summary() {
     println!("|---|---|---|---|---|---|");
     let mut overall: BTreeMap<String, Totals> = BTreeMap::new();
     for ((backend, set), t) in totals.iter() {
-        println!(
-            "| {backend} | {set} | {}/{} | {}/{} | {} | {}/{} |",
-            t.files_passing,
-            t.files,
-            t.passed,
-            t.assertions,
-            t.unsupported,
-            t.modules_ok,
-            t.modules
-        );
-        let o = overall.entry(backend.clone()).or_default();
-        o.files += t.files;
-        o.files_passing += t.files_passing;
-        o.assertions += t.assertions;
-        o.passed += t.passed;
-        o.unsupported += t.unsupported;
-        o.modules += t.modules;
-        o.modules_ok += t.modules_ok;
+        println!("{}", t.row(backend, set));
+        overall.entry(backend.clone()).or_default().add(t);
     }
     for (backend, t) in &overall {
-        println!(
-            "| {backend} | **all** | {}/{} | {}/{} | {} | {}/{} |",
-            t.files_passing,
-            t.files,
-            t.passed,
-            t.assertions,
-            t.unsupported,
-            t.modules_ok,
-            t.modules
-        );
+        println!("{}", t.row(backend, "**all**"));
     }
     println!();
 }
