@@ -6,6 +6,7 @@
 //! (`wasmtime::traps_map_to_the_closed_enum`, `wasmer::...`).
 
 pub mod differential;
+pub mod guests;
 
 use sandbox::{
     BackendKind, CompiledModule, ExecutionResult, Runtime, Sandbox, SandboxConfig, SandboxError,

@@ -8,6 +8,7 @@
 //! cannot run (unreadable or invalid tests file, bad option value), 2 for a usage error.
 
 use crate::cache::{read_module_or_artifact, CacheArgs};
+use crate::lang::{Lang, StagedScript};
 use crate::status;
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
@@ -43,8 +44,17 @@ pub enum BackendChoice {
 /// Arguments of `sandbox judge`.
 #[derive(Debug, Args)]
 pub struct JudgeArgs {
-    /// The solution (.wasm or .wat): a WASI command, or a module exporting --invoke's NAME.
+    /// The solution (.wasm or .wat): a WASI command, or a module exporting --invoke's NAME;
+    /// with --lang, a script.
     solution: PathBuf,
+    /// Judge SOLUTION as a script of this language, run by its interpreter module
+    /// (SANDBOX_PYTHON_WASM or SANDBOX_JS_WASM, or --interpreter) with each test's input on
+    /// stdin.
+    #[arg(long, value_enum, conflicts_with = "invoke")]
+    lang: Option<Lang>,
+    /// The interpreter module for --lang (overrides SANDBOX_PYTHON_WASM / SANDBOX_JS_WASM).
+    #[arg(long, value_name = "FILE", requires = "lang")]
+    interpreter: Option<PathBuf>,
     /// The test cases: {"tests": [{"id", "input", "expected_output", "time_limit_ms",
     /// "memory_limit_bytes", "fuel"}, ...]} or a bare array of them.
     #[arg(long, value_name = "TESTS.json")]
@@ -165,13 +175,25 @@ fn read_tests(path: &Path) -> anyhow::Result<Vec<TestCase>> {
 
 /// Judges the solution and prints the report(s).
 pub fn judge(args: JudgeArgs) -> anyhow::Result<u8> {
-    let config = args.config()?;
+    let mut config = args.config()?;
     let mut runtimes = args.runtimes()?;
     let tests = read_tests(&args.tests)?;
+    let mut module_file = args.solution.clone();
+    // Kept alive while judging: the guest's view of the script.
+    let _staged = match args.lang {
+        Some(lang) => {
+            module_file = crate::lang::interpreter(lang, args.interpreter.as_deref())?;
+            let staged = StagedScript::new(&args.solution)?;
+            staged.configure(lang, &[], &mut config);
+            config.validate().map_err(|err| anyhow::anyhow!("{err}"))?;
+            Some(staged)
+        }
+        None => None,
+    };
     let read = if args.trust_artifact {
-        read_module_or_artifact(&args.solution, config.max_module_bytes)
+        read_module_or_artifact(&module_file, config.max_module_bytes)
     } else {
-        sandbox::read_module_file(&args.solution, config.max_module_bytes)
+        sandbox::read_module_file(&module_file, config.max_module_bytes)
     };
     let solution = match read {
         Ok(bytes) => Ok(bytes),

@@ -7,8 +7,10 @@
 mod cache;
 mod compile;
 mod demo;
+mod denials;
 mod inspect;
 mod judge;
+mod lang;
 mod run;
 mod status;
 mod units;

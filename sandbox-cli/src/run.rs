@@ -1,6 +1,7 @@
 //! `sandbox run`: one module, one call (or `_start`), under limits, on one or every engine.
 
 use crate::cache::{read_module_or_artifact, CacheArgs};
+use crate::lang::{Lang, StagedScript};
 use crate::status;
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
@@ -40,8 +41,16 @@ pub enum Preset {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The module to run (.wasm or .wat), or an artifact of `sandbox compile --aot` (.cwasm;
-    /// run only artifacts you made: they are native code).
+    /// run only artifacts you made: they are native code); with --lang, the script.
     file: PathBuf,
+    /// Run FILE as a script of this language with its interpreter module (SANDBOX_PYTHON_WASM
+    /// or SANDBOX_JS_WASM, or --interpreter); the script is seen read-only at /script. Fuel is
+    /// off unless --fuel is given: time is the limit.
+    #[arg(long, value_enum)]
+    lang: Option<Lang>,
+    /// The interpreter module for --lang (overrides SANDBOX_PYTHON_WASM / SANDBOX_JS_WASM).
+    #[arg(long, value_name = "FILE", requires = "lang")]
+    interpreter: Option<PathBuf>,
     /// Arguments for the guest: with --invoke, parsed by the export's signature (put them
     /// after `--` if they start with `-` and are not numbers).
     #[arg(value_name = "ARGS")]
@@ -215,8 +224,28 @@ impl RunArgs {
 
 /// Runs the module and prints the report(s).
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let config = args.config()?;
-    let bytes = match read_module_or_artifact(&args.file, config.max_module_bytes) {
+    let mut config = args.config()?;
+    let mut module_file = args.file.clone();
+    // Kept alive for the run: the guest's view of the script.
+    let _staged = match args.lang {
+        Some(lang) => {
+            if args.invoke.is_some() || !args.link.is_empty() {
+                anyhow::bail!(
+                    "--lang runs a script: it cannot be combined with --invoke or --link"
+                );
+            }
+            module_file = crate::lang::interpreter(lang, args.interpreter.as_deref())?;
+            let staged = StagedScript::new(&args.file)?;
+            staged.configure(lang, &args.arguments(), &mut config);
+            if args.fuel.is_none() {
+                config.max_fuel = None;
+            }
+            config.validate().map_err(|err| anyhow::anyhow!("{err}"))?;
+            Some(staged)
+        }
+        None => None,
+    };
+    let bytes = match read_module_or_artifact(&module_file, config.max_module_bytes) {
         Ok(bytes) => bytes,
         Err(err) => {
             eprintln!("error: {err}");
@@ -393,14 +422,15 @@ fn call(
     config: &SandboxConfig,
 ) -> ExecutionResult {
     let failed = |err: SandboxError| ExecutionResult::new(runtime, Outcome::Failed(err));
-    let func = invoke.unwrap_or("_start");
+    let func = invoke.unwrap_or_else(|| sandbox::wasi::entry_point(module.info()));
     let values: Vec<WasmValue> = match module
         .info()
         .function(func)
         .map_err(|err| match (invoke, err) {
             (None, SandboxError::FunctionNotFound { available, .. }) => {
                 SandboxError::FunctionNotFound {
-                    name: "_start (the module is not a WASI command: pick an export with --invoke)"
+                    name: "_start (the module is neither a WASI command nor a reactor with a \
+                           default export \"\": pick an export with --invoke)"
                         .into(),
                     available,
                 }
@@ -432,6 +462,9 @@ fn print_command(result: &ExecutionResult) {
     let _ = std::io::stderr().write_all(&result.stderr);
     if let Outcome::Failed(err) = &result.outcome {
         eprintln!("sandbox: {} ({err})", err.kind());
+    }
+    for note in crate::denials::notes(result) {
+        eprintln!("sandbox: {note}");
     }
     for (truncated, stream) in [
         (result.stdout_truncated, "stdout"),
@@ -508,6 +541,9 @@ fn print_one(result: &ExecutionResult, cache: Option<CacheStatus>, config: &Sand
     match &result.outcome {
         Outcome::Ok => println!("Result: {}", values(&result.return_values)),
         other => println!("Outcome: {}", outcome_line(other)),
+    }
+    for note in crate::denials::notes(result) {
+        println!("Note: {note}");
     }
     let started = !matches!(
         result.outcome.kind(),

@@ -47,8 +47,11 @@ pub struct SandboxConfig {
     /// `Capabilities::network`.
     pub allow_network: bool,
     /// What the guest's clocks and random source are (WASI `clock_time_get`, `clock_res_get`,
-    /// `poll_oneoff`, `random_get`). Denied by default: clocks are a timing side channel. This is
-    /// the product brief's `allow_clock`, grown a third, deterministic choice.
+    /// `poll_oneoff`, `random_get`). [`ClockPolicy::Virtual`] by default: the host's clock is
+    /// a timing side channel, and a denied clock breaks most real programs (QuickJS, CPython's
+    /// `time`, `random` and hashing, C's `time()`), so the guest gets a deterministic clock
+    /// and random source that leak nothing of the host. This is the product brief's
+    /// `allow_clock` (host clock access: [`ClockPolicy::Real`]), grown two more choices.
     pub clock: ClockPolicy,
     /// Seed of the deterministic random source under [`ClockPolicy::Virtual`].
     pub random_seed: u64,
@@ -142,15 +145,16 @@ impl InstanceAllocation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClockPolicy {
-    /// Clock, sleep and random calls fail with `ENOTCAPABLE`.
-    #[default]
+    /// Clock, sleep and random calls fail with `ENOTCAPABLE` (and are named in the report of
+    /// a run that then fails).
     Deny,
     /// The host's clocks and the operating system's random source.
     Real,
     /// Deterministic: the wall clock starts at 2000-01-01T00:00:00Z (the monotonic clock at 0)
     /// and both advance by 1 ms on every read; randomness comes from a generator seeded with
     /// [`SandboxConfig::random_seed`]; sleeping is refused. The same inputs give the same
-    /// outputs on every run and on both engines.
+    /// outputs on every run and on both engines. The default.
+    #[default]
     Virtual,
 }
 
@@ -203,7 +207,7 @@ impl Default for SandboxConfig {
             allowed_imports: Vec::new(),
             allow_filesystem: false,
             allow_network: false,
-            clock: ClockPolicy::Deny,
+            clock: ClockPolicy::Virtual,
             random_seed: 0,
             program_name: "main.wasm".to_string(),
             args: Vec::new(),
@@ -274,9 +278,10 @@ impl SandboxConfig {
             || crate::wasi::is_granted(module, name, self)
     }
 
-    /// Whether the guest can read a clock.
+    /// Whether the guest can read the host's clock (the product brief's `allow_clock`): only
+    /// under [`ClockPolicy::Real`]; a virtual clock reveals nothing of the host.
     pub fn allow_clock(&self) -> bool {
-        self.clock != ClockPolicy::Deny
+        self.clock == ClockPolicy::Real
     }
 
     /// The WebAssembly features modules are validated against: everything the sandbox knows
@@ -387,7 +392,7 @@ mod tests {
         assert_eq!(d.max_stack_size, MIB);
         assert!(d.allowed_imports.is_empty());
         assert!(!d.allow_filesystem && !d.allow_network && !d.allow_clock());
-        assert_eq!(d.clock, ClockPolicy::Deny);
+        assert_eq!(d.clock, ClockPolicy::Virtual);
 
         let m = SandboxConfig::minimal();
         assert_eq!(

@@ -17,6 +17,7 @@ pub mod fuel;
 pub mod host;
 pub mod module;
 pub mod outcome;
+pub mod reactor;
 pub mod session;
 pub mod traits;
 pub mod value;

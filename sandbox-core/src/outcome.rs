@@ -1,5 +1,6 @@
 //! How a run ended and what it measured.
 
+use crate::wasi::Denial;
 use crate::{BackendKind, SandboxError, WasmValue};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -92,6 +93,10 @@ pub struct ExecutionResult {
     pub stdout_truncated: bool,
     /// Whether stderr was cut at the output limit.
     pub stderr_truncated: bool,
+    /// WASI calls the policy denied during the run (a clock, randomness, a socket, a path
+    /// outside the preopens), in the order they were first made. When the run then failed,
+    /// these are the likely cause, and a trap's message names them too.
+    pub denied: Vec<Denial>,
 }
 
 impl ExecutionResult {
@@ -108,7 +113,21 @@ impl ExecutionResult {
             stderr: Vec::new(),
             stdout_truncated: false,
             stderr_truncated: false,
+            denied: Vec::new(),
         }
+    }
+
+    /// Attaches the denials of this run; when the run trapped, its message names them
+    /// (`... (after the guest's clock_time_get was denied (clock deny))`).
+    pub fn record_denials(&mut self, denied: Vec<Denial>) {
+        if denied.is_empty() {
+            return;
+        }
+        if let Outcome::Failed(SandboxError::RuntimeError { message, .. }) = &mut self.outcome {
+            let names: Vec<String> = denied.iter().map(ToString::to_string).collect();
+            message.push_str(&format!(" (after {})", names.join("; ")));
+        }
+        self.denied.extend(denied);
     }
 
     /// The exit code, when the guest exited.

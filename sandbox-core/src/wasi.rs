@@ -1,14 +1,23 @@
-//! WASI preview 1 policy, written once for both engines: which functions a guest may import,
-//! and the clock and random functions that replace the engines' own under
-//! [`ClockPolicy::Deny`] and [`ClockPolicy::Virtual`] (so both engines behave identically).
+//! WASI preview 1 policy, written once for both engines: which functions a guest may import
+//! (all of them: what a call can reach is decided at the capability, when it is made), the
+//! clock and random functions that replace the engines' own under [`ClockPolicy::Deny`] and
+//! [`ClockPolicy::Virtual`] (so both engines behave identically), and the record of the calls
+//! the policy denied ([`DenialLog`]), so a run that fails afterwards can say why.
 
 use crate::host::{HostContext, HostError, HostFunction};
 use crate::value::{FuncSignature, ValType};
 use crate::{ClockPolicy, SandboxConfig, WasmValue};
+use serde::Serialize;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
 /// The import module of WASI preview 1.
 pub const MODULE: &str = "wasi_snapshot_preview1";
+
+/// The socket functions of preview 1. They are linkable like every other function, but the
+/// sandbox never gives a guest a socket, so they only ever fail: `badf` for a descriptor that
+/// is not open, `notsock` for one that is (a file, a directory, stdio), as on the wasmtime CLI.
+pub const SOCKET_FUNCTIONS: &[&str] = &["sock_accept", "sock_recv", "sock_send", "sock_shutdown"];
 
 /// Every function of WASI preview 1.
 pub const FUNCTIONS: &[&str] = &[
@@ -64,29 +73,217 @@ pub const FUNCTIONS: &[&str] = &[
 pub mod errno {
     /// Success.
     pub const SUCCESS: i32 = 0;
+    /// Permission denied.
+    pub const ACCES: i32 = 2;
+    /// Bad file descriptor.
+    pub const BADF: i32 = 8;
     /// Bad address.
     pub const FAULT: i32 = 21;
     /// Invalid argument.
     pub const INVAL: i32 = 28;
     /// Function not supported.
     pub const NOSYS: i32 = 52;
+    /// Not a socket.
+    pub const NOTSOCK: i32 = 57;
+    /// Operation not permitted.
+    pub const PERM: i32 = 63;
     /// Capability insufficient: what a denied clock or random call returns.
     pub const NOTCAPABLE: i32 = 76;
 }
 
 /// Whether the policy grants the WASI import `module::name`.
 ///
-/// Granted: every preview 1 function but the socket ones (no backend gives guests a network).
-/// The capabilities behind them are decided at call time: files only exist in preopens, clocks
-/// and randomness follow [`SandboxConfig::clock`]. Refused: `wasi_unstable` (preview 0), names
-/// preview 1 does not define, and `sock_*`.
+/// Granted: every function of preview 1 and of preview 0 (`wasi_unstable`, the older snapshot
+/// that pre-2020 toolchains emit; both engines' WASI libraries implement it over the same
+/// context), as toolchains expect: wasi-libc links `accept`, `recv`, `send` and `shutdown` into
+/// many programs. The capabilities behind them are decided at call time: files only exist in
+/// preopens, clocks and randomness follow [`SandboxConfig::clock`], and there are no sockets
+/// ([`SOCKET_FUNCTIONS`] always fail). Refused: names the snapshot does not define.
 pub fn is_granted(module: &str, name: &str, _config: &SandboxConfig) -> bool {
-    module == MODULE && FUNCTIONS.contains(&name) && !name.starts_with("sock_")
+    match module {
+        MODULE => FUNCTIONS.contains(&name),
+        // Preview 0 has every preview 1 function but `sock_accept`.
+        PREVIEW0_MODULE => name != "sock_accept" && FUNCTIONS.contains(&name),
+        _ => false,
+    }
 }
 
-/// Whether the module imports anything from WASI.
+/// The import module of WASI preview 0, the pre-2020 snapshot.
+pub const PREVIEW0_MODULE: &str = "wasi_unstable";
+
+/// The WASI import modules the sandbox links: preview 1, then preview 0.
+pub const MODULES: [&str; 2] = [MODULE, PREVIEW0_MODULE];
+
+/// Whether `module` is a WASI import module (either snapshot).
+pub fn is_wasi_import_module(module: &str) -> bool {
+    MODULES.contains(&module)
+}
+
+/// Where a WASI path function takes its path: the indexes of the (pointer, length)
+/// parameters; `None` for functions that take no path. (`path_rename` and `path_link` take
+/// two; the first is named in reports.)
+pub fn path_argument(name: &str) -> Option<(usize, usize)> {
+    match name {
+        "path_create_directory"
+        | "path_readlink"
+        | "path_remove_directory"
+        | "path_rename"
+        | "path_unlink_file" => Some((1, 2)),
+        "path_filestat_get" | "path_filestat_set_times" | "path_link" | "path_open" => Some((2, 3)),
+        "path_symlink" => Some((3, 4)),
+        _ => None,
+    }
+}
+
+/// The export a WASI program runs when no export is named: `_start` for a command, else the
+/// default export `""` of a reactor (whose `_initialize` runs first, see
+/// [`crate::reactor`]), as the wasmtime CLI does; `_start` when there is neither (the caller
+/// then reports that it is missing).
+pub fn entry_point(info: &crate::ModuleInfo) -> &'static str {
+    let exports = |name: &str| info.exported_functions().any(|export| export == name);
+    if !exports("_start") && exports("") {
+        ""
+    } else {
+        "_start"
+    }
+}
+
+/// Whether the module imports anything from WASI (either snapshot).
 pub fn is_wasi_module(info: &crate::ModuleInfo) -> bool {
-    info.imports.iter().any(|import| import.module == MODULE)
+    info.imports
+        .iter()
+        .any(|import| is_wasi_import_module(&import.module))
+}
+
+/// Whether the module imports from the WASI module `module` (`wasi_snapshot_preview1` or
+/// `wasi_unstable`).
+pub fn imports_from(info: &crate::ModuleInfo, module: &str) -> bool {
+    info.imports.iter().any(|import| import.module == module)
+}
+
+/// `functions` (defined for preview 1), also defined for preview 0 when the module imports
+/// from it: the same closures, so both names share one state.
+pub fn for_imported_snapshots(
+    functions: Vec<HostFunction>,
+    info: &crate::ModuleInfo,
+) -> Vec<HostFunction> {
+    if !imports_from(info, PREVIEW0_MODULE) {
+        return functions;
+    }
+    let preview0: Vec<HostFunction> = functions
+        .iter()
+        .filter(|f| f.module == MODULE)
+        .map(|f| {
+            let mut f = f.clone();
+            f.module = PREVIEW0_MODULE.to_string();
+            f
+        })
+        .collect();
+    functions.into_iter().chain(preview0).collect()
+}
+
+/// The capability a denied WASI call asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// A clock (`clock_time_get`, `clock_res_get`).
+    Clock,
+    /// Random bytes (`random_get`).
+    Random,
+    /// Sleeping or waiting for time to pass (`poll_oneoff`).
+    Sleep,
+    /// A socket (`sock_*`): the sandbox gives guests no network.
+    Network,
+    /// A path outside the preopened directories, or a change to a read-only one.
+    Filesystem,
+}
+
+impl Capability {
+    /// The capability's name in JSON and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Clock => "clock",
+            Capability::Random => "random",
+            Capability::Sleep => "sleep",
+            Capability::Network => "network",
+            Capability::Filesystem => "filesystem",
+        }
+    }
+}
+
+/// One WASI call the policy denied during a run: the guest got an error code instead.
+///
+/// Denials are normal (a guest may probe a clock and carry on without it); they matter when
+/// the run then fails, which is when [`crate::ExecutionResult`] names them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Denial {
+    /// The WASI function, e.g. `clock_time_get`.
+    pub function: String,
+    /// What it asked for.
+    pub capability: Capability,
+    /// The policy that denied it, e.g. `clock deny`, `no network`, `preopens`.
+    pub policy: String,
+    /// The path asked for, for filesystem denials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the guest's {}", self.function)?;
+        if let Some(path) = &self.path {
+            write!(f, " of {path:?}")?;
+        }
+        write!(f, " was denied ({})", self.policy)
+    }
+}
+
+/// The denials of one instance, shared between the functions that deny and the backend that
+/// reports them after each call. Bounded: the first [`DenialLog::MAX`] distinct denials of a
+/// call are kept, repeats are not.
+#[derive(Debug, Clone, Default)]
+pub struct DenialLog(Arc<Mutex<Vec<Denial>>>);
+
+impl DenialLog {
+    /// How many distinct denials one call keeps.
+    pub const MAX: usize = 16;
+
+    /// Records a denial (once per distinct denial).
+    pub fn record(&self, denial: Denial) {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() < Self::MAX && !log.contains(&denial) {
+            log.push(denial);
+        }
+    }
+
+    /// Records a call to a socket function (there are no sockets to reach).
+    pub fn record_socket(&self, function: &str) {
+        self.record(Denial {
+            function: function.to_string(),
+            capability: Capability::Network,
+            policy: "the sandbox gives guests no network".into(),
+            path: None,
+        });
+    }
+
+    /// Records a filesystem call refused with `errno` because `path` is outside the
+    /// preopens or would change a read-only one; other errors (a missing file) are not
+    /// denials and are ignored.
+    pub fn record_path(&self, function: &str, path: &str, errno: i32) {
+        if matches!(errno, errno::NOTCAPABLE | errno::PERM | errno::ACCES) {
+            self.record(Denial {
+                function: function.to_string(),
+                capability: Capability::Filesystem,
+                policy: "outside the preopened directories, or read-only".into(),
+                path: Some(path.chars().take(256).collect()),
+            });
+        }
+    }
+
+    /// Takes the denials recorded since the last take.
+    pub fn take(&self) -> Vec<Denial> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// Seconds from the Unix epoch to 2000-01-01T00:00:00Z, where virtual wall-clock time starts.
@@ -128,22 +325,52 @@ fn ret(errno: i32) -> Result<Vec<WasmValue>, HostError> {
     Ok(vec![WasmValue::I32(errno)])
 }
 
+/// A function that fails with `ENOTCAPABLE` and records the denial in `log`.
+fn denying(
+    name: &'static str,
+    params: &[ValType],
+    capability: Capability,
+    policy: &'static str,
+    log: &DenialLog,
+) -> HostFunction {
+    let log = log.clone();
+    HostFunction::new(MODULE, name, sig(params), move |_, _| {
+        log.record(Denial {
+            function: name.to_string(),
+            capability,
+            policy: policy.to_string(),
+            path: None,
+        });
+        ret(errno::NOTCAPABLE)
+    })
+}
+
 /// The WASI functions the sandbox implements itself for `config.clock`; an engine registers them
 /// in place of its library's. Empty under [`ClockPolicy::Real`]. Call once per instance: the
-/// virtual clock and random state are per instance.
-pub fn overrides(config: &SandboxConfig) -> Vec<HostFunction> {
+/// virtual clock and random state are per instance. Denied calls are recorded in `log`.
+pub fn overrides(config: &SandboxConfig, log: &DenialLog) -> Vec<HostFunction> {
     use ValType::{I32, I64};
     match config.clock {
         ClockPolicy::Real => Vec::new(),
         ClockPolicy::Deny => {
-            let deny = |name: &'static str, params: &[ValType]| {
-                HostFunction::new(MODULE, name, sig(params), |_, _| ret(errno::NOTCAPABLE))
-            };
+            const POLICY: &str = "clock deny";
             vec![
-                deny("clock_time_get", &[I32, I64, I32]),
-                deny("clock_res_get", &[I32, I32]),
-                deny("poll_oneoff", &[I32, I32, I32, I32]),
-                deny("random_get", &[I32, I32]),
+                denying(
+                    "clock_time_get",
+                    &[I32, I64, I32],
+                    Capability::Clock,
+                    POLICY,
+                    log,
+                ),
+                denying("clock_res_get", &[I32, I32], Capability::Clock, POLICY, log),
+                denying(
+                    "poll_oneoff",
+                    &[I32, I32, I32, I32],
+                    Capability::Sleep,
+                    POLICY,
+                    log,
+                ),
+                denying("random_get", &[I32, I32], Capability::Random, POLICY, log),
             ]
         }
         ClockPolicy::Virtual => {
@@ -222,10 +449,13 @@ pub fn overrides(config: &SandboxConfig) -> Vec<HostFunction> {
                 },
             );
             // Sleeping under a virtual clock would leak real time; refuse it.
-            let poll =
-                HostFunction::new(MODULE, "poll_oneoff", sig(&[I32, I32, I32, I32]), |_, _| {
-                    ret(errno::NOTCAPABLE)
-                });
+            let poll = denying(
+                "poll_oneoff",
+                &[I32, I32, I32, I32],
+                Capability::Sleep,
+                "clock virtual",
+                log,
+            );
             vec![time, resolution, random, poll]
         }
     }
@@ -245,13 +475,33 @@ mod tests {
     }
 
     #[test]
-    fn policy_grants_preview1_but_not_sockets_or_preview0() {
+    fn policy_grants_all_of_preview1_and_preview0() {
         let config = SandboxConfig::default();
-        assert!(config.allows_import(MODULE, "fd_write"));
-        assert!(config.allows_import(MODULE, "path_open"));
-        assert!(!config.allows_import(MODULE, "sock_accept"));
+        for name in FUNCTIONS {
+            assert!(config.allows_import(MODULE, name), "{name}");
+        }
         assert!(!config.allows_import(MODULE, "made_up"));
-        assert!(!config.allows_import("wasi_unstable", "fd_write"));
+        assert!(config.allows_import(PREVIEW0_MODULE, "fd_write"));
+        assert!(config.allows_import(PREVIEW0_MODULE, "sock_recv"));
+        assert!(!config.allows_import(PREVIEW0_MODULE, "sock_accept"));
+        assert!(!config.allows_import("wasi_preview_whatever", "fd_write"));
+    }
+
+    #[test]
+    fn denial_log_keeps_distinct_path_denials_only() {
+        let log = DenialLog::default();
+        log.record_path("path_open", "../secret", errno::NOTCAPABLE);
+        log.record_path("path_open", "../secret", errno::NOTCAPABLE);
+        log.record_path("path_open", "missing.txt", 44);
+        log.record_socket("sock_accept");
+        let denied = log.take();
+        assert_eq!(denied.len(), 2);
+        assert_eq!(denied[0].capability, Capability::Filesystem);
+        assert_eq!(denied[1].capability, Capability::Network);
+        for i in 0..100 {
+            log.record_path("path_open", &format!("../{i}"), errno::PERM);
+        }
+        assert_eq!(log.take().len(), DenialLog::MAX);
     }
 
     #[test]
@@ -262,7 +512,7 @@ mod tests {
             ..SandboxConfig::default()
         };
         let run = || {
-            let functions = overrides(&config);
+            let functions = overrides(&config, &DenialLog::default());
             let find = |name| functions.iter().find(|f| f.name == name).unwrap();
             let mut memory = Vector(vec![0; 64]);
             let ok = call(
@@ -293,7 +543,12 @@ mod tests {
 
     #[test]
     fn denied_calls_fail_with_notcapable() {
-        let functions = overrides(&SandboxConfig::default());
+        let config = SandboxConfig {
+            clock: ClockPolicy::Deny,
+            ..SandboxConfig::default()
+        };
+        let log = DenialLog::default();
+        let functions = overrides(&config, &log);
         assert_eq!(functions.len(), 4);
         let mut memory = Vector(vec![0; 8]);
         for f in &functions {
@@ -308,6 +563,15 @@ mod tests {
                 .collect();
             assert_eq!(call(f, None, &mut memory, &args), errno::NOTCAPABLE);
         }
-        assert!(overrides(&SandboxConfig::compute()).is_empty());
+        let denied = log.take();
+        assert_eq!(denied.len(), 4);
+        assert_eq!(denied[0].function, "clock_time_get");
+        assert_eq!(denied[0].capability, Capability::Clock);
+        assert_eq!(
+            denied[0].to_string(),
+            "the guest's clock_time_get was denied (clock deny)"
+        );
+        assert!(log.take().is_empty(), "a take empties the log");
+        assert!(overrides(&SandboxConfig::compute(), &log).is_empty());
     }
 }

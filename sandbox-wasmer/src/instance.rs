@@ -203,6 +203,7 @@ impl RunReport {
         result.stderr = output.stderr;
         result.stdout_truncated = output.stdout_truncated;
         result.stderr_truncated = output.stderr_truncated;
+        result.record_denials(output.denied);
         result
     }
 }
@@ -851,7 +852,7 @@ fn build_imports(
             .host_functions
             .get(&import.module, &import.name)
             .is_none()
-            && !(uses_wasi && import.module == wasi::MODULE)
+            && !(uses_wasi && sandbox_core::wasi::is_wasi_import_module(&import.module))
     }) {
         return Err(SandboxError::LinkError {
             reason: format!(
@@ -865,8 +866,15 @@ fn build_imports(
     if uses_wasi {
         let (env, captured) = wasi::build_env(config, engine.wasix_runtime()?)?;
         let func_env = WasiFunctionEnv::new(store, env);
-        wasi::define_imports(store, &func_env, &captured, host_env, &mut imports);
-        for function in sandbox_core::wasi::overrides(config) {
+        for module in sandbox_core::wasi::MODULES {
+            if sandbox_core::wasi::imports_from(info, module) {
+                wasi::define_imports(store, &func_env, &captured, host_env, module, &mut imports);
+            }
+        }
+        for function in sandbox_core::wasi::for_imported_snapshots(
+            sandbox_core::wasi::overrides(config, captured.denials()),
+            info,
+        ) {
             let defined = host::define(store, host_env, &function)?;
             imports.define(&function.module, &function.name, defined);
         }
@@ -953,7 +961,10 @@ impl CompiledModule for WasmerModule {
             func_env
         });
         set.add_instance(self, &imports, &host_env, wasi_env)?;
-        Ok(Box::new(WasmerInstance { set }))
+        Ok(sandbox_core::reactor::initializing(
+            Box::new(WasmerInstance { set }),
+            &self.info,
+        ))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
@@ -1050,7 +1061,7 @@ impl WasmerLinker {
                 }
                 continue;
             }
-            if import.module == wasi::MODULE {
+            if sandbox_core::wasi::is_wasi_import_module(&import.module) {
                 return Err(SandboxError::Unsupported {
                     reason: format!(
                         "{}::{}: WASI is not offered in a linked store",

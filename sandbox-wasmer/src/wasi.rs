@@ -25,6 +25,7 @@
 
 use crate::host::HostState;
 use crate::preopen::{guest_name, PreopenFs};
+use sandbox_core::wasi::{errno, path_argument, Denial, DenialLog, SOCKET_FUNCTIONS};
 use sandbox_core::{CappedOutput, SandboxConfig, SandboxError};
 use std::cell::Cell;
 use std::future::Future;
@@ -42,9 +43,6 @@ use wasmer::{
 use wasmer_wasix::runtime::task_manager::{TaskWasm, VirtualTaskManager};
 use wasmer_wasix::virtual_fs::{self, FsError, VirtualFile};
 use wasmer_wasix::{PluggableRuntime, WasiEnv, WasiFunctionEnv, WasiThreadError, WasiVersion};
-
-/// The import module of WASI preview 1.
-pub(crate) const MODULE: &str = sandbox_core::wasi::MODULE;
 
 fn internal(reason: impl std::fmt::Display) -> SandboxError {
     SandboxError::Unsupported {
@@ -216,6 +214,8 @@ pub(crate) struct Captured {
     stderr: CappedOutput,
     /// The stream whose cap was passed during the current run.
     exceeded: Mutex<Option<Stream>>,
+    /// The WASI calls the policy denied since the last take.
+    denials: DenialLog,
 }
 
 /// What one run wrote.
@@ -225,6 +225,7 @@ pub(crate) struct RunOutput {
     pub(crate) stderr: Vec<u8>,
     pub(crate) stdout_truncated: bool,
     pub(crate) stderr_truncated: bool,
+    pub(crate) denied: Vec<Denial>,
 }
 
 impl Captured {
@@ -233,7 +234,13 @@ impl Captured {
             stdout: CappedOutput::new(limit),
             stderr: CappedOutput::new(limit),
             exceeded: Mutex::new(None),
+            denials: DenialLog::default(),
         })
+    }
+
+    /// Where this instance's denied WASI calls are recorded.
+    pub(crate) fn denials(&self) -> &DenialLog {
+        &self.denials
     }
 
     fn exceeded_lock(&self) -> std::sync::MutexGuard<'_, Option<Stream>> {
@@ -265,6 +272,7 @@ impl Captured {
             stderr: self.stderr.take(),
             stdout_truncated: self.stdout.truncated(),
             stderr_truncated: self.stderr.truncated(),
+            denied: self.denials.take(),
         }
     }
 
@@ -522,48 +530,61 @@ pub(crate) fn build_env(
     Ok((env, captured))
 }
 
-/// wasix's preview 1 functions for `func_env`, with the sandbox's `fd_write`, `fd_pwrite`,
-/// `path_open` and `proc_exit` (see the module documentation). Added to `imports`. `env` gives
-/// the wrappers the instance's memory once it exists.
+/// wasix's functions of the WASI import module `module` (`wasi_snapshot_preview1`, or
+/// `wasi_unstable` for preview 0) for `func_env`, with the sandbox's `fd_write`, `fd_pwrite`,
+/// `path_open`, `path_link`, socket functions and `proc_exit` (see the module documentation),
+/// and the other path functions recording their refusals. Added to `imports`. `env` gives the
+/// wrappers the instance's memory once it exists.
 pub(crate) fn define_imports(
     store: &mut impl AsStoreMut,
     func_env: &WasiFunctionEnv,
     captured: &Arc<Captured>,
     env: &FunctionEnv<HostState>,
+    module: &str,
     imports: &mut Imports,
 ) {
-    let wasix =
-        wasmer_wasix::generate_import_object_from_env(store, &func_env.env, WasiVersion::Snapshot1);
-    let fdstat_get = match wasix.get_export(MODULE, "fd_fdstat_get") {
+    let version = if module == sandbox_core::wasi::PREVIEW0_MODULE {
+        WasiVersion::Snapshot0
+    } else {
+        WasiVersion::Snapshot1
+    };
+    let wasix = wasmer_wasix::generate_import_object_from_env(store, &func_env.env, version);
+    let fdstat_get = match wasix.get_export(module, "fd_fdstat_get") {
         Some(wasmer::Extern::Function(f)) => Some(f),
         _ => None,
     };
-    for ((module, name), export) in &wasix {
-        if module != MODULE || name == "proc_exit" {
+    for ((from, name), export) in &wasix {
+        if from != module || name == "proc_exit" {
             continue;
         }
-        match export {
-            wasmer::Extern::Function(inner) if name == "fd_write" || name == "fd_pwrite" => {
-                let wrapped = checking_output(store, env, inner, captured.clone());
-                imports.define(MODULE, &name, wrapped);
+        let wasmer::Extern::Function(inner) = export else {
+            imports.define(module, &name, export);
+            continue;
+        };
+        let defined = match (name.as_str(), &fdstat_get) {
+            (socket, Some(fdstat_get)) if SOCKET_FUNCTIONS.contains(&socket) => {
+                let ty = inner.ty(store);
+                no_sockets(store, env, ty, socket, fdstat_get.clone(), captured.clone())
             }
-            wasmer::Extern::Function(inner) if name == "path_open" || name == "path_link" => {
-                match &fdstat_get {
-                    Some(fdstat_get) => {
-                        let wrapped = refusing_writes_to_read_only(
-                            store,
-                            env,
-                            inner,
-                            fdstat_get.clone(),
-                            name == "path_link",
-                        );
-                        imports.define(MODULE, &name, wrapped);
-                    }
-                    None => imports.define(MODULE, &name, inner),
-                }
+            ("fd_write" | "fd_pwrite", _) => checking_output(store, env, inner, captured.clone()),
+            ("path_open" | "path_link", Some(fdstat_get)) => {
+                let inner = recording_path_denials(store, env, &name, inner, captured.clone());
+                refusing_writes_to_read_only(
+                    store,
+                    env,
+                    inner,
+                    fdstat_get.clone(),
+                    name == "path_link",
+                    captured.clone(),
+                    &name,
+                )
             }
-            other => imports.define(MODULE, &name, other),
-        }
+            (path, _) if path_argument(path).is_some() => {
+                recording_path_denials(store, env, path, inner, captured.clone())
+            }
+            _ => inner,
+        };
+        imports.define(module, &name, defined);
     }
     let exit = Function::new(
         store,
@@ -576,7 +597,7 @@ pub(crate) fn define_imports(
             Err(RuntimeError::user(Box::new(GuestExit(code))))
         },
     );
-    imports.define(MODULE, "proc_exit", exit);
+    imports.define(module, "proc_exit", exit);
 }
 
 /// `inner` (a wasix write function), trapping as soon as it returns if it passed the output
@@ -605,7 +626,114 @@ fn checking_output(
 }
 
 /// WASI `errno` `perm`, what the filesystem layer's refusals become too.
-const ERRNO_PERM: i32 = 63;
+const ERRNO_PERM: i32 = errno::PERM;
+
+/// The sandbox's socket function `name`: there are no sockets, so it fails with `badf` when
+/// the descriptor is not open and `notsock` when it is (a file, a directory, stdio), as
+/// wasmtime-wasi does, whatever the other arguments; the call is recorded as a denial.
+/// (wasix's own would check rights and flags first and answer `acces` or `inval` instead.)
+fn no_sockets(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    ty: FunctionType,
+    name: &str,
+    fdstat_get: Function,
+    captured: Arc<Captured>,
+) -> Function {
+    let name = name.to_string();
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<HostState>,
+              args: &[Value]|
+              -> Result<Vec<Value>, RuntimeError> {
+            captured.denials.record_socket(&name);
+            let open = match args.first() {
+                Some(Value::I32(fd)) => fd_is_open(&mut env, &fdstat_get, *fd),
+                _ => false,
+            };
+            Ok(vec![Value::I32(if open {
+                errno::NOTSOCK
+            } else {
+                errno::BADF
+            })])
+        },
+    )
+}
+
+/// Whether `fd` is an open descriptor, asking wasix's `fd_fdstat_get` (into scratch guest
+/// memory, restored afterwards, as [`base_is_read_only`] does).
+fn fd_is_open(env: &mut FunctionEnvMut<HostState>, fdstat_get: &Function, fd: i32) -> bool {
+    let Some(memory) = env.data().memory.clone() else {
+        return false;
+    };
+    let mut saved = [0u8; 24];
+    if memory.view(&env).read(0, &mut saved).is_err() {
+        return false;
+    }
+    let result = fdstat_get.call(env, &[Value::I32(fd), Value::I32(0)]);
+    let _ = memory.view(&env).write(0, &saved);
+    matches!(result.as_deref(), Ok([Value::I32(0)]))
+}
+
+/// `inner` (a wasix path function `name`), recording a denial when it refuses a path as
+/// outside the preopens or read-only.
+fn recording_path_denials(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    name: &str,
+    inner: Function,
+    captured: Arc<Captured>,
+) -> Function {
+    let ty = inner.ty(store);
+    let name = name.to_string();
+    let Some((ptr, len)) = path_argument(&name) else {
+        return inner;
+    };
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<HostState>,
+              args: &[Value]|
+              -> Result<Vec<Value>, RuntimeError> {
+            let results = inner.call(&mut env, args)?.into_vec();
+            if let Some(Value::I32(code)) = results.first() {
+                if *code != errno::SUCCESS {
+                    let path = guest_string(&mut env, args, ptr, len);
+                    captured.denials.record_path(&name, &path, *code);
+                }
+            }
+            Ok(results)
+        },
+    )
+}
+
+/// The string a WASI call passed as (pointer, length) at argument indexes `ptr` and `len`,
+/// read lossily from guest memory (at most 256 bytes); empty if unreadable.
+fn guest_string(
+    env: &mut FunctionEnvMut<HostState>,
+    args: &[Value],
+    ptr: usize,
+    len: usize,
+) -> String {
+    let (Some(Value::I32(ptr)), Some(Value::I32(len))) = (args.get(ptr), args.get(len)) else {
+        return String::new();
+    };
+    let Some(memory) = env.data().memory.clone() else {
+        return String::new();
+    };
+    let mut bytes = vec![0u8; (*len as u32 as usize).min(256)];
+    if memory
+        .view(&env)
+        .read(u64::from(*ptr as u32), &mut bytes)
+        .is_err()
+    {
+        return String::new();
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
 /// `oflags` that change a file: `creat` and `trunc`.
 const OFLAGS_CREAT_TRUNC: i32 = 1 | 8;
 /// The `fd_write` right.
@@ -631,8 +759,11 @@ fn refusing_writes_to_read_only(
     inner: Function,
     fdstat_get: Function,
     link: bool,
+    captured: Arc<Captured>,
+    name: &str,
 ) -> Function {
     let ty = inner.ty(store);
+    let name = name.to_string();
     Function::new_with_env(
         store,
         env,
@@ -663,6 +794,8 @@ fn refusing_writes_to_read_only(
                     )
             };
             if refused {
+                let path = guest_string(&mut env, args, 2, 3);
+                captured.denials.record_path(&name, &path, ERRNO_PERM);
                 return Ok(vec![Value::I32(ERRNO_PERM)]);
             }
             Ok(inner.call(&mut env, args)?.into_vec())

@@ -3,6 +3,7 @@
 use crate::engine::{PoolKey, SharedEngine, EPOCH_TICK};
 use crate::wasi::OutputLimitHit;
 use sandbox_core::module::ModuleInfo;
+use sandbox_core::wasi::DenialLog;
 use sandbox_core::FuncSignature;
 use sandbox_core::{
     wasi, BackendKind, CappedOutput, CompiledModule, ExecutionResult, GuestMemory, HostContext,
@@ -215,6 +216,8 @@ struct StoreState {
     fuel_limit: Option<u64>,
     /// This instance's host functions, called by the shared linker's trampolines by index.
     host_functions: Arc<[HostFunction]>,
+    /// The WASI calls the policy denied since the last call's report.
+    denials: DenialLog,
     /// When the current call must stop; checked against real time when an epoch deadline
     /// fires, so a run never stops before its limit however the ticks fall.
     deadline: Instant,
@@ -290,11 +293,19 @@ type LinkShape = (bool, Vec<(String, String, FuncSignature)>);
 
 impl WasmtimeModule {
     /// The host functions of one instance: the sandbox's clock and random functions (fresh
-    /// per instance: the virtual clock's state is per instance) and the embedder's.
-    fn host_functions(config: &SandboxConfig, is_wasi: bool) -> Vec<HostFunction> {
+    /// per instance: the virtual clock's state is per instance, and they record denials in
+    /// the instance's `denials`) and the embedder's.
+    fn host_functions(
+        config: &SandboxConfig,
+        info: &ModuleInfo,
+        denials: &DenialLog,
+    ) -> Vec<HostFunction> {
         let mut functions = Vec::new();
-        if is_wasi {
-            functions.extend(wasi::overrides(config));
+        if wasi::is_wasi_module(info) {
+            functions.extend(wasi::for_imported_snapshots(
+                wasi::overrides(config, denials),
+                info,
+            ));
         }
         functions.extend(config.host_functions.iter().cloned());
         functions
@@ -348,17 +359,26 @@ impl WasmtimeModule {
                     .expect("a WASI context exists whenever WASI is linked")
             })
             .map_err(link_error)?;
+            wrap_wasi(&mut linker)?;
+            if wasi::imports_from(&self.info, wasi::PREVIEW0_MODULE) {
+                // Preview 0 over the same context (wasmtime-wasi adapts its types).
+                wasmtime_wasi::p0::add_to_linker_sync(&mut linker, |state: &mut StoreState| {
+                    state
+                        .wasi
+                        .as_mut()
+                        .expect("a WASI context exists whenever WASI is linked")
+                })
+                .map_err(link_error)?;
+            }
             // wasmtime-wasi refuses exit codes of 126 and above; the sandbox reports any i32
             // code, as wasmer-wasix does.
-            linker
-                .func_wrap(
-                    wasi::MODULE,
-                    "proc_exit",
-                    |code: i32| -> wasmtime::Result<()> {
+            for module in wasi::MODULES {
+                linker
+                    .func_wrap(module, "proc_exit", |code: i32| -> wasmtime::Result<()> {
                         Err(wasmtime::Error::new(wasmtime_wasi::I32Exit(code)))
-                    },
-                )
-                .map_err(link_error)?;
+                    })
+                    .map_err(link_error)?;
+            }
         }
         let signatures: Vec<_> = functions
             .iter()
@@ -525,8 +545,7 @@ impl CompiledModule for WasmtimeModule {
                 .host_functions
                 .get(&import.module, &import.name)
                 .is_none()
-                && !(import.module == wasi::MODULE
-                    && wasi::is_granted(&import.module, &import.name, config))
+                && !wasi::is_granted(&import.module, &import.name, config)
         }) {
             return Err(fail(SandboxError::LinkError {
                 reason: format!(
@@ -545,7 +564,8 @@ impl CompiledModule for WasmtimeModule {
         } else {
             None
         };
-        let host_functions = Self::host_functions(config, is_wasi);
+        let denials = DenialLog::default();
+        let host_functions = Self::host_functions(config, &self.info, &denials);
         let pre = match self.instance_pre(is_wasi, &host_functions) {
             Ok(pre) => pre,
             Err(err) => return Err(fail(err)),
@@ -557,6 +577,7 @@ impl CompiledModule for WasmtimeModule {
             wasi_ctx,
             (stdout, stderr),
             host_functions.into(),
+            denials,
             1,
         ) {
             Ok(store) => store,
@@ -568,17 +589,20 @@ impl CompiledModule for WasmtimeModule {
         let result = on_big_enough_stack(limits.stack, || pre.instantiate(&mut store));
         let elapsed = started.elapsed();
         match result {
-            Ok(instance) => Ok(Box::new(WasmtimeInstance {
-                set: StoreSet {
-                    store,
-                    funcs: vec![HashMap::new()],
-                    slots: vec![Slot {
-                        instance,
-                        info: self.info.clone(),
-                    }],
-                    limits,
-                },
-            })),
+            Ok(instance) => Ok(sandbox_core::reactor::initializing(
+                Box::new(WasmtimeInstance {
+                    set: StoreSet {
+                        store,
+                        funcs: vec![HashMap::new()],
+                        slots: vec![Slot {
+                            instance,
+                            info: self.info.clone(),
+                        }],
+                        limits,
+                    },
+                }),
+                &self.info,
+            )),
             Err(err) => Err(Box::new(instantiation_failed(
                 &err, &store, limits, elapsed,
             ))),
@@ -606,6 +630,94 @@ fn instantiation_failed(
     report
 }
 
+/// Shadows, in a linker where wasmtime-wasi's preview 1 functions are defined, those whose
+/// refusals the sandbox names in its reports: the socket functions (there are no sockets;
+/// wasmtime-wasi answers `badf` or `notsock`) and the path functions (a path outside the
+/// preopens, or a change to a read-only one). Each wrapper calls wasmtime-wasi's own
+/// implementation (its public preview 1 functions, on the store's [`WasiP1Ctx`] and the
+/// caller's memory) and records a denial from what it returned.
+fn wrap_wasi(linker: &mut Linker<StoreState>) -> Result<(), SandboxError> {
+    use wasmtime_wasi::p1::wasi_snapshot_preview1 as p1;
+    /// Defines the wrapper of one function: `$name` with parameters `$arg: $ty`, the path at
+    /// parameters `$ptr`/`$len` (or a socket), `$call` how to reach wasmtime-wasi's function.
+    macro_rules! wrap {
+        ($name:ident ($($arg:ident: $ty:ty),*) socket) => {
+            wrap!(@define $name ($($arg: $ty),*) |caller, errno, _args| {
+                let _ = errno;
+                caller.data().denials.record_socket(stringify!($name));
+            } sync)
+        };
+        ($name:ident ($($arg:ident: $ty:ty),*) path $ptr:ident $len:ident) => {
+            wrap!(@define $name ($($arg: $ty),*) |caller, errno, _args| {
+                if errno != wasi::errno::SUCCESS {
+                    let path = guest_string(&mut caller, $ptr, $len);
+                    caller.data().denials.record_path(stringify!($name), &path, errno);
+                }
+            } async)
+        };
+        (@define $name:ident ($($arg:ident: $ty:ty),*) |$caller:ident, $errno:ident, $args:ident| $record:block $mode:ident) => {
+            linker
+                .func_wrap(
+                    wasi::MODULE,
+                    stringify!($name),
+                    move |mut $caller: Caller<'_, StoreState>, $($arg: $ty),*| -> wasmtime::Result<i32> {
+                        let memory = $caller
+                            .get_export("memory")
+                            .and_then(wasmtime::Extern::into_memory)
+                            .ok_or_else(|| wasmtime::Error::msg("missing required memory export"))?;
+                        let (bytes, state) = memory.data_and_store_mut(&mut $caller);
+                        let ctx = state
+                            .wasi
+                            .as_mut()
+                            .ok_or_else(|| wasmtime::Error::msg("no WASI context"))?;
+                        let mut guest = wiggle::GuestMemory::Unshared(bytes);
+                        let $errno = wrap!(@call $mode p1::$name(ctx, &mut guest, $($arg),*))?;
+                        $record
+                        Ok($errno)
+                    },
+                )
+                .map_err(|err| SandboxError::LinkError {
+                    reason: format!("cannot wrap {}: {err}", stringify!($name)),
+                })?;
+        };
+        (@call sync $call:expr) => { $call };
+        (@call async $call:expr) => { wasmtime_wasi::runtime::in_tokio($call) };
+    }
+    wrap!(sock_accept(fd: i32, flags: i32, out: i32) socket);
+    wrap!(sock_recv(fd: i32, data: i32, data_len: i32, flags: i32, out_len: i32, out_flags: i32) socket);
+    wrap!(sock_send(fd: i32, data: i32, data_len: i32, flags: i32, out_len: i32) socket);
+    wrap!(sock_shutdown(fd: i32, how: i32) socket);
+    wrap!(path_create_directory(fd: i32, path: i32, path_len: i32) path path path_len);
+    wrap!(path_filestat_get(fd: i32, flags: i32, path: i32, path_len: i32, out: i32) path path path_len);
+    wrap!(path_filestat_set_times(fd: i32, flags: i32, path: i32, path_len: i32, atim: i64, mtim: i64, fst_flags: i32) path path path_len);
+    wrap!(path_link(old_fd: i32, old_flags: i32, path: i32, path_len: i32, new_fd: i32, new_path: i32, new_len: i32) path path path_len);
+    wrap!(path_open(fd: i32, dirflags: i32, path: i32, path_len: i32, oflags: i32, base: i64, inheriting: i64, fdflags: i32, out: i32) path path path_len);
+    wrap!(path_readlink(fd: i32, path: i32, path_len: i32, buf: i32, buf_len: i32, out: i32) path path path_len);
+    wrap!(path_remove_directory(fd: i32, path: i32, path_len: i32) path path path_len);
+    wrap!(path_rename(fd: i32, path: i32, path_len: i32, new_fd: i32, new_path: i32, new_len: i32) path path path_len);
+    wrap!(path_symlink(old_path: i32, old_len: i32, fd: i32, path: i32, path_len: i32) path path path_len);
+    wrap!(path_unlink_file(fd: i32, path: i32, path_len: i32) path path path_len);
+    Ok(())
+}
+
+/// The string at (`ptr`, `len`) of the caller's memory, lossily, at most 256 bytes; empty if
+/// unreadable.
+fn guest_string(caller: &mut Caller<'_, StoreState>, ptr: i32, len: i32) -> String {
+    let Some(memory) = caller
+        .get_export("memory")
+        .and_then(wasmtime::Extern::into_memory)
+    else {
+        return String::new();
+    };
+    let start = ptr as u32 as usize;
+    let len = (len as u32 as usize).min(256);
+    memory
+        .data(&caller)
+        .get(start..start.saturating_add(len))
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+        .unwrap_or_default()
+}
+
 /// A store under `limits`: the resource limiter, the deadline callback and the fuel budget.
 fn new_store(
     engine: &SharedEngine,
@@ -613,6 +725,7 @@ fn new_store(
     wasi: Option<WasiP1Ctx>,
     (stdout, stderr): (CappedOutput, CappedOutput),
     host_functions: Arc<[HostFunction]>,
+    denials: DenialLog,
     max_instances: usize,
 ) -> Result<Store<StoreState>, SandboxError> {
     let mut store = Store::new(
@@ -638,6 +751,7 @@ fn new_store(
             stderr,
             fuel_limit: limits.fuel,
             host_functions,
+            denials,
         },
     );
     store.limiter(|state| &mut state.limiter);
@@ -732,6 +846,7 @@ fn collect_output(store: &Store<StoreState>, report: &mut ExecutionResult) {
     report.stderr = state.stderr.take();
     report.stdout_truncated = state.stdout.truncated();
     report.stderr_truncated = state.stderr.truncated();
+    report.record_denials(state.denials.take());
 }
 
 /// Maps a wasmtime error onto the core outcome: a WASI exit, or a failure.
@@ -1150,6 +1265,7 @@ impl WasmtimeLinker {
             None,
             outputs,
             functions.into(),
+            DenialLog::default(),
             MAX_LINKED_INSTANCES,
         )?;
         Ok(WasmtimeLinker {
@@ -1173,7 +1289,7 @@ impl WasmtimeLinker {
             if self.registered.contains_key(&import.module) {
                 continue;
             }
-            if import.module == wasi::MODULE {
+            if wasi::is_wasi_import_module(&import.module) {
                 return Err(SandboxError::Unsupported {
                     reason: format!(
                         "{}::{}: WASI is not offered in a linked store",

@@ -268,7 +268,21 @@ fn instance_memory(root: &Path) -> anyhow::Result<Vec<report::InstanceMemory>> {
     Ok(measured)
 }
 
-/// Compiles every C fixture to a WASI command next to the WAT fixtures, every C solution of
+/// The flags a C source asks for on a first line `// clang: FLAGS` (a WASI reactor says
+/// `// clang: -mexec-model=reactor`).
+fn extra_flags(source: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(source)
+        .with_context(|| format!("cannot read {}", source.display()))?;
+    Ok(text
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("// clang:"))
+        .map(|flags| flags.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default())
+}
+
+/// Compiles every C fixture to a WASI command (or, when its first line asks, a reactor) next
+/// to the WAT fixtures, every C solution of
 /// the judge example next to its source, the bench's WASI hello-world next to its source, and
 /// the bench's compute kernels (`sandbox-bench/kernels/*.c`) to import-free modules that
 /// export their functions (no `_start`, no libc calls).
@@ -298,10 +312,12 @@ fn fixtures(root: &Path) -> anyhow::Result<()> {
                 .to_string_lossy()
                 .into_owned();
             let output = output_dir.join(format!("{stem}.wasm"));
+            let extra = extra_flags(&source)?;
             println!("==> clang {} -> {}", source.display(), output.display());
             let status = Command::new("clang")
                 .args(["--target=wasm32-wasi", "-O2", "-Wl,--strip-all"])
                 .args(flags)
+                .args(&extra)
                 .arg("-o")
                 .arg(&output)
                 .arg(&source)

@@ -7,6 +7,7 @@ const SOURCES: &[&str] = &[
     include_str!("suite.rs"),
     include_str!("linking.rs"),
     include_str!("wasi.rs"),
+    include_str!("realworld.rs"),
     include_str!("differential.rs"),
 ];
 

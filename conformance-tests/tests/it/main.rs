@@ -10,6 +10,7 @@ mod fixtures;
 mod generated;
 mod linking;
 mod properties;
+mod realworld;
 mod suite;
 mod wasi;
 
@@ -17,6 +18,7 @@ mod wasi;
 mod cases {
     pub use crate::cache::*;
     pub use crate::linking::*;
+    pub use crate::realworld::*;
     pub use crate::suite::*;
     pub use crate::wasi::*;
 }
@@ -127,4 +129,11 @@ conformance! {
     pooled_instances_run_under_the_same_limits,
     pool_exhaustion_is_a_typed_error_and_slots_are_reused,
     time_limit_can_be_switched_off,
+    wasi_sockets_link_and_fail_with_an_errno,
+    wasi_preview0_programs_run_under_the_same_policy,
+    wasi_reactor_is_initialized_before_its_first_call,
+    wasi_reactor_default_export_runs_after_initialize,
+    wasi_denied_clock_is_named_when_the_run_fails,
+    real_world_cpython_runs_scripts,
+    real_world_quickjs_needs_a_clock_and_says_so,
 }

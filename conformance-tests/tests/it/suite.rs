@@ -691,6 +691,30 @@ pub fn unsupported_features_are_refused_cleanly(h: &Harness) {
         Err(err) => {
             assert!(!has_simd, "{}: declares SIMD but refused: {err}", h.backend);
             assert_eq!(err.kind(), "unsupported", "{err}");
+            assert!(
+                err.to_string().contains("SIMD"),
+                "the feature is named: {err}"
+            );
+        }
+    }
+    // Exception handling (what C++ toolchains emit for `throw`): run where the engine has it,
+    // refused with the feature named where it does not.
+    let exceptions = r#"(module (tag $e)
+        (func (export "caught") (result i32)
+          (block $handler (try_table (catch $e $handler) (throw $e)))
+          i32.const 1))"#;
+    match sandbox.load(exceptions.as_bytes()) {
+        Ok(module) => {
+            let mut instance = module.instantiate(&h.config()).unwrap();
+            let result = instance.call("caught", &[]).unwrap();
+            assert_eq!(result.return_values, i32s(&[1]), "{}", h.backend);
+        }
+        Err(err) => {
+            assert_eq!(err.kind(), "unsupported", "{}: {err}", h.backend);
+            assert!(
+                err.to_string().contains("exception"),
+                "the feature is named: {err}"
+            );
         }
     }
 }

@@ -1,0 +1,4 @@
+# Counts forever.
+n = 0
+while True:
+    n += 1

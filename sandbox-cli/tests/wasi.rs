@@ -1,0 +1,107 @@
+//! WASI programs people have, from outside: reactors, socket-linking programs, preview 0,
+//! and denials that explain themselves, on both engines.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../conformance-tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn sandbox(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(args)
+        .arg("--no-cache")
+        .output()
+        .expect("the sandbox binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_reactor_without_invoke_runs_its_default_export_after_initialize() {
+    for backend in ["wasmtime", "wasmer"] {
+        let output = sandbox(&["run", &fixture("reactor_default.wat"), "--backend", backend]);
+        assert_eq!(output.status.code(), Some(0), "{backend}: {output:?}");
+        assert_eq!(text(&output.stdout), "initialized\ndefault export\n");
+        // A C reactor's exports see what `_initialize` set up.
+        let output = sandbox(&[
+            "run",
+            &fixture("reactor.wasm"),
+            "--invoke",
+            "answer",
+            "--backend",
+            backend,
+            "--json",
+        ]);
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["results"], serde_json::json!([42]), "{backend}");
+    }
+}
+
+#[test]
+fn programs_linking_sockets_run_and_their_calls_fail() {
+    for backend in ["wasmtime", "wasmer"] {
+        let output = sandbox(&["run", &fixture("sockets.wasm"), "--backend", backend]);
+        assert_eq!(output.status.code(), Some(0), "{backend}: {output:?}");
+        assert!(
+            text(&output.stdout).contains("shutdown(1) ENOTSOCK"),
+            "{backend}: {}",
+            text(&output.stdout)
+        );
+    }
+}
+
+#[test]
+fn preview0_programs_run() {
+    for backend in ["wasmtime", "wasmer"] {
+        let output = sandbox(&["run", &fixture("preview0.wat"), "--backend", backend]);
+        assert_eq!(output.status.code(), Some(7), "{backend}: {output:?}");
+        assert_eq!(text(&output.stdout), "hello from preview 0\n");
+    }
+}
+
+#[test]
+fn a_denied_clock_is_named_with_the_flag_that_grants_it() {
+    for backend in ["wasmtime", "wasmer"] {
+        let output = sandbox(&[
+            "run",
+            &fixture("clock_abort.wasm"),
+            "--backend",
+            backend,
+            "--clock",
+            "deny",
+        ]);
+        assert_eq!(output.status.code(), Some(134), "{backend}: {output:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(
+                "sandbox: the guest's clock_time_get was denied (--clock deny); try --clock virtual"
+            ),
+            "{backend}: {stderr}"
+        );
+        // The default clock is virtual: the same program runs.
+        let output = sandbox(&["run", &fixture("clock_abort.wasm"), "--backend", backend]);
+        assert_eq!(output.status.code(), Some(0), "{backend}: {output:?}");
+        assert_eq!(text(&output.stdout), "clock ok\n");
+        // JSON names the denial too.
+        let output = sandbox(&[
+            "run",
+            &fixture("clock_abort.wasm"),
+            "--backend",
+            backend,
+            "--clock",
+            "deny",
+            "--json",
+        ]);
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["denied"][0]["function"], "clock_time_get", "{backend}");
+        assert_eq!(json["denied"][0]["capability"], "clock", "{backend}");
+    }
+}
