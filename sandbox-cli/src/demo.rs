@@ -34,8 +34,30 @@ pub const DEMO_WAT: &str = r#"(module
     (call $dive (i32.add (local.get 0) (i32.const 1)))))
 "#;
 
+/// The bundled WASI guest: a reactor (`_initialize` runs before its first call) that reaches
+/// for what the sandbox does not give by default.
+pub const DEMO_WASI_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "sock_accept"
+    (func $accept (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get"
+    (func $clock (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $ready (mut i32) (i32.const 0))
+  (func (export "_initialize") (global.set $ready (i32.const 1)))
+  ;; Accepts a connection on stdin's descriptor: the errno it gets (57, not a socket).
+  (func (export "network") (result i32)
+    (if (i32.eqz (global.get $ready)) (then unreachable))
+    (call $accept (i32.const 0) (i32.const 0) (i32.const 64)))
+  ;; Reads the wall clock, and gives up (traps) without one, as QuickJS does.
+  (func (export "clock") (result i64)
+    (if (call $clock (i32.const 0) (i64.const 1) (i32.const 64)) (then unreachable))
+    (i64.load (i32.const 64))))
+"#;
+
 struct Case {
     title: &'static str,
+    /// Whether the case runs [`DEMO_WASI_WAT`] rather than [`DEMO_WAT`].
+    wasi: bool,
     func: &'static str,
     args: Vec<WasmValue>,
     config: SandboxConfig,
@@ -53,18 +75,21 @@ pub fn demo() -> anyhow::Result<u8> {
     let cases = [
         Case {
             title: "fib(90): honest work",
+            wasi: false,
             func: "fib",
             args: vec![WasmValue::I32(90)],
             config: base.clone(),
         },
         Case {
             title: "spin: infinite loop, fuel on",
+            wasi: false,
             func: "spin",
             args: vec![],
             config: base.clone(),
         },
         Case {
             title: "spin: infinite loop, fuel off, 200 ms limit",
+            wasi: false,
             func: "spin",
             args: vec![],
             config: SandboxConfig {
@@ -74,15 +99,41 @@ pub fn demo() -> anyhow::Result<u8> {
         },
         Case {
             title: "hog: grows memory past 4 MiB",
+            wasi: false,
             func: "hog",
             args: vec![],
             config: base.clone(),
         },
         Case {
             title: "dive: unbounded recursion, 256 KiB stack",
+            wasi: false,
             func: "dive",
             args: vec![WasmValue::I32(0)],
             config: base.clone(),
+        },
+        Case {
+            title: "network: a WASI reactor accepts a connection (no sockets exist)",
+            wasi: true,
+            func: "network",
+            args: vec![],
+            config: base.clone(),
+        },
+        Case {
+            title: "clock: reads the clock, virtual (the default)",
+            wasi: true,
+            func: "clock",
+            args: vec![],
+            config: base.clone(),
+        },
+        Case {
+            title: "clock: reads the clock, --clock deny, gives up without it",
+            wasi: true,
+            func: "clock",
+            args: vec![],
+            config: SandboxConfig {
+                clock: sandbox::ClockPolicy::Deny,
+                ..base.clone()
+            },
         },
     ];
     let expected = [
@@ -90,6 +141,9 @@ pub fn demo() -> anyhow::Result<u8> {
         "fuel_exhausted",
         "time_limit_exceeded",
         "memory_limit_exceeded",
+        "trap",
+        "ok",
+        "ok",
         "trap",
     ];
     let runtimes = sandbox::available_runtimes();
@@ -106,12 +160,14 @@ pub fn demo() -> anyhow::Result<u8> {
         format_size(base.max_stack_size),
     );
     let wasm = sandbox::compile_wat_to_wasm(DEMO_WAT)?;
+    let wasi_wasm = sandbox::compile_wat_to_wasm(DEMO_WASI_WAT)?;
     let mut all_as_expected = true;
     for (case, expected) in cases.iter().zip(expected) {
         println!("{}", case.title);
         for runtime in &runtimes {
+            let module = if case.wasi { &wasi_wasm } else { &wasm };
             let result =
-                sandbox::execute_on(*runtime, &wasm, case.func, &case.args, case.config.clone());
+                sandbox::execute_on(*runtime, module, case.func, &case.args, case.config.clone());
             let (line, kind) = match &result {
                 Ok(result) => {
                     let what = match &result.outcome {
@@ -144,6 +200,11 @@ pub fn demo() -> anyhow::Result<u8> {
             let mark = if kind == expected { "✓" } else { "✗" };
             all_as_expected &= kind == expected;
             println!("  {mark} {:<9} {line}", runtime.to_string());
+            if let Ok(result) = &result {
+                for denial in &result.denied {
+                    println!("              denied: {denial}");
+                }
+            }
         }
     }
     println!();

@@ -105,3 +105,21 @@ fn a_denied_clock_is_named_with_the_flag_that_grants_it() {
         assert_eq!(json["denied"][0]["capability"], "clock", "{backend}");
     }
 }
+
+#[test]
+fn the_demo_shows_every_limit_and_denial_on_every_engine() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let out = text(&output.stdout);
+    assert!(out.contains("Every engine enforced every limit."), "{out}");
+    assert!(!out.contains('✗'), "{out}");
+    assert_eq!(
+        out.matches("denied: the guest's clock_time_get was denied")
+            .count(),
+        2,
+        "{out}"
+    );
+}
