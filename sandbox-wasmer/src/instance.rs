@@ -863,9 +863,16 @@ fn build_imports(
     let mut imports = Imports::new();
     let mut wasi_parts = None;
     if uses_wasi {
-        let (env, captured) = wasi::build_env(config, engine.wasix_runtime()?)?;
+        let (env, captured, root_fd) = wasi::build_env(config, engine.wasix_runtime()?)?;
         let func_env = WasiFunctionEnv::new(store, env);
-        wasi::define_imports(store, &func_env, &captured, host_env, &mut imports);
+        wasi::define_imports(
+            store,
+            &func_env,
+            &captured,
+            &root_fd,
+            host_env,
+            &mut imports,
+        );
         for function in sandbox_core::wasi::overrides(config) {
             let defined = host::define(store, host_env, &function)?;
             imports.define(&function.module, &function.name, defined);
