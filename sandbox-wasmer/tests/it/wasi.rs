@@ -621,8 +621,16 @@ fn a_root_preopen_is_descriptor_3_with_its_own_rights() {
         let inheriting = call("inheriting", 3);
         assert_eq!(inheriting & FD_WRITE != 0, root_writable, "{inheriting:#x}");
         assert_ne!(call("inheriting", 4) & FD_WRITE, 0, "/rw is writable");
-        assert_eq!(call("inheriting", 5) & FD_WRITE, 0, "/deep/sub is read-only");
-        assert_eq!(call("rights", 5) & PATH_CREATE_FILE, 0, "/deep/sub is read-only");
+        assert_eq!(
+            call("inheriting", 5) & FD_WRITE,
+            0,
+            "/deep/sub is read-only"
+        );
+        assert_eq!(
+            call("rights", 5) & PATH_CREATE_FILE,
+            0,
+            "/deep/sub is read-only"
+        );
     }
 }
 
