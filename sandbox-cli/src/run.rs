@@ -92,8 +92,9 @@ pub struct RunArgs {
     /// Grant an import, as MODULE::NAME (repeatable).
     #[arg(long = "allow-import", value_name = "MODULE::NAME")]
     allow_import: Vec<String>,
-    /// Preopen a host directory read-only, seen by the guest at GUEST (default: /NAME, NAME
-    /// being the directory's last component).
+    /// Preopen a host directory read-only, seen by the guest at GUEST: any path, `/` included
+    /// (default: /NAME, NAME being the directory's last component; a relative GUEST is taken
+    /// from the root, so `.` is `/`).
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     dirs: Vec<String>,
     /// Preopen a host directory read-write.
@@ -154,24 +155,10 @@ impl RunArgs {
             .map(|d| (d, false))
             .chain(self.dirs_rw.iter().map(|d| (d, true)))
         {
-            // Without ::GUEST the guest sees the directory as /NAME (its last component): one
-            // level under the root is what both engines can preopen.
-            let (host, guest) = match spec.split_once("::") {
-                Some((host, guest)) => (host, guest.to_string()),
-                None => {
-                    let name = std::path::Path::new(spec)
-                        .file_name()
-                        .map(|name| name.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    (spec.as_str(), format!("/{name}"))
-                }
-            };
-            if host.is_empty() || guest.is_empty() || guest == "/" {
-                anyhow::bail!("invalid directory {spec:?}: expected HOST or HOST::/GUEST");
-            }
+            let (host, guest) = parse_dir(spec)?;
             config.allow_filesystem = true;
             config.preopens.push(Preopen {
-                host: PathBuf::from(host),
+                host,
                 guest,
                 writable,
             });
@@ -220,6 +207,42 @@ impl RunArgs {
         }
         args
     }
+}
+
+/// Splits a `--dir`/`--dir-rw` value, `HOST` or `HOST::GUEST`, into the host directory and the
+/// guest path. Without `::GUEST` the guest path is `/NAME`, NAME being the host directory's
+/// last component. Any guest path under the root is accepted (`/`, `/data`, `/data/in`; a
+/// relative one is taken from the root, as wasi-libc does: `.` is `/`, `data` is `/data`);
+/// an empty host or guest path, or a guest path with `..` or NUL, is an error.
+fn parse_dir(spec: &str) -> anyhow::Result<(PathBuf, String)> {
+    let (host, guest) = match spec.split_once("::") {
+        Some((host, guest)) => (host, guest.to_string()),
+        None => {
+            let name = std::path::Path::new(spec)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.is_empty() {
+                anyhow::bail!(
+                    "invalid directory {spec:?}: it has no last component to name it after; \
+                     write HOST::/GUEST"
+                );
+            }
+            (spec, format!("/{name}"))
+        }
+    };
+    if host.is_empty() {
+        anyhow::bail!("invalid directory {spec:?}: the host directory is empty (HOST::/GUEST)");
+    }
+    let preopen = Preopen {
+        host: PathBuf::from(host),
+        guest,
+        writable: false,
+    };
+    preopen
+        .guest_components()
+        .map_err(|reason| anyhow::anyhow!("invalid directory {spec:?}: {reason}"))?;
+    Ok((preopen.host, preopen.guest))
 }
 
 /// Runs the module and prints the report(s).
@@ -642,5 +665,31 @@ fn print_side_by_side(results: &[(ExecutionResult, Option<CacheStatus>)], config
     let kinds: std::collections::BTreeSet<_> = results.iter().map(|r| r.outcome.kind()).collect();
     if kinds.len() > 1 {
         println!("warning: the engines disagree on the outcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_dir;
+
+    #[test]
+    fn dir_values_accept_any_guest_path_under_the_root() {
+        let ok = |spec: &str| parse_dir(spec).unwrap();
+        assert_eq!(ok("data::/").1, "/");
+        assert_eq!(ok("data::/data/in").1, "/data/in");
+        assert_eq!(ok("data::.").1, ".");
+        assert_eq!(ok("some/dir").1, "/dir");
+        assert_eq!(ok("some/dir").0.to_str(), Some("some/dir"));
+        for bad in [
+            "::/x",
+            "data::",
+            "data::/../etc",
+            "data::/a/..",
+            "data::/a\0",
+            "/",
+        ] {
+            let err = parse_dir(bad).unwrap_err().to_string();
+            assert!(err.contains("invalid directory"), "{bad:?}: {err}");
+        }
     }
 }

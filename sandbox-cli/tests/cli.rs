@@ -471,6 +471,73 @@ fn read_only_dir_refuses_writes() {
 }
 
 #[test]
+fn dir_takes_the_root_and_nested_guest_paths() {
+    let dir = std::env::temp_dir().join(format!("sandbox-cli-root-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("root")).unwrap();
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    std::fs::write(dir.join("root/top.txt"), "top\n").unwrap();
+    std::fs::write(dir.join("in/in.txt"), "nested\n").unwrap();
+    std::fs::write(dir.join("secret.txt"), "secret\n").unwrap();
+    for backend in ["wasmtime", "wasmer"] {
+        let output = sandbox(&[
+            "run",
+            &fixture("files.wasm"),
+            "--dir-rw",
+            &format!("{}::/", dir.join("root").display()),
+            "--dir",
+            &format!("{}::/data/in", dir.join("in").display()),
+            "--backend",
+            backend,
+            "--",
+            "preopens",
+            "cat:/top.txt",
+            "cat:/data/in/in.txt",
+            "put:/new.txt",
+            "put:/data/in/new.txt",
+            "cat:/../secret.txt",
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{backend}: {output:?}");
+        let text = stdout(&output);
+        for line in [
+            // (--dir preopens come before --dir-rw ones; on wasmer a root preopen is
+            // always descriptor 3, so the order of the two lines differs.)
+            "  preopen: /\n",
+            "  preopen: /data/in\n",
+            "preopens ok",
+            "  content: top\ncat:/top.txt ok",
+            "  content: nested\ncat:/data/in/in.txt ok",
+            "put:/new.txt ok",
+            "put:/data/in/new.txt denied",
+            "cat:/../secret.txt denied",
+        ] {
+            assert!(text.contains(line), "{backend}: {line}: {text}");
+        }
+        std::fs::remove_file(dir.join("root/new.txt")).unwrap();
+    }
+    assert!(!dir.join("in/new.txt").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn dir_refuses_bad_guest_paths() {
+    let dir = std::env::temp_dir().display().to_string();
+    for (spec, reason) in [
+        (format!("{dir}::/../etc"), "contains `..`"),
+        (format!("{dir}::/data/.."), "contains `..`"),
+        (format!("{dir}::"), "is empty"),
+        ("::/data".to_string(), "host directory is empty"),
+    ] {
+        let output = sandbox(&["run", &fixture("files.wasm"), "--dir", &spec]);
+        assert_eq!(output.status.code(), Some(1), "{spec}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("invalid directory") && stderr.contains(reason),
+            "{spec}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn linked_modules_run_on_every_backend() {
     let provider = format!("provider={}", fixture("linking_provider.wat"));
     let output = sandbox(&[

@@ -184,14 +184,49 @@ impl std::str::FromStr for ClockPolicy {
 }
 
 /// A host directory made visible to the guest.
+///
+/// The guest path may be anything under the root: `/` (the root itself), `/data`, a nested
+/// `/data/in`, and several preopens may nest (`/` and `/data/in`, `/a` and `/a/b`). A relative
+/// guest path is taken from the root, as wasi-libc does (`.` is `/`, `data` is `/data`). The
+/// guest learns the path exactly as written here (`fd_prestat_dir_name`). It may not be empty,
+/// contain `..` or NUL, and two preopens may not have the same path once normalised
+/// ([`Preopen::guest_components`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Preopen {
     /// The directory on the host.
     pub host: PathBuf,
-    /// Where the guest sees it (`/data`, `.`, ...).
+    /// Where the guest sees it (`/`, `/data`, `/data/in`, `.`, ...).
     pub guest: String,
     /// Whether the guest may create, change and delete files in it.
     pub writable: bool,
+}
+
+impl Preopen {
+    /// The components of the guest path below the root: `[]` for `/` (and `.`),
+    /// `["data", "in"]` for `/data/in` (and `data/in/`, `/data//./in`). Refuses an empty path,
+    /// `..` and NUL.
+    pub fn guest_components(&self) -> Result<Vec<&str>, String> {
+        guest_components(&self.guest)
+    }
+}
+
+/// The components of a preopen's guest path below the root (see [`Preopen::guest_components`]).
+fn guest_components(guest: &str) -> Result<Vec<&str>, String> {
+    if guest.is_empty() {
+        return Err("a preopen's guest path is empty".into());
+    }
+    if guest.contains('\0') {
+        return Err(format!("the preopen guest path {guest:?} contains NUL"));
+    }
+    let mut components = Vec::new();
+    for part in guest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(format!("the preopen guest path {guest:?} contains `..`")),
+            part => components.push(part),
+        }
+    }
+    Ok(components)
 }
 
 impl Default for SandboxConfig {
@@ -335,7 +370,17 @@ impl SandboxConfig {
         if !self.preopens.is_empty() && !self.allow_filesystem {
             return bad("preopened directories need allow_filesystem".into());
         }
+        let mut guests = std::collections::HashSet::new();
         for preopen in &self.preopens {
+            let components = preopen
+                .guest_components()
+                .map_err(|reason| crate::SandboxError::Unsupported { reason })?;
+            if !guests.insert(components) {
+                return bad(format!(
+                    "two preopens have the guest path {:?}",
+                    preopen.guest
+                ));
+            }
             if !preopen.host.is_dir() {
                 return bad(format!(
                     "preopened directory {} does not exist or is not a directory",
@@ -454,6 +499,41 @@ mod tests {
         }
         config.instance_allocation = InstanceAllocation::pooling(1);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn preopen_guest_paths_are_normalised_and_checked() {
+        let components = |guest: &str| guest_components(guest).map(|c| c.join("/"));
+        assert_eq!(components("/").unwrap(), "");
+        assert_eq!(components(".").unwrap(), "");
+        assert_eq!(components("/data").unwrap(), "data");
+        assert_eq!(components("data/").unwrap(), "data");
+        assert_eq!(components("/data//./in/").unwrap(), "data/in");
+        for bad in ["", "/..", "/data/../etc", "..", "/a\0b"] {
+            assert!(guest_components(bad).is_err(), "{bad:?}");
+        }
+        let dir = std::env::temp_dir();
+        let preopen = |guest: &str| Preopen {
+            host: dir.clone(),
+            guest: guest.into(),
+            writable: false,
+        };
+        let mut config = SandboxConfig {
+            allow_filesystem: true,
+            preopens: vec![
+                preopen("/"),
+                preopen("/data/in"),
+                preopen("/a"),
+                preopen("/a/b"),
+            ],
+            ..SandboxConfig::default()
+        };
+        assert!(config.validate().is_ok());
+        config.preopens.push(preopen("data/in/"));
+        assert!(config.validate().is_err(), "the same guest path twice");
+        config.preopens.pop();
+        config.preopens.push(preopen("/x/../etc"));
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -864,11 +864,19 @@ fn build_imports(
     let mut imports = Imports::new();
     let mut wasi_parts = None;
     if uses_wasi {
-        let (env, captured) = wasi::build_env(config, engine.wasix_runtime()?)?;
+        let (env, captured, root_fd) = wasi::build_env(config, engine.wasix_runtime()?)?;
         let func_env = WasiFunctionEnv::new(store, env);
         for module in sandbox_core::wasi::MODULES {
             if sandbox_core::wasi::imports_from(info, module) {
-                wasi::define_imports(store, &func_env, &captured, host_env, module, &mut imports);
+                wasi::define_imports(
+                    store,
+                    &func_env,
+                    &captured,
+                    &root_fd,
+                    host_env,
+                    module,
+                    &mut imports,
+                );
             }
         }
         for function in sandbox_core::wasi::for_imported_snapshots(

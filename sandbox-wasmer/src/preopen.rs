@@ -11,16 +11,28 @@
 //! path wasix asks for. wasix's own checks (rights, its inode tree) come first; this layer holds
 //! even if they are wrong, which matters because wasix gives its virtual root fd every right.
 //!
-//! A read-only preopen refuses every mutation at this layer too: opening for write, append,
-//! truncate or create; creating, removing or renaming entries (in either direction); links and
-//! symlinks; and, on files opened from it, writing, resizing and setting times.
+//! The paths wasix hands over are guest paths: [`PreopenFs`] is a mount table keyed by the
+//! preopens' guest paths (normalised: `/`, `/data`, `/data/in`). A path belongs to the mount
+//! with the longest guest path that is a prefix of it, so the root mount `/` holds everything
+//! no other mount covers and a nested mount (`/data/in`) shadows whatever its parent mount has
+//! at that path, however the guest reaches it. Directories on the way to a mount that no mount
+//! covers (`/` and `/data` when only `/data/in` is preopened) are synthetic: they list the
+//! mounts below them and refuse every change.
 //!
-//! Guest-created symlinks must stay inside their preopen lexically (no absolute target, no `..`
-//! beyond the preopen's root), so that the guest cannot plant a link that a host program would
-//! later follow out of the directory.
+//! A read-only preopen refuses every mutation at this layer too: opening for write, append,
+//! truncate or create; creating, removing or renaming entries (in either direction, across
+//! mounts too); links and symlinks; and, on files opened from it, writing, resizing and setting
+//! times. Mount points and synthetic directories cannot be removed, renamed or written.
+//!
+//! Symlinks must stay inside their mount, as text: a guest cannot create one with an absolute
+//! target or a `..` beyond its mount's root (so it cannot plant a link that a host program
+//! would later follow out of the directory), and an existing one that does not stay inside is
+//! not handed to wasix (reading it fails), because wasix follows symlinks itself, over the
+//! guest's whole namespace, and would otherwise follow it into another mount.
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, FileTypeExt, Metadata as CapMetadata, OpenOptions as CapOpenOptions};
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 use std::pin::Pin;
@@ -36,33 +48,28 @@ use wasmer_wasix::virtual_fs::{
 /// A boxed, sendable future, as the `FileSystem` trait wants them.
 type BoxFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// The guest name of a preopen as wasix sees it: a single directory name at the root.
-///
-/// `/data`, `data` and `/data/` are accepted (all become `data`); nested paths, `.`, `..`
-/// and `/` are not, because wasix looks preopens up one path component at a time.
-pub(crate) fn guest_name(guest: &str) -> Result<String, String> {
-    let name = guest.trim_matches('/');
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-        return Err(format!(
-            "wasmer backend: preopen guest path {guest:?} must be a single directory name \
-             such as /data"
-        ));
-    }
-    Ok(name.to_string())
-}
-
 /// One preopened directory.
 #[derive(Debug)]
 struct Mount {
-    /// Its name at the guest's root.
-    name: String,
+    /// Its guest path, as components below the root (empty for `/`).
+    path: Vec<OsString>,
     /// The handle every path in it is resolved beneath.
     dir: Arc<Dir>,
     /// Whether the guest may change anything in it.
     writable: bool,
 }
 
-/// The backing filesystem of a WASI guest: a root holding only the preopens.
+impl Mount {
+    /// Its guest path, absolute.
+    fn guest_path(&self) -> PathBuf {
+        let mut path = PathBuf::from("/");
+        path.extend(&self.path);
+        path
+    }
+}
+
+/// The backing filesystem of a WASI guest: the preopens at their guest paths, and synthetic
+/// directories leading to them.
 #[derive(Debug, Default)]
 pub(crate) struct PreopenFs {
     mounts: Vec<Mount>,
@@ -73,6 +80,14 @@ struct Located<'a> {
     mount: &'a Mount,
     /// Relative to the preopen; empty for the preopen itself.
     rel: PathBuf,
+}
+
+/// Where a guest path is.
+enum Place<'a> {
+    /// In a preopen.
+    Mount(Located<'a>),
+    /// A synthetic directory leading to preopens (its components below the root).
+    Synthetic(Vec<&'a OsStr>),
 }
 
 impl Located<'_> {
@@ -105,25 +120,28 @@ impl Located<'_> {
 }
 
 impl PreopenFs {
-    /// Opens `host` and makes it visible as `/name`.
-    pub(crate) fn add(&mut self, name: String, host: &Path, writable: bool) -> io::Result<()> {
-        if self.mounts.iter().any(|m| m.name == name) {
+    /// Opens `host` and makes it visible at the guest path made of `path` (components below the
+    /// root; empty for `/`).
+    pub(crate) fn add(&mut self, path: Vec<String>, host: &Path, writable: bool) -> io::Result<()> {
+        let path: Vec<OsString> = path.into_iter().map(OsString::from).collect();
+        if self.mounts.iter().any(|m| m.path == path) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("two preopens are named /{name}"),
+                "two preopens have the same guest path",
             ));
         }
         let dir = Dir::open_ambient_dir(host, ambient_authority())?;
         self.mounts.push(Mount {
-            name,
+            path,
             dir: Arc::new(dir),
             writable,
         });
         Ok(())
     }
 
-    /// Finds the preopen a path is in; `None` is the root itself.
-    fn locate(&self, path: &Path) -> virtual_fs::Result<Option<Located<'_>>> {
+    /// Finds where a guest path is: in the preopen with the longest guest path that is a
+    /// prefix of it, or else in a synthetic directory leading to preopens.
+    fn locate<'a>(&'a self, path: &'a Path) -> virtual_fs::Result<Place<'a>> {
         let mut parts = Vec::new();
         for component in path.components() {
             match component {
@@ -135,26 +153,33 @@ impl PreopenFs {
                 Component::Normal(part) => parts.push(part),
             }
         }
-        let Some((first, rest)) = parts.split_first() else {
-            return Ok(None);
-        };
-        let mount = self
+        let covering = self
             .mounts
             .iter()
-            .find(|m| m.name.as_str() == *first)
-            .ok_or(FsError::EntryNotFound)?;
-        Ok(Some(Located {
-            mount,
-            rel: rest.iter().collect(),
-        }))
+            .filter(|m| covers(&m.path, &parts))
+            .max_by_key(|m| m.path.len());
+        if let Some(mount) = covering {
+            return Ok(Place::Mount(Located {
+                mount,
+                rel: parts[mount.path.len()..].iter().collect(),
+            }));
+        }
+        if self.mounts.iter().any(|m| below(&m.path, &parts)) {
+            return Ok(Place::Synthetic(parts));
+        }
+        Err(FsError::EntryNotFound)
     }
 
-    /// Like [`PreopenFs::locate`], but the root is refused (it holds only the preopens).
-    fn locate_in_mount(&self, path: &Path) -> virtual_fs::Result<Located<'_>> {
-        self.locate(path)?.ok_or(FsError::PermissionDenied)
+    /// Like [`PreopenFs::locate`], but synthetic directories are refused (nothing in them can
+    /// be changed, opened or linked).
+    fn locate_in_mount<'a>(&'a self, path: &'a Path) -> virtual_fs::Result<Located<'a>> {
+        match self.locate(path)? {
+            Place::Mount(at) => Ok(at),
+            Place::Synthetic(_) => Err(FsError::PermissionDenied),
+        }
     }
 
-    fn root_metadata() -> Metadata {
+    fn synthetic_metadata() -> Metadata {
         Metadata {
             ft: FileType::new_dir(),
             accessed: 0,
@@ -163,6 +188,59 @@ impl PreopenFs {
             len: 0,
         }
     }
+
+    /// The entries of a synthetic directory: the next component of every mount below it.
+    fn synthetic_entries(&self, parts: &[&OsStr]) -> Vec<DirEntry> {
+        let mut base = PathBuf::from("/");
+        base.extend(parts);
+        let mut entries: Vec<DirEntry> = Vec::new();
+        for mount in &self.mounts {
+            if !below(&mount.path, parts) {
+                continue;
+            }
+            let name = &mount.path[parts.len()];
+            let path = base.join(name);
+            if entries.iter().any(|e| e.path == path) {
+                continue;
+            }
+            // The mount itself if it is right below, else another synthetic directory.
+            let metadata = match self.mounts.iter().find(|m| {
+                below(&m.path, parts)
+                    && m.path.len() == parts.len() + 1
+                    && m.path.last() == Some(name)
+            }) {
+                Some(m) => m
+                    .dir
+                    .dir_metadata()
+                    .map(|md| convert(&md))
+                    .map_err(fs_error),
+                None => Ok(Self::synthetic_metadata()),
+            };
+            entries.push(DirEntry { path, metadata });
+        }
+        entries.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
+        entries
+    }
+}
+
+/// An error of the host filesystem as wasix sees it: virtual-fs's own conversion turns
+/// "directory not empty" and "not a directory" into an I/O error.
+fn fs_error(error: io::Error) -> FsError {
+    match error.kind() {
+        io::ErrorKind::DirectoryNotEmpty => FsError::DirectoryNotEmpty,
+        io::ErrorKind::NotADirectory => FsError::BaseNotDirectory,
+        _ => FsError::from(error),
+    }
+}
+
+/// Whether the mount at `mount` covers the path `parts` (is it or a prefix of it).
+fn covers(mount: &[OsString], parts: &[&OsStr]) -> bool {
+    mount.len() <= parts.len() && mount.iter().zip(parts).all(|(a, b)| a.as_os_str() == *b)
+}
+
+/// Whether the mount at `mount` is strictly below the path `parts`.
+fn below(mount: &[OsString], parts: &[&OsStr]) -> bool {
+    mount.len() > parts.len() && mount.iter().zip(parts).all(|(a, b)| a.as_os_str() == *b)
 }
 
 fn nanos(time: io::Result<cap_std::time::SystemTime>) -> u64 {
@@ -212,35 +290,31 @@ fn target_stays_inside(link: &Path, target: &Path) -> bool {
 impl FileSystem for PreopenFs {
     fn readlink(&self, path: &Path) -> virtual_fs::Result<PathBuf> {
         let at = self.locate_in_mount(path)?.entry()?;
-        Ok(at.mount.dir.read_link_contents(at.path())?)
+        let target = at
+            .mount
+            .dir
+            .read_link_contents(at.path())
+            .map_err(fs_error)?;
+        // wasix follows the link itself over the guest's namespace: one that leaves its mount
+        // is not handed over.
+        if !target_stays_inside(&at.rel, &target) {
+            return Err(FsError::PermissionDenied);
+        }
+        Ok(target)
     }
 
     fn read_dir(&self, path: &Path) -> virtual_fs::Result<ReadDir> {
-        let Some(at) = self.locate(path)? else {
-            let entries = self
-                .mounts
-                .iter()
-                .map(|m| DirEntry {
-                    path: Path::new("/").join(&m.name),
-                    metadata: m
-                        .dir
-                        .dir_metadata()
-                        .map(|md| convert(&md))
-                        .map_err(FsError::from),
-                })
-                .collect();
-            return Ok(ReadDir::new(entries));
+        let at = match self.locate(path)? {
+            Place::Synthetic(parts) => return Ok(ReadDir::new(self.synthetic_entries(&parts))),
+            Place::Mount(at) => at,
         };
-        let base = Path::new("/").join(&at.mount.name).join(&at.rel);
+        let base = at.mount.guest_path().join(&at.rel);
         let mut entries = Vec::new();
-        for entry in at.mount.dir.read_dir(at.path())? {
-            let entry = entry?;
+        for entry in at.mount.dir.read_dir(at.path()).map_err(fs_error)? {
+            let entry = entry.map_err(fs_error)?;
             entries.push(DirEntry {
                 path: base.join(entry.file_name()),
-                metadata: entry
-                    .metadata()
-                    .map(|md| convert(&md))
-                    .map_err(FsError::from),
+                metadata: entry.metadata().map(|md| convert(&md)).map_err(fs_error),
             });
         }
         entries.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
@@ -249,7 +323,7 @@ impl FileSystem for PreopenFs {
 
     fn create_dir(&self, path: &Path) -> virtual_fs::Result<()> {
         let at = self.locate_in_mount(path)?.writable()?.entry()?;
-        Ok(at.mount.dir.create_dir(at.path())?)
+        at.mount.dir.create_dir(at.path()).map_err(fs_error)
     }
 
     fn create_symlink(&self, source: &Path, target: &Path) -> virtual_fs::Result<()> {
@@ -258,7 +332,7 @@ impl FileSystem for PreopenFs {
         if !target_stays_inside(&at.rel, source) {
             return Err(FsError::PermissionDenied);
         }
-        Ok(at.mount.dir.symlink(source, at.path())?)
+        at.mount.dir.symlink(source, at.path()).map_err(fs_error)
     }
 
     fn hard_link(&self, source: &Path, target: &Path) -> virtual_fs::Result<()> {
@@ -266,47 +340,55 @@ impl FileSystem for PreopenFs {
         // sides must be writable.
         let from = self.locate_in_mount(source)?.writable()?.entry()?;
         let to = self.locate_in_mount(target)?.writable()?.entry()?;
-        Ok(from
-            .mount
+        from.mount
             .dir
-            .hard_link(from.path(), &to.mount.dir, to.path())?)
+            .hard_link(from.path(), &to.mount.dir, to.path())
+            .map_err(fs_error)
     }
 
     fn remove_dir(&self, path: &Path) -> virtual_fs::Result<()> {
         let at = self.locate_in_mount(path)?.writable()?.entry()?;
-        Ok(at.mount.dir.remove_dir(at.path())?)
+        at.mount.dir.remove_dir(at.path()).map_err(fs_error)
     }
 
     fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, virtual_fs::Result<()>> {
         Box::pin(async move {
             let from = self.locate_in_mount(from)?.writable()?.entry()?;
             let to = self.locate_in_mount(to)?.writable()?.entry()?;
-            Ok(from
-                .mount
+            from.mount
                 .dir
-                .rename(from.path(), &to.mount.dir, to.path())?)
+                .rename(from.path(), &to.mount.dir, to.path())
+                .map_err(fs_error)
         })
     }
 
     fn metadata(&self, path: &Path) -> virtual_fs::Result<Metadata> {
         match self.locate(path)? {
-            None => Ok(Self::root_metadata()),
-            Some(at) if at.rel.as_os_str().is_empty() => Ok(convert(&at.mount.dir.dir_metadata()?)),
-            Some(at) => Ok(convert(&at.mount.dir.metadata(at.path())?)),
+            Place::Synthetic(_) => Ok(Self::synthetic_metadata()),
+            Place::Mount(at) if at.rel.as_os_str().is_empty() => {
+                Ok(convert(&at.mount.dir.dir_metadata().map_err(fs_error)?))
+            }
+            Place::Mount(at) => Ok(convert(
+                &at.mount.dir.metadata(at.path()).map_err(fs_error)?,
+            )),
         }
     }
 
     fn symlink_metadata(&self, path: &Path) -> virtual_fs::Result<Metadata> {
         match self.locate(path)? {
-            None => Ok(Self::root_metadata()),
-            Some(at) if at.rel.as_os_str().is_empty() => Ok(convert(&at.mount.dir.dir_metadata()?)),
-            Some(at) => Ok(convert(&at.mount.dir.symlink_metadata(at.path())?)),
+            Place::Synthetic(_) => Ok(Self::synthetic_metadata()),
+            Place::Mount(at) if at.rel.as_os_str().is_empty() => {
+                Ok(convert(&at.mount.dir.dir_metadata().map_err(fs_error)?))
+            }
+            Place::Mount(at) => Ok(convert(
+                &at.mount.dir.symlink_metadata(at.path()).map_err(fs_error)?,
+            )),
         }
     }
 
     fn remove_file(&self, path: &Path) -> virtual_fs::Result<()> {
         let at = self.locate_in_mount(path)?.writable()?.entry()?;
-        Ok(at.mount.dir.remove_file(at.path())?)
+        at.mount.dir.remove_file(at.path()).map_err(fs_error)
     }
 
     fn new_open_options(&self) -> OpenOptions<'_> {
@@ -321,22 +403,31 @@ impl FileOpener for PreopenFs {
         conf: &OpenOptionsConfig,
     ) -> virtual_fs::Result<Box<dyn VirtualFile + Send + Sync + 'static>> {
         let mutates = conf.write || conf.append || conf.truncate || conf.create || conf.create_new;
-        let mut at = self.locate_in_mount(path)?.entry()?;
+        let mut at = match self.locate(path)? {
+            Place::Mount(at) => at.entry()?,
+            Place::Synthetic(_) => return Err(FsError::NotAFile),
+        };
         if mutates {
             at = at.writable()?;
         }
-        // Like the host filesystem of wasix: truncate wins over append.
-        let append = conf.append && !conf.truncate;
-        let write = conf.write || append;
+        // Appending is wasix's: it seeks to the end before each write while the descriptor has
+        // the `append` flag, which the guest may clear (`fd_fdstat_set_flags`). The host file is
+        // therefore not opened with `O_APPEND`, which could not be cleared; it is opened for
+        // writing instead.
+        let write = conf.write || conf.append;
         let mut options = CapOpenOptions::new();
         options
             .read(conf.read || !write)
-            .write(conf.write)
-            .append(append)
+            .write(write)
             .truncate(conf.truncate)
             .create(conf.create)
             .create_new(conf.create_new);
-        let file = at.mount.dir.open_with(at.path(), &options)?.into_std();
+        let file = at
+            .mount
+            .dir
+            .open_with(at.path(), &options)
+            .map_err(fs_error)?
+            .into_std();
         if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
             return Err(FsError::NotAFile);
         }
@@ -404,7 +495,7 @@ impl VirtualFile for HostFile {
         if let Some(mtime) = mtime {
             times = times.set_modified(UNIX_EPOCH + Duration::from_nanos(mtime));
         }
-        Ok(self.file.set_times(times)?)
+        self.file.set_times(times).map_err(fs_error)
     }
 
     fn size(&self) -> u64 {
@@ -413,12 +504,12 @@ impl VirtualFile for HostFile {
 
     fn set_len(&mut self, new_size: u64) -> virtual_fs::Result<()> {
         self.check_writable()?;
-        Ok(self.file.set_len(new_size)?)
+        self.file.set_len(new_size).map_err(fs_error)
     }
 
     fn unlink(&mut self) -> virtual_fs::Result<()> {
         self.check_writable()?;
-        Ok(self.dir.remove_file(&self.rel)?)
+        self.dir.remove_file(&self.rel).map_err(fs_error)
     }
 
     fn poll_read_ready(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
@@ -493,12 +584,127 @@ impl AsyncSeek for HostFile {
 mod tests {
     use super::*;
 
+    fn scratch(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("sandbox-preopenfs-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root/data/in")).unwrap();
+        std::fs::create_dir_all(dir.join("nested")).unwrap();
+        std::fs::write(dir.join("root/top.txt"), "top\n").unwrap();
+        std::fs::write(dir.join("root/data/in/shadowed.txt"), "shadowed\n").unwrap();
+        std::fs::write(dir.join("nested/file.txt"), "nested\n").unwrap();
+        dir
+    }
+
+    fn names(entries: ReadDir) -> Vec<String> {
+        entries
+            .map(|e| e.unwrap().path.display().to_string())
+            .collect()
+    }
+
     #[test]
-    fn guest_names_are_single_directories() {
-        assert_eq!(guest_name("/data").unwrap(), "data");
-        assert_eq!(guest_name("data/").unwrap(), "data");
-        for bad in ["/", ".", "..", "/a/b", ""] {
-            assert!(guest_name(bad).is_err(), "{bad:?}");
+    fn the_longest_guest_path_wins_and_synthetic_directories_lead_to_mounts() {
+        let dir = scratch("mounts");
+        let mut fs = PreopenFs::default();
+        fs.add(vec!["data".into(), "in".into()], &dir.join("nested"), false)
+            .unwrap();
+        // Without a root mount, `/` and `/data` are synthetic.
+        assert_eq!(names(fs.read_dir(Path::new("/")).unwrap()), ["/data"]);
+        assert_eq!(
+            names(fs.read_dir(Path::new("/data")).unwrap()),
+            ["/data/in"]
+        );
+        assert!(fs.metadata(Path::new("/data")).unwrap().is_dir());
+        assert_eq!(
+            fs.metadata(Path::new("/etc")).unwrap_err(),
+            FsError::EntryNotFound
+        );
+        assert_eq!(
+            fs.create_dir(Path::new("/data/new")).unwrap_err(),
+            FsError::EntryNotFound
+        );
+        assert_eq!(
+            fs.remove_dir(Path::new("/data")).unwrap_err(),
+            FsError::PermissionDenied
+        );
+        assert_eq!(
+            names(fs.read_dir(Path::new("/data/in")).unwrap()),
+            ["/data/in/file.txt"]
+        );
+        // With a root mount, it covers everything else; the nested mount shadows its path.
+        fs.add(Vec::new(), &dir.join("root"), true).unwrap();
+        assert_eq!(
+            names(fs.read_dir(Path::new("/")).unwrap()),
+            ["/data", "/top.txt"]
+        );
+        assert!(fs.metadata(Path::new("/data/in/file.txt")).is_ok());
+        assert!(fs.metadata(Path::new("/data/in/shadowed.txt")).is_err());
+        fs.create_dir(Path::new("/data/new")).unwrap();
+        assert!(dir.join("root/data/new").is_dir());
+        // The nested mount is read-only, whatever mount the other side is in; mount points
+        // stay where they are.
+        assert_eq!(
+            futures_lite_block(fs.rename(Path::new("/top.txt"), Path::new("/data/in/top.txt"))),
+            Err(FsError::PermissionDenied)
+        );
+        assert_eq!(
+            futures_lite_block(fs.rename(Path::new("/data/in"), Path::new("/moved"))),
+            Err(FsError::PermissionDenied)
+        );
+        assert_eq!(
+            fs.remove_dir(Path::new("/")).unwrap_err(),
+            FsError::PermissionDenied
+        );
+        assert_eq!(
+            fs.add(Vec::new(), &dir.join("root"), true)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn symlinks_leaving_their_mount_are_not_handed_to_wasix() {
+        let dir = scratch("links");
+        std::os::unix::fs::symlink("top.txt", dir.join("root/inside")).unwrap();
+        std::os::unix::fs::symlink("../top.txt", dir.join("root/data/up")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("root/absolute")).unwrap();
+        std::os::unix::fs::symlink("../root/top.txt", dir.join("nested/out")).unwrap();
+        let mut fs = PreopenFs::default();
+        fs.add(Vec::new(), &dir.join("root"), true).unwrap();
+        fs.add(vec!["n".into()], &dir.join("nested"), true).unwrap();
+        assert_eq!(
+            fs.readlink(Path::new("/inside")).unwrap(),
+            Path::new("top.txt")
+        );
+        assert_eq!(
+            fs.readlink(Path::new("/data/up")).unwrap(),
+            Path::new("../top.txt")
+        );
+        for out in ["/absolute", "/n/out"] {
+            assert_eq!(
+                fs.readlink(Path::new(out)).unwrap_err(),
+                FsError::PermissionDenied,
+                "{out}"
+            );
+        }
+        assert_eq!(
+            fs.create_symlink(Path::new("../x"), Path::new("/n/evil"))
+                .unwrap_err(),
+            FsError::PermissionDenied
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Runs a future that never waits to completion.
+    fn futures_lite_block<F: std::future::Future>(future: F) -> F::Output {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut future = std::pin::pin!(future);
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("the future waited"),
         }
     }
 

@@ -3,14 +3,20 @@
 //! Each instantiation of a module that imports from `wasi_snapshot_preview1` gets a fresh
 //! `WasiEnv` built from the run's [`SandboxConfig`]: argv, exactly the configured environment,
 //! stdin from memory, stdout and stderr captured into [`CappedOutput`]s, and only the configured
-//! preopens (see [`crate::preopen`]). Of wasix's import object only the preview 1 namespace is
-//! used, with these changes:
+//! preopens, at any guest path (see [`crate::preopen`] for the filesystem and
+//! [`arrange_preopens`] for their descriptors). Of wasix's import object only the preview 1
+//! namespace is used, with these changes:
 //! - `fd_write` and `fd_pwrite` are wrapped: when a write passes the output cap, the call traps
 //!   right after the write returns (the write itself keeps the prefix that fits and fails), so
 //!   the run ends with `output_limit_exceeded` without running another guest instruction;
 //! - `path_open` and `path_link` are wrapped so that creating, truncating, opening for writing
 //!   or linking relative to a read-only directory fails with `perm` instead of wasix's silent
 //!   downgrade (see [`refusing_writes_to_read_only`]);
+//! - every `path_*` function refuses with `perm`, as wasmtime does, a path that is absolute or
+//!   climbs above its directory with `..` (see [`confining_paths`]);
+//! - `fd_fdstat_get` reports the root preopen's own rights for descriptor 3 (see
+//!   [`reporting_root_rights`]), and `fd_prestat_dir_name` fails with `nametoolong` as
+//!   wasmtime does when the buffer is too small;
 //! - `proc_exit` is the sandbox's own: it traps with the full exit code (wasix keeps only
 //!   the code modulo 256);
 //! - the clock and random functions of `sandbox_core::wasi::overrides` replace wasix's under the
@@ -24,14 +30,16 @@
 //! current run's deadline: a sleeping guest cannot outlast its time limit.
 
 use crate::host::HostState;
-use crate::preopen::{guest_name, PreopenFs};
+use crate::preopen::PreopenFs;
 use sandbox_core::wasi::{errno, path_argument, Denial, DenialLog, SOCKET_FUNCTIONS};
 use sandbox_core::{CappedOutput, SandboxConfig, SandboxError};
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
@@ -40,9 +48,14 @@ use wasmer::{
     AsStoreMut, Function, FunctionEnv, FunctionEnvMut, FunctionType, Imports, RuntimeError, Type,
     Value,
 };
+use wasmer_wasix::fs::{Inode, InodeVal, Kind};
 use wasmer_wasix::runtime::task_manager::{TaskWasm, VirtualTaskManager};
 use wasmer_wasix::virtual_fs::{self, FsError, VirtualFile};
-use wasmer_wasix::{PluggableRuntime, WasiEnv, WasiFunctionEnv, WasiThreadError, WasiVersion};
+use wasmer_wasix::wasmer_wasix_types::wasi::{Fd as WasiFd, Filestat, Filetype, Rights};
+use wasmer_wasix::{
+    PluggableRuntime, WasiEnv, WasiFs, WasiFunctionEnv, WasiInodes, WasiThreadError, WasiVersion,
+    VIRTUAL_ROOT_FD,
+};
 
 fn internal(reason: impl std::fmt::Display) -> SandboxError {
     SandboxError::Unsupported {
@@ -476,11 +489,12 @@ impl AsyncSeek for StdinFile {
     }
 }
 
-/// Builds the WASI environment of one instance from its configuration.
+/// Builds the WASI environment of one instance from its configuration, with its captured
+/// output and what descriptor 3 is (see [`arrange_preopens`]).
 pub(crate) fn build_env(
     config: &SandboxConfig,
     runtime: Arc<PluggableRuntime>,
-) -> Result<(WasiEnv, Arc<Captured>), SandboxError> {
+) -> Result<(WasiEnv, Arc<Captured>, Arc<RootFd>), SandboxError> {
     let captured = Captured::new(config.max_output_bytes);
     let mut builder = WasiEnv::builder(config.program_name.clone())
         .args(&config.args)
@@ -500,34 +514,234 @@ pub(crate) fn build_env(
         .runtime(runtime);
 
     let mut fs = PreopenFs::default();
+    let mut layout = Vec::new();
     if config.allow_filesystem {
         for preopen in &config.preopens {
-            let name = guest_name(&preopen.guest)
-                .map_err(|reason| SandboxError::Unsupported { reason })?;
-            fs.add(name.clone(), &preopen.host, preopen.writable)
+            let components: Vec<String> = preopen
+                .guest_components()
+                .map_err(|reason| internal(format!("preopen {:?}: {reason}", preopen.guest)))?
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            fs.add(components.clone(), &preopen.host, preopen.writable)
                 .map_err(|err| SandboxError::Io {
                     path: preopen.host.display().to_string(),
                     reason: format!("cannot preopen: {err}"),
                 })?;
+            // wasix opens the preopen at its guest path in the backing filesystem (which is
+            // the guest's namespace), without an alias; `arrange_preopens` then gives it the
+            // guest path as written.
+            let backing = format!("/{}", components.join("/"));
             let writable = preopen.writable;
             builder
                 .add_preopen_build(|p| {
-                    p.directory(format!("/{name}"))
-                        .alias(&name)
+                    p.directory(&backing)
                         .read(true)
                         .write(writable)
                         .create(writable)
                 })
                 .map_err(|err| internal(format!("cannot preopen {}: {err}", preopen.guest)))?;
+            layout.push(GuestPreopen {
+                given: preopen.guest.clone(),
+                backing: PathBuf::from(backing),
+                root: components.is_empty(),
+            });
         }
     }
     let fs: Arc<dyn virtual_fs::FileSystem + Send + Sync> = Arc::new(fs);
     builder.set_fs(fs);
+    let root_fd = Arc::new(RootFd::default());
+    if !layout.is_empty() {
+        let root_fd = root_fd.clone();
+        builder = builder.setup_fs(Box::new(
+            move |inodes: &WasiInodes, wasi_fs: &mut WasiFs| {
+                arrange_preopens(inodes, wasi_fs, &layout, &root_fd)
+            },
+        ));
+    }
 
     let env = builder.build().map_err(|err| SandboxError::Unsupported {
         reason: format!("wasmer backend: cannot set up WASI: {err}"),
     })?;
-    Ok((env, captured))
+    Ok((env, captured, root_fd))
+}
+
+/// One preopen, as [`build_env`] asked wasix for it.
+struct GuestPreopen {
+    /// The guest path as configured: what `fd_prestat_dir_name` returns.
+    given: String,
+    /// The normalised absolute guest path: where the preopen is in the backing filesystem.
+    backing: PathBuf,
+    /// Whether it is the root (`/`, `.`).
+    root: bool,
+}
+
+/// What descriptor 3 is when a preopen is the root: the rights wasix enforces on it, which its
+/// `fd_fdstat_get` does not report (it reports every right for descriptor 3, its virtual
+/// root). Set while the environment is built.
+#[derive(Debug, Default)]
+pub(crate) struct RootFd {
+    /// `(rights_base, rights_inheriting)` of the root preopen, if there is one.
+    rights: Mutex<Option<(u64, u64)>>,
+}
+
+impl RootFd {
+    fn rights(&self) -> Option<(u64, u64)> {
+        *self.rights.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Reshapes wasix's preopens (called by wasix once it has created them, one descriptor each
+/// from 4 on, after its virtual root at 3):
+/// - each preopen's base rights lose `fd_write` (see below), and its name becomes the guest
+///   path as configured, so `fd_prestat_dir_name`
+///   returns `/`, `/data/in` or `.` exactly (wasix names a preopen by its path or alias);
+/// - each preopen's parent becomes a directory that no longer exists, so `..` past a preopen
+///   fails in wasix's own resolver too (it would otherwise reach wasix's virtual root and,
+///   from there, the other preopens);
+/// - a root preopen (`/`) takes the place of the virtual root: descriptor 3 and the inode
+///   wasix resolves absolute paths and symlink targets from. The guest sees it at descriptor 3
+///   with its own rights, and the other preopens follow from 4, with no gap (wasi-libc stops
+///   looking for preopens at the first unused descriptor);
+/// - otherwise the virtual root stays at descriptor 3 (wasix always has one; the guest sees it
+///   as a preopen named `/` that holds nothing but the way to the preopens), and its entries
+///   become the first components of the preopens' guest paths, so that symlink targets
+///   (which wasix resolves as absolute paths from it) reach nested preopens.
+fn arrange_preopens(
+    inodes: &WasiInodes,
+    wasi_fs: &mut WasiFs,
+    layout: &[GuestPreopen],
+    root_fd: &RootFd,
+) -> Result<(), String> {
+    // A parent that cannot be reached: an inode dropped as soon as it is made.
+    let orphan = inodes.add_inode_val(InodeVal {
+        stat: RwLock::new(Filestat {
+            st_filetype: Filetype::Directory,
+            st_ino: Inode::from_path("/.sandbox-no-parent").as_u64(),
+            ..Filestat::default()
+        }),
+        is_preopened: false,
+        name: RwLock::new("".into()),
+        kind: RwLock::new(Kind::Root {
+            entries: HashMap::new(),
+        }),
+    });
+    let no_parent = orphan.downgrade();
+    drop(orphan);
+
+    let preopen_fds: Vec<WasiFd> = wasi_fs
+        .preopen_fds
+        .read()
+        .map_err(|_| "poisoned".to_string())?
+        .iter()
+        .copied()
+        .filter(|fd| *fd != VIRTUAL_ROOT_FD)
+        .collect();
+    if preopen_fds.len() != layout.len() {
+        return Err(format!(
+            "wasix made {} preopens instead of {}",
+            preopen_fds.len(),
+            layout.len()
+        ));
+    }
+    let mut fds = Vec::new();
+    {
+        let mut fd_map = wasi_fs.fd_map.write().map_err(|_| "poisoned".to_string())?;
+        for (fd, preopen) in preopen_fds.iter().zip(layout) {
+            let mut entry = fd_map
+                .remove(*fd)
+                .ok_or_else(|| format!("preopen descriptor {fd} is missing"))?;
+            // A directory is not written to: wasix refuses to open one with `fd_write` in its
+            // base rights (`isdir`), so a guest reopening a preopen with the rights it reports
+            // (`path_open(fd, ".", ..., fdstat.fs_rights_base, ...)`) would fail. Files opened
+            // beneath it get `fd_write` from the inheriting rights, unchanged.
+            entry.inner.rights.remove(Rights::FD_WRITE);
+            {
+                let mut kind = entry
+                    .inode
+                    .kind
+                    .write()
+                    .map_err(|_| "poisoned".to_string())?;
+                match &mut *kind {
+                    Kind::Dir { parent, path, .. } if *path == preopen.backing => {
+                        *parent = no_parent.clone();
+                    }
+                    _ => {
+                        return Err(format!(
+                            "descriptor {fd} is not the preopen {}",
+                            preopen.given
+                        ))
+                    }
+                }
+            }
+            *entry
+                .inode
+                .name
+                .write()
+                .map_err(|_| "poisoned".to_string())? = preopen.given.clone().into();
+            fds.push(entry);
+        }
+        let mut next = VIRTUAL_ROOT_FD + 1;
+        let mut numbers = vec![VIRTUAL_ROOT_FD];
+        for (entry, preopen) in fds.iter().zip(layout) {
+            if preopen.root {
+                fd_map.remove(VIRTUAL_ROOT_FD);
+                fd_map.insert(false, VIRTUAL_ROOT_FD, entry.clone());
+                wasi_fs.root_inode = entry.inode.clone();
+                *root_fd.rights.lock().unwrap_or_else(|e| e.into_inner()) = Some((
+                    entry.inner.rights.bits(),
+                    entry.inner.rights_inheriting.bits(),
+                ));
+            } else {
+                fd_map.insert(false, next, entry.clone());
+                numbers.push(next);
+                next += 1;
+            }
+        }
+        *wasi_fs
+            .preopen_fds
+            .write()
+            .map_err(|_| "poisoned".to_string())? = numbers;
+    }
+    if layout.iter().any(|p| p.root) {
+        return Ok(());
+    }
+    // No root preopen: the virtual root leads to the preopens by their first components.
+    let root = wasi_fs.root_inode.clone();
+    let mut entries = HashMap::new();
+    for preopen in layout {
+        let Some(first) = preopen.backing.iter().nth(1) else {
+            continue;
+        };
+        let first = first.to_string_lossy().into_owned();
+        if entries.contains_key(&first) {
+            continue;
+        }
+        let kind = Kind::Dir {
+            parent: root.downgrade(),
+            path: PathBuf::from(format!("/{first}")),
+            entries: HashMap::new(),
+        };
+        let mut stat = wasi_fs
+            .get_stat_for_kind(&kind)
+            .map_err(|err| format!("cannot stat /{first}: {err}"))?;
+        stat.st_ino = Inode::from_path(&format!("/{first}")).as_u64();
+        let inode = inodes.add_inode_val(InodeVal {
+            stat: RwLock::new(stat),
+            is_preopened: false,
+            name: RwLock::new(first.clone().into()),
+            kind: RwLock::new(kind),
+        });
+        entries.insert(first, inode);
+    }
+    let mut kind = root.kind.write().map_err(|_| "poisoned".to_string())?;
+    match &mut *kind {
+        Kind::Root {
+            entries: root_entries,
+        } => *root_entries = entries,
+        _ => return Err("wasix's virtual root is not a root".into()),
+    }
+    Ok(())
 }
 
 /// wasix's functions of the WASI import module `module` (`wasi_snapshot_preview1`, or
@@ -539,6 +753,7 @@ pub(crate) fn define_imports(
     store: &mut impl AsStoreMut,
     func_env: &WasiFunctionEnv,
     captured: &Arc<Captured>,
+    root_fd: &Arc<RootFd>,
     env: &FunctionEnv<HostState>,
     module: &str,
     imports: &mut Imports,
@@ -550,7 +765,9 @@ pub(crate) fn define_imports(
     };
     let wasix = wasmer_wasix::generate_import_object_from_env(store, &func_env.env, version);
     let fdstat_get = match wasix.get_export(module, "fd_fdstat_get") {
-        Some(wasmer::Extern::Function(f)) => Some(f),
+        Some(wasmer::Extern::Function(f)) => {
+            Some(reporting_root_rights(store, env, f, root_fd.clone()))
+        }
         _ => None,
     };
     for ((from, name), export) in &wasix {
@@ -567,19 +784,23 @@ pub(crate) fn define_imports(
                 no_sockets(store, env, ty, socket, fdstat_get.clone(), captured.clone())
             }
             ("fd_write" | "fd_pwrite", _) => checking_output(store, env, inner, captured.clone()),
-            ("path_open" | "path_link", Some(fdstat_get)) => {
-                let inner = recording_path_denials(store, env, &name, inner, captured.clone());
-                refusing_writes_to_read_only(
-                    store,
-                    env,
-                    inner,
-                    fdstat_get.clone(),
-                    name == "path_link",
-                    captured.clone(),
-                    &name,
-                )
-            }
-            (path, _) if path_argument(path).is_some() => {
+            ("fd_prestat_dir_name", _) => naming_too_long(store, env, inner),
+            ("fd_fdstat_get", Some(fdstat_get)) => fdstat_get.clone(),
+            (path, _) if PATH_ARGUMENTS.iter().any(|(n, _)| *n == path) => {
+                let inner = match &fdstat_get {
+                    Some(fdstat_get) if path == "path_open" || path == "path_link" => {
+                        refusing_writes_to_read_only(
+                            store,
+                            env,
+                            inner,
+                            fdstat_get.clone(),
+                            path == "path_link",
+                        )
+                    }
+                    _ => inner,
+                };
+                let inner = confining_paths(store, env, inner, path);
+                // Outermost, so every refusal above is seen.
                 recording_path_denials(store, env, path, inner, captured.clone())
             }
             _ => inner,
@@ -598,6 +819,151 @@ pub(crate) fn define_imports(
         },
     );
     imports.define(module, "proc_exit", exit);
+}
+
+/// The positions of a `(fd, path, path_len)` triple among a function's arguments.
+type PathArgument = (usize, usize, usize);
+
+/// The functions that resolve a path against a directory descriptor, with the positions of
+/// their `(fd, path, path_len)` arguments (`path_symlink`'s first path is the link's
+/// contents, not resolved).
+const PATH_ARGUMENTS: &[(&str, &[PathArgument])] = &[
+    ("path_create_directory", &[(0, 1, 2)]),
+    ("path_filestat_get", &[(0, 2, 3)]),
+    ("path_filestat_set_times", &[(0, 2, 3)]),
+    ("path_link", &[(0, 2, 3), (4, 5, 6)]),
+    ("path_open", &[(0, 2, 3)]),
+    ("path_readlink", &[(0, 1, 2)]),
+    ("path_remove_directory", &[(0, 1, 2)]),
+    ("path_rename", &[(0, 1, 2), (3, 4, 5)]),
+    ("path_symlink", &[(2, 3, 4)]),
+    ("path_unlink_file", &[(0, 1, 2)]),
+];
+
+/// Whether a path, resolved against a directory, leaves it as written: it is absolute, or a
+/// `..` climbs above the directory (`a/../..`; `a/../b` stays). cap-std, and so wasmtime,
+/// refuses both; wasix would resolve an absolute path from its root, and `..` over its own
+/// tree of every preopen. (A `..` that follows a symlink is wasix's: its target was checked to
+/// stay in its mount when read, see [`crate::preopen`].)
+fn leaves_its_directory(path: &[u8]) -> bool {
+    if path.first() == Some(&b'/') {
+        return true;
+    }
+    let mut depth = 0usize;
+    for part in path.split(|b| *b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return true,
+            },
+            _ => depth += 1,
+        }
+    }
+    false
+}
+
+/// `inner` (a wasix `path_*` function named `name`), refusing with `perm` a path that leaves
+/// the directory it is resolved against (see [`leaves_its_directory`]), as wasmtime does.
+fn confining_paths(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    inner: Function,
+    name: &str,
+) -> Function {
+    let positions = PATH_ARGUMENTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&[][..], |(_, p)| *p);
+    let ty = inner.ty(store);
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<HostState>,
+              args: &[Value]|
+              -> Result<Vec<Value>, RuntimeError> {
+            if let Some(memory) = env.data().memory.clone() {
+                let view = memory.view(&env);
+                for &(_, path, len) in positions {
+                    let (Some(Value::I32(path)), Some(Value::I32(len))) =
+                        (args.get(path), args.get(len))
+                    else {
+                        continue;
+                    };
+                    if *len as u32 > MAX_PATH_BYTES {
+                        return Ok(vec![Value::I32(ERRNO_NAMETOOLONG)]);
+                    }
+                    let mut bytes = vec![0u8; *len as u32 as usize];
+                    // An unreadable path is wasix's to report (`fault`).
+                    if view.read(u64::from(*path as u32), &mut bytes).is_ok()
+                        && leaves_its_directory(&bytes)
+                    {
+                        return Ok(vec![Value::I32(ERRNO_PERM)]);
+                    }
+                }
+            }
+            Ok(inner.call(&mut env, args)?.into_vec())
+        },
+    )
+}
+
+/// `inner` (wasix's `fd_prestat_dir_name`), failing with `nametoolong` rather than wasix's
+/// `overflow` when the buffer is too small for the name, as wasmtime does.
+fn naming_too_long(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    inner: Function,
+) -> Function {
+    let ty = inner.ty(store);
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<HostState>,
+              args: &[Value]|
+              -> Result<Vec<Value>, RuntimeError> {
+            let results = inner.call(&mut env, args)?.into_vec();
+            if matches!(results.as_slice(), [Value::I32(ERRNO_OVERFLOW)]) {
+                return Ok(vec![Value::I32(ERRNO_NAMETOOLONG)]);
+            }
+            Ok(results)
+        },
+    )
+}
+
+/// `inner` (wasix's `fd_fdstat_get`), reporting for descriptor 3, when it is the root preopen,
+/// the rights wasix enforces on it instead of every right (wasix answers for descriptor 3, its
+/// virtual root, without looking at it).
+fn reporting_root_rights(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    inner: Function,
+    root_fd: Arc<RootFd>,
+) -> Function {
+    let ty = inner.ty(store);
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<HostState>,
+              args: &[Value]|
+              -> Result<Vec<Value>, RuntimeError> {
+            let results = inner.call(&mut env, args)?.into_vec();
+            let succeeded = matches!(results.as_slice(), [Value::I32(0)]);
+            if let (true, Some(Value::I32(3)), Some(Value::I32(buf)), Some((base, inheriting))) =
+                (succeeded, args.first(), args.get(1), root_fd.rights())
+            {
+                if let Some(memory) = env.data().memory.clone() {
+                    let view = memory.view(&env);
+                    let at = u64::from(*buf as u32);
+                    let _ = view.write(at + 8, &base.to_le_bytes());
+                    let _ = view.write(at + 16, &inheriting.to_le_bytes());
+                }
+            }
+            Ok(results)
+        },
+    )
 }
 
 /// `inner` (a wasix write function), trapping as soon as it returns if it passed the output
@@ -734,10 +1100,18 @@ fn guest_string(
     }
     String::from_utf8_lossy(&bytes).into_owned()
 }
+/// WASI `errno` `nametoolong`.
+const ERRNO_NAMETOOLONG: i32 = 37;
+/// The longest path a `path_*` function takes (Linux's `PATH_MAX` is 4 KiB).
+const MAX_PATH_BYTES: u32 = 64 * 1024;
 /// `oflags` that change a file: `creat` and `trunc`.
 const OFLAGS_CREAT_TRUNC: i32 = 1 | 8;
 /// The `fd_write` right.
 const RIGHT_FD_WRITE: i64 = 1 << 6;
+/// The `filetype` of a directory.
+const FILETYPE_DIRECTORY: u8 = 3;
+/// WASI `errno` `overflow`.
+const ERRNO_OVERFLOW: i32 = 61;
 
 /// `inner` (wasix's `path_open`, or `path_link` when `link`), refusing with `perm` what would
 /// change a directory whose descriptor cannot grant writing (a read-only preopen, or a
@@ -759,11 +1133,8 @@ fn refusing_writes_to_read_only(
     inner: Function,
     fdstat_get: Function,
     link: bool,
-    captured: Arc<Captured>,
-    name: &str,
 ) -> Function {
     let ty = inner.ty(store);
-    let name = name.to_string();
     Function::new_with_env(
         store,
         env,
@@ -794,8 +1165,6 @@ fn refusing_writes_to_read_only(
                     )
             };
             if refused {
-                let path = guest_string(&mut env, args, 2, 3);
-                captured.denials.record_path(&name, &path, ERRNO_PERM);
                 return Ok(vec![Value::I32(ERRNO_PERM)]);
             }
             Ok(inner.call(&mut env, args)?.into_vec())
@@ -843,6 +1212,10 @@ fn base_is_read_only(
     let _ = view.write(0, &saved);
     let succeeded = matches!(result.as_deref(), Ok([Value::I32(0)]));
     if !(succeeded && read) {
+        return false;
+    }
+    // Not a directory: wasix answers `notdir` itself.
+    if stat[0] != FILETYPE_DIRECTORY {
         return false;
     }
     let mut inheriting = [0u8; 8];

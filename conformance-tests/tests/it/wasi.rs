@@ -347,6 +347,357 @@ pub fn wasi_without_preopens_sees_no_files(h: &Harness) {
     assert_eq!(out.matches("denied").count(), 3, "{out}");
 }
 
+/// A preopen at `guest` of `tree.root/host` (`host` empty: the tree's root itself).
+fn preopen(tree: &Tree, host: &str, guest: &str, writable: bool) -> Preopen {
+    Preopen {
+        host: if host.is_empty() {
+            tree.root.clone()
+        } else {
+            tree.root.join(host)
+        },
+        guest: guest.into(),
+        writable,
+    }
+}
+
+/// files.wasm with `actions` under `preopens`; its stdout.
+fn probe(h: &Harness, preopens: Vec<Preopen>, actions: &[&str]) -> String {
+    let config = SandboxConfig {
+        allow_filesystem: true,
+        preopens,
+        args: actions.iter().map(|a| a.to_string()).collect(),
+        ..SandboxConfig::default()
+    };
+    let result = h.run_wasi("files.wasm", &config);
+    assert_eq!(result.outcome, Outcome::Ok, "{}", text(&result.stderr));
+    text(&result.stdout)
+}
+
+/// The report line of `action`, and the lines it printed before it (content, entries).
+fn report<'a>(out: &'a str, action: &str) -> (&'a str, Vec<&'a str>) {
+    let mut printed = Vec::new();
+    for line in out.lines() {
+        if let Some(detail) = line.strip_prefix("  ") {
+            printed.push(detail);
+        } else if line.starts_with(&format!("{action} ")) {
+            return (line, printed);
+        } else {
+            printed.clear();
+        }
+    }
+    panic!("no line for {action}: {out}")
+}
+
+fn assert_ok(h: &Harness, out: &str, action: &str, printed: &[&str]) {
+    let (line, got) = report(out, action);
+    assert_eq!(line, format!("{action} ok"), "{}: {out}", h.backend);
+    assert_eq!(got, printed, "{}: {action}: {out}", h.backend);
+}
+
+fn assert_denied(h: &Harness, out: &str, actions: &[&str]) {
+    for action in actions {
+        let (line, printed) = report(out, action);
+        assert!(
+            line.contains(" denied ("),
+            "{}: {action} was allowed: {out}",
+            h.backend
+        );
+        assert!(
+            printed.is_empty(),
+            "{}: {action} printed {printed:?}",
+            h.backend
+        );
+    }
+}
+
+/// The escape probes of files.wasm (over /ro and /rw), under `preopens`, with the host tree
+/// unchanged afterwards but for what `rename-rw-to-ro` plants in /rw on purpose.
+fn escapes_under(h: &Harness, tree: &Tree, preopens: Vec<Preopen>) {
+    let before = tree.snapshot();
+    let out = probe(h, preopens, ESCAPES);
+    assert_denied(h, &out, ESCAPES);
+    assert!(!out.contains("the host's secret"), "{out}");
+    let after: Vec<_> = tree
+        .snapshot()
+        .into_iter()
+        .filter(|(path, _, _)| !path.ends_with("planted.txt"))
+        .collect();
+    assert_eq!(before, after, "{}: host files changed", h.backend);
+}
+
+pub fn wasi_escapes_are_denied_under_a_root_preopen(h: &Harness) {
+    // The tree's root (holding secret.txt) is the guest's root, read-only then read-write, with
+    // /ro and /rw nested in it: escaping /ro or /rw is refused even where the path would land
+    // in the root preopen, and the root preopen's own `..` is refused.
+    for root_writable in [false, true] {
+        let tree = Tree::new(&format!("root-escape-{}-{root_writable}", h.backend));
+        escapes_under(
+            h,
+            &tree,
+            vec![
+                preopen(&tree, "", "/", root_writable),
+                preopen(&tree, "ro", "/ro", false),
+                preopen(&tree, "rw", "/rw", true),
+            ],
+        );
+        let out = probe(
+            h,
+            vec![preopen(&tree, "ro", "/", root_writable)],
+            &[
+                "cat:/../secret.txt",
+                "cat:../secret.txt",
+                "cat:/sub/../../secret.txt",
+                "cat:/link-out",
+                "cat:/data.txt/",
+                "ls:/..",
+            ],
+        );
+        assert_denied(
+            h,
+            &out,
+            &[
+                "cat:/../secret.txt",
+                "cat:../secret.txt",
+                "cat:/sub/../../secret.txt",
+                "cat:/link-out",
+                "cat:/data.txt/",
+                "ls:/..",
+            ],
+        );
+    }
+}
+
+pub fn wasi_root_preopen_is_the_guest_root(h: &Harness) {
+    let tree = Tree::new(&format!("root-{}", h.backend));
+    std::fs::write(tree.root.join("rw/top.txt"), "top\n").unwrap();
+    let out = probe(
+        h,
+        vec![preopen(&tree, "rw", "/", true)],
+        &[
+            "preopens",
+            "cat:/top.txt",
+            "cat:top.txt",
+            "mkdir:/dir",
+            "put:/dir/new.txt",
+            "ls:/",
+            "ls:/dir",
+            "mv:/dir/new.txt:/moved.txt",
+            "cat:/moved.txt",
+            "rm:/top.txt",
+            "rmdir:/dir",
+            "ls:.",
+            "symlink:moved.txt:/link",
+            "cat:/link",
+        ],
+    );
+    assert_ok(h, &out, "preopens", &["preopen: /"]);
+    assert_ok(h, &out, "cat:/top.txt", &["content: top"]);
+    assert_ok(h, &out, "cat:top.txt", &["content: top"]);
+    assert_ok(h, &out, "ls:/", &["entries: dir top.txt"]);
+    assert_ok(h, &out, "ls:/dir", &["entries: new.txt"]);
+    assert_ok(
+        h,
+        &out,
+        "cat:/moved.txt",
+        &["content: written by the guest"],
+    );
+    assert_ok(h, &out, "ls:.", &["entries: moved.txt"]);
+    assert_ok(h, &out, "cat:/link", &["content: written by the guest"]);
+    for action in [
+        "mkdir:/dir",
+        "put:/dir/new.txt",
+        "mv:/dir/new.txt:/moved.txt",
+        "rm:/top.txt",
+        "rmdir:/dir",
+        "symlink:moved.txt:/link",
+    ] {
+        assert_ok(h, &out, action, &[]);
+    }
+    assert_eq!(
+        std::fs::read_to_string(tree.root.join("rw/moved.txt")).unwrap(),
+        "written by the guest\n"
+    );
+    assert!(!tree.root.join("rw/top.txt").exists());
+}
+
+pub fn wasi_read_only_root_preopen_refuses_every_change(h: &Harness) {
+    let tree = Tree::new(&format!("root-ro-{}", h.backend));
+    let before = tree.snapshot();
+    let changes = [
+        "put:/new.txt",
+        "put:/data.txt",
+        "mkdir:/dir",
+        "rm:/data.txt",
+        "rmdir:/sub",
+        "mv:/data.txt:/moved.txt",
+        "mv:/sub:/moved",
+        "ln:/data.txt:/linked.txt",
+        "trunc:/data.txt",
+        "touch:/data.txt",
+        "symlink:data.txt:/link",
+    ];
+    let mut actions = vec!["preopens", "cat:/data.txt", "ls:/"];
+    actions.extend(changes);
+    let out = probe(h, vec![preopen(&tree, "ro", "/", false)], &actions);
+    assert_ok(h, &out, "preopens", &["preopen: /"]);
+    assert_ok(h, &out, "cat:/data.txt", &["content: read-only data"]);
+    assert_ok(h, &out, "ls:/", &["entries: data.txt link-out sub"]);
+    assert_denied(h, &out, &changes);
+    assert_eq!(tree.snapshot(), before, "{}: host files changed", h.backend);
+}
+
+/// The tree of the nested layouts: `root/` (with `top.txt`, and `data/in/hidden.txt` that the
+/// nested preopen shadows), `in/` (with `in.txt` and `up`, a symlink out of it to
+/// `../root/top.txt`), `a/` (with `a.txt` and `b/under.txt`) and `b/` (with `b.txt`).
+fn nested_tree(tag: &str) -> Tree {
+    let tree = Tree::new(tag);
+    let root = &tree.root;
+    std::fs::create_dir_all(root.join("root/data/in")).unwrap();
+    std::fs::create_dir_all(root.join("in")).unwrap();
+    std::fs::create_dir_all(root.join("a/b")).unwrap();
+    std::fs::create_dir_all(root.join("b")).unwrap();
+    std::fs::write(root.join("root/top.txt"), "top\n").unwrap();
+    std::fs::write(root.join("root/data/beside.txt"), "beside\n").unwrap();
+    std::fs::write(root.join("root/data/in/hidden.txt"), "hidden\n").unwrap();
+    std::fs::write(root.join("in/in.txt"), "nested\n").unwrap();
+    std::os::unix::fs::symlink("../root/top.txt", root.join("in/up")).unwrap();
+    std::fs::write(root.join("a/a.txt"), "a\n").unwrap();
+    std::fs::write(root.join("a/b/under.txt"), "under\n").unwrap();
+    std::fs::write(root.join("b/b.txt"), "b\n").unwrap();
+    tree
+}
+
+pub fn wasi_nested_preopen_under_the_root_preopen(h: &Harness) {
+    let tree = nested_tree(&format!("nested-{}", h.backend));
+    let before = tree.snapshot();
+    let denied = [
+        "cat:/data/in/hidden.txt",
+        "cat:/data/in/up",
+        "cat:/data/in/../../top.txt",
+        "put:/data/in/new.txt",
+        "mv:/top.txt:/data/in/top.txt",
+        "mv:/data/in/in.txt:/in.txt",
+        "ln:/data/in/in.txt:/in.txt",
+        "rm:/data/in/in.txt",
+    ];
+    let mut actions = vec![
+        "preopens",
+        "cat:/top.txt",
+        "cat:/data/in/in.txt",
+        "cat:data/in/in.txt",
+        "ls:/data/in",
+        "ls:/data",
+        "cat:/data/beside.txt",
+    ];
+    actions.extend(denied);
+    let out = probe(
+        h,
+        vec![
+            preopen(&tree, "root", "/", true),
+            preopen(&tree, "in", "/data/in", false),
+        ],
+        &actions,
+    );
+    assert_ok(h, &out, "preopens", &["preopen: /", "preopen: /data/in"]);
+    assert_ok(h, &out, "cat:/top.txt", &["content: top"]);
+    assert_ok(h, &out, "cat:/data/in/in.txt", &["content: nested"]);
+    assert_ok(h, &out, "cat:data/in/in.txt", &["content: nested"]);
+    assert_ok(h, &out, "ls:/data/in", &["entries: in.txt up"]);
+    assert_ok(h, &out, "ls:/data", &["entries: beside.txt in"]);
+    assert_ok(h, &out, "cat:/data/beside.txt", &["content: beside"]);
+    assert_denied(h, &out, &denied);
+    assert_eq!(tree.snapshot(), before, "{}: host files changed", h.backend);
+}
+
+pub fn wasi_nested_preopens_without_a_root_preopen(h: &Harness) {
+    // /a and /a/b, both writable, and /data/in alone (nothing at /data).
+    let tree = nested_tree(&format!("overlap-{}", h.backend));
+    let out = probe(
+        h,
+        vec![
+            preopen(&tree, "a", "/a", true),
+            preopen(&tree, "b", "/a/b", true),
+            preopen(&tree, "in", "/data/in", true),
+        ],
+        &[
+            "preopens",
+            "cat:/a/a.txt",
+            "cat:/a/b/b.txt",
+            "cat:/a/b/under.txt",
+            "ls:/a",
+            "ls:/a/b",
+            "cat:/a/b/../a.txt",
+            "cat:/data/in/in.txt",
+            "cat:/data/in/up",
+            "put:/data/new.txt",
+            "cat:/etc/passwd",
+            "mv:/a/a.txt:/a/b/moved.txt",
+            "mv:/a/b/moved.txt:/data/in/moved.txt",
+            "cat:/data/in/moved.txt",
+        ],
+    );
+    let (line, names) = report(&out, "preopens");
+    assert_eq!(line, "preopens ok");
+    // wasmer-wasix always has its virtual root at descriptor 3, named `/` (it holds only the
+    // way to the preopens); the configured preopens follow in order on both engines.
+    let names: Vec<&str> = names.into_iter().filter(|n| *n != "preopen: /").collect();
+    assert_eq!(
+        names,
+        ["preopen: /a", "preopen: /a/b", "preopen: /data/in"],
+        "{}",
+        h.backend
+    );
+    assert_ok(h, &out, "cat:/a/a.txt", &["content: a"]);
+    assert_ok(h, &out, "cat:/a/b/b.txt", &["content: b"]);
+    assert_ok(h, &out, "ls:/a", &["entries: a.txt b"]);
+    assert_ok(h, &out, "ls:/a/b", &["entries: b.txt"]);
+    assert_ok(h, &out, "cat:/data/in/in.txt", &["content: nested"]);
+    assert_denied(
+        h,
+        &out,
+        &[
+            "cat:/a/b/under.txt",
+            "cat:/a/b/../a.txt",
+            "cat:/data/in/up",
+            "put:/data/new.txt",
+            "cat:/etc/passwd",
+        ],
+    );
+    // Renames across writable preopens work.
+    assert_ok(h, &out, "mv:/a/a.txt:/a/b/moved.txt", &[]);
+    assert_ok(h, &out, "mv:/a/b/moved.txt:/data/in/moved.txt", &[]);
+    assert_ok(h, &out, "cat:/data/in/moved.txt", &["content: a"]);
+    assert_eq!(
+        std::fs::read_to_string(tree.root.join("in/moved.txt")).unwrap(),
+        "a\n"
+    );
+    assert!(!tree.root.join("a/a.txt").exists());
+}
+
+pub fn wasi_relative_guest_paths_start_at_the_root(h: &Harness) {
+    let tree = nested_tree(&format!("relative-{}", h.backend));
+    let out = probe(
+        h,
+        vec![
+            preopen(&tree, "root", ".", false),
+            preopen(&tree, "in", "data/in", false),
+        ],
+        &[
+            "preopens",
+            "cat:/top.txt",
+            "cat:top.txt",
+            "cat:/data/in/in.txt",
+            "cat:../top.txt",
+        ],
+    );
+    // The guest learns the paths as written.
+    assert_ok(h, &out, "preopens", &["preopen: .", "preopen: data/in"]);
+    assert_ok(h, &out, "cat:/top.txt", &["content: top"]);
+    assert_ok(h, &out, "cat:top.txt", &["content: top"]);
+    assert_ok(h, &out, "cat:/data/in/in.txt", &["content: nested"]);
+    assert_denied(h, &out, &["cat:../top.txt"]);
+}
+
 pub fn wasi_imports_outside_the_policy_are_unauthorized(h: &Harness) {
     for (module, name) in [
         ("wasi_snapshot_preview1", "not_a_wasi_function"),

@@ -534,10 +534,145 @@ fn no_filesystem_without_preopens() {
 fn bad_preopens_are_reported() {
     let scratch = Scratch::new("bad");
     let mut config = scratch.config(&[]);
-    config.preopens[0].guest = "/a/b".into();
     let module = load("files.wasm", &config);
+    config.preopens[0].guest = "/a/../b".into();
+    assert_eq!(
+        WasmerSandbox::new(config.clone()).err().unwrap().kind(),
+        "unsupported"
+    );
     let report = module.instantiate(&config).err().unwrap();
     assert_eq!(error_of(&report).kind(), "unsupported");
+    // Nested and root guest paths are fine.
+    config.preopens[0].guest = "/a/b".into();
+    config.preopens[1].guest = "/".into();
+    assert!(module.instantiate(&config).is_ok());
+}
+
+/// Descriptor 3 and the preopens as a raw guest sees them: `rights(fd)` is the descriptor's
+/// `fs_rights_base`, `inheriting(fd)` its `fs_rights_inheriting`, `name(fd)` its preopen name's length times 256 plus its first byte (or
+/// minus the errno).
+const RAW_PREOPENS: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_fdstat_get"
+    (func $fdstat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_get"
+    (func $prestat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_dir_name"
+    (func $dir_name (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "rights") (param $fd i32) (result i64)
+    (local $err i32)
+    (local.set $err (call $fdstat (local.get $fd) (i32.const 64)))
+    (if (result i64) (local.get $err)
+      (then (i64.sub (i64.const 0) (i64.extend_i32_u (local.get $err))))
+      (else (i64.load (i32.const 72)))))
+  (func (export "inheriting") (param $fd i32) (result i64)
+    (local $err i32)
+    (local.set $err (call $fdstat (local.get $fd) (i32.const 64)))
+    (if (result i64) (local.get $err)
+      (then (i64.sub (i64.const 0) (i64.extend_i32_u (local.get $err))))
+      (else (i64.load (i32.const 80)))))
+  (func (export "name") (param $fd i32) (result i32)
+    (local $err i32)
+    (local.set $err (call $prestat (local.get $fd) (i32.const 128)))
+    (if (local.get $err) (then (return (i32.sub (i32.const 0) (local.get $err)))))
+    (local.set $err (call $dir_name (local.get $fd) (i32.const 256) (i32.load (i32.const 132))))
+    (if (local.get $err) (then (return (i32.sub (i32.const 0) (local.get $err)))))
+    (i32.add (i32.mul (i32.load (i32.const 132)) (i32.const 256)) (i32.load8_u (i32.const 256)))))"#;
+
+#[test]
+fn a_root_preopen_is_descriptor_3_with_its_own_rights() {
+    let scratch = Scratch::new("root-fd");
+    const FD_WRITE: i64 = 1 << 6;
+    const PATH_CREATE_FILE: i64 = 1 << 10;
+    for root_writable in [false, true] {
+        let mut config = scratch.config(&[]);
+        config.preopens[0].guest = "/".into();
+        config.preopens[0].writable = root_writable;
+        config.preopens.push(Preopen {
+            host: scratch.root.join("ro/sub"),
+            guest: "/deep/sub".into(),
+            writable: false,
+        });
+        let module = WasmerSandbox::new(config.clone())
+            .unwrap()
+            .load(RAW_PREOPENS.as_bytes())
+            .unwrap();
+        let mut instance = module.instantiate(&config).unwrap();
+        let mut call = |func: &str, fd: i32| -> i64 {
+            let result = instance.call(func, &[WasmValue::I32(fd)]).unwrap();
+            match result.return_values[..] {
+                [WasmValue::I32(v)] => i64::from(v),
+                [WasmValue::I64(v)] => v,
+                ref other => panic!("{other:?}"),
+            }
+        };
+        // The root, then the others in order, without a gap: `/`, `/rw`, `/deep/sub`.
+        assert_eq!(call("name", 3), 256 + i64::from(b'/'));
+        assert_eq!(call("name", 4), 3 * 256 + i64::from(b'/'));
+        assert_eq!(call("name", 5), 9 * 256 + i64::from(b'/'));
+        assert!(call("name", 6) < 0, "no fourth preopen");
+        // Files opened beneath a writable preopen may be written (`fd_write` is inherited);
+        // the directories themselves are not written to (no `fd_write` in their base rights,
+        // as on wasmtime, so that reopening one with its own rights works).
+        let root = call("rights", 3);
+        assert!(root >= 0);
+        assert_eq!(root & FD_WRITE, 0, "{root:#x}");
+        assert_eq!(root & PATH_CREATE_FILE != 0, root_writable, "{root:#x}");
+        let inheriting = call("inheriting", 3);
+        assert_eq!(inheriting & FD_WRITE != 0, root_writable, "{inheriting:#x}");
+        assert_ne!(call("inheriting", 4) & FD_WRITE, 0, "/rw is writable");
+        assert_eq!(
+            call("inheriting", 5) & FD_WRITE,
+            0,
+            "/deep/sub is read-only"
+        );
+        assert_eq!(
+            call("rights", 5) & PATH_CREATE_FILE,
+            0,
+            "/deep/sub is read-only"
+        );
+    }
+}
+
+#[test]
+fn a_read_only_root_preopen_refuses_writes_through_descriptor_3() {
+    let scratch = Scratch::new("root-raw");
+    let mut config = scratch.config(&[]);
+    config.preopens[0].guest = "/".into();
+    let module = WasmerSandbox::new(config.clone())
+        .unwrap()
+        .load(RAW_FS.as_bytes())
+        .unwrap();
+    let mut instance = module.instantiate(&config).unwrap();
+    let before = scratch.snapshot();
+    let mut open = |path: (i64, i64), oflags: i64, rights: i64| -> i32 {
+        let args = [
+            WasmValue::I32(3),
+            WasmValue::I32(path.0 as i32),
+            WasmValue::I32(path.1 as i32),
+            WasmValue::I32(oflags as i32),
+            WasmValue::I64(rights),
+        ];
+        let result = instance.call("open", &args).unwrap();
+        match result.return_values[..] {
+            [WasmValue::I32(errno)] => errno,
+            ref other => panic!("{other:?}"),
+        }
+    };
+    const TRUNC: i64 = 8;
+    const CREAT: i64 = 1;
+    const READ: i64 = 1 << 1;
+    const WRITE: i64 = 1 << 6;
+    const PERM: i32 = 63;
+    let data = (1040, 8);
+    assert_eq!(open(data, 0, READ), 0, "reading is granted");
+    assert_eq!(open(data, TRUNC, READ | WRITE), PERM);
+    assert_eq!(open(data, 0, WRITE), PERM);
+    assert_eq!(open((1344, 4), CREAT, READ | WRITE), PERM, "evil");
+    // `..` past the root preopen and absolute paths: refused as on wasmtime.
+    assert_eq!(open((1072, 13), 0, READ), PERM, "../secret.txt");
+    assert_eq!(open((1232, 11), 0, READ), PERM, "/etc/passwd");
+    assert_eq!(scratch.snapshot(), before, "a host file changed");
 }
 
 /// What `env::log` received, with the fuel consumed it saw.
