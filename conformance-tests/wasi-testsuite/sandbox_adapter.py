@@ -8,6 +8,7 @@ and its arguments.
 Environment:
   SANDBOX           the sandbox binary (default: `sandbox` on PATH)
   SANDBOX_BACKEND   wasmtime (default) or wasmer
+  SANDBOX_CLOCK     the --clock policy (default real, what the wasmtime CLI gives)
 """
 
 import os
@@ -17,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 SANDBOX = shlex.split(os.getenv("SANDBOX", "sandbox"))
 BACKEND = os.getenv("SANDBOX_BACKEND", "wasmtime")
+CLOCK = os.getenv("SANDBOX_CLOCK", "real")
 
 
 def get_name() -> str:
@@ -49,7 +51,7 @@ def compute_argv(test_path: str,
     args, env, root = args_env_root
     # The suite's tests read clocks and random bytes and sleep: grant them (the sandbox
     # denies them by default), and meter time only (no fuel budget), as wasmtime does.
-    argv = SANDBOX + ["run", "--backend", BACKEND, "--clock", "real", "--fuel", "none",
+    argv = SANDBOX + ["run", "--backend", BACKEND, "--clock", CLOCK, "--fuel", "none",
                       "--timeout", "30s", "--no-cache"]
     for key, value in env.items():
         argv += ["--env", f"{key}={value}"]

@@ -781,7 +781,9 @@ pub(crate) fn define_imports(
         let defined = match (name.as_str(), &fdstat_get) {
             (socket, Some(fdstat_get)) if SOCKET_FUNCTIONS.contains(&socket) => {
                 let ty = inner.ty(store);
-                no_sockets(store, env, ty, socket, fdstat_get.clone(), captured.clone())
+                let fdstat_get = fdstat_get.clone();
+                let root = root_fd.clone();
+                no_sockets(store, env, ty, socket, fdstat_get, root, captured.clone())
             }
             ("fd_write" | "fd_pwrite", _) => checking_output(store, env, inner, captured.clone()),
             ("fd_prestat_dir_name", _) => naming_too_long(store, env, inner),
@@ -998,12 +1000,15 @@ const ERRNO_PERM: i32 = errno::PERM;
 /// the descriptor is not open and `notsock` when it is (a file, a directory, stdio), as
 /// wasmtime-wasi does, whatever the other arguments; the call is recorded as a denial.
 /// (wasix's own would check rights and flags first and answer `acces` or `inval` instead.)
+/// Descriptor 3 counts as open only when it is the root preopen: otherwise it is wasix's
+/// virtual root, which wasmtime has no counterpart of.
 fn no_sockets(
     store: &mut impl AsStoreMut,
     env: &FunctionEnv<HostState>,
     ty: FunctionType,
     name: &str,
     fdstat_get: Function,
+    root: Arc<RootFd>,
     captured: Arc<Captured>,
 ) -> Function {
     let name = name.to_string();
@@ -1016,6 +1021,11 @@ fn no_sockets(
               -> Result<Vec<Value>, RuntimeError> {
             captured.denials.record_socket(&name);
             let open = match args.first() {
+                Some(Value::I32(fd))
+                    if *fd as u32 == VIRTUAL_ROOT_FD && root.rights().is_none() =>
+                {
+                    false
+                }
                 Some(Value::I32(fd)) => fd_is_open(&mut env, &fdstat_get, *fd),
                 _ => false,
             };

@@ -64,7 +64,14 @@ fn exit_codes_and_output_caps() {
 
 #[test]
 fn clocks_follow_the_policy() {
-    let denied = run("time_random.wasm", SandboxConfig::default());
+    let denied = run(
+        "time_random.wasm",
+        SandboxConfig {
+            clock: ClockPolicy::Deny,
+            ..SandboxConfig::default()
+        },
+    );
+    assert_eq!(denied.denied.len(), 3, "{:?}", denied.denied);
     assert_eq!(
         String::from_utf8_lossy(&denied.stdout),
         "realtime denied\nmonotonic denied\nrandom denied\n"

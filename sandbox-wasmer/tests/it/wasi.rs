@@ -308,7 +308,13 @@ fn clock_policies() {
     );
     assert_ne!(other_seed.stdout, first.stdout);
 
-    let denied = run_command("time_random.wasm", &wasi_config());
+    let denied = run_command(
+        "time_random.wasm",
+        &SandboxConfig {
+            clock: ClockPolicy::Deny,
+            ..wasi_config()
+        },
+    );
     assert_eq!(denied.outcome, Outcome::Ok);
     assert_eq!(
         stdout(&denied),
