@@ -119,20 +119,40 @@ pub fn is_wasi_import_module(module: &str) -> bool {
     MODULES.contains(&module)
 }
 
-/// Where a WASI path function takes its path: the indexes of the (pointer, length)
-/// parameters; `None` for functions that take no path. (`path_rename` and `path_link` take
-/// two; the first is named in reports.)
+/// The positions of a `(fd, path, path_len)` triple among a WASI function's parameters.
+pub type PathArgument = (usize, usize, usize);
+
+/// The preview 1 functions that resolve a path against a directory descriptor, with the
+/// positions of their `(fd, path, path_len)` parameters (`path_symlink`'s first path is the
+/// link's contents, not resolved; `path_link` and `path_rename` resolve two).
+pub const PATH_FUNCTIONS: &[(&str, &[PathArgument])] = &[
+    ("path_create_directory", &[(0, 1, 2)]),
+    ("path_filestat_get", &[(0, 2, 3)]),
+    ("path_filestat_set_times", &[(0, 2, 3)]),
+    ("path_link", &[(0, 2, 3), (4, 5, 6)]),
+    ("path_open", &[(0, 2, 3)]),
+    ("path_readlink", &[(0, 1, 2)]),
+    ("path_remove_directory", &[(0, 1, 2)]),
+    ("path_rename", &[(0, 1, 2), (3, 4, 5)]),
+    ("path_symlink", &[(2, 3, 4)]),
+    ("path_unlink_file", &[(0, 1, 2)]),
+];
+
+/// The path parameters of `name` (see [`PATH_FUNCTIONS`]); `None` for a function that
+/// resolves no path.
+pub fn path_arguments(name: &str) -> Option<&'static [PathArgument]> {
+    PATH_FUNCTIONS
+        .iter()
+        .find(|(function, _)| *function == name)
+        .map(|(_, arguments)| *arguments)
+}
+
+/// Where a path function takes the path its reports name: the (pointer, length) parameter
+/// indexes of its first resolved path.
 pub fn path_argument(name: &str) -> Option<(usize, usize)> {
-    match name {
-        "path_create_directory"
-        | "path_readlink"
-        | "path_remove_directory"
-        | "path_rename"
-        | "path_unlink_file" => Some((1, 2)),
-        "path_filestat_get" | "path_filestat_set_times" | "path_link" | "path_open" => Some((2, 3)),
-        "path_symlink" => Some((3, 4)),
-        _ => None,
-    }
+    path_arguments(name)
+        .and_then(|arguments| arguments.first())
+        .map(|&(_, ptr, len)| (ptr, len))
 }
 
 /// The export a WASI program runs when no export is named: `_start` for a command, else the

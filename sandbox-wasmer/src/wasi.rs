@@ -31,7 +31,9 @@
 
 use crate::host::HostState;
 use crate::preopen::PreopenFs;
-use sandbox_core::wasi::{errno, path_argument, Denial, DenialLog, SOCKET_FUNCTIONS};
+use sandbox_core::wasi::{
+    errno, path_argument, path_arguments, Denial, DenialLog, SOCKET_FUNCTIONS,
+};
 use sandbox_core::{CappedOutput, SandboxConfig, SandboxError};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -788,7 +790,7 @@ pub(crate) fn define_imports(
             ("fd_write" | "fd_pwrite", _) => checking_output(store, env, inner, captured.clone()),
             ("fd_prestat_dir_name", _) => naming_too_long(store, env, inner),
             ("fd_fdstat_get", Some(fdstat_get)) => fdstat_get.clone(),
-            (path, _) if PATH_ARGUMENTS.iter().any(|(n, _)| *n == path) => {
+            (path, _) if path_arguments(path).is_some() => {
                 let inner = match &fdstat_get {
                     Some(fdstat_get) if path == "path_open" || path == "path_link" => {
                         refusing_writes_to_read_only(
@@ -823,25 +825,6 @@ pub(crate) fn define_imports(
     imports.define(module, "proc_exit", exit);
 }
 
-/// The positions of a `(fd, path, path_len)` triple among a function's arguments.
-type PathArgument = (usize, usize, usize);
-
-/// The functions that resolve a path against a directory descriptor, with the positions of
-/// their `(fd, path, path_len)` arguments (`path_symlink`'s first path is the link's
-/// contents, not resolved).
-const PATH_ARGUMENTS: &[(&str, &[PathArgument])] = &[
-    ("path_create_directory", &[(0, 1, 2)]),
-    ("path_filestat_get", &[(0, 2, 3)]),
-    ("path_filestat_set_times", &[(0, 2, 3)]),
-    ("path_link", &[(0, 2, 3), (4, 5, 6)]),
-    ("path_open", &[(0, 2, 3)]),
-    ("path_readlink", &[(0, 1, 2)]),
-    ("path_remove_directory", &[(0, 1, 2)]),
-    ("path_rename", &[(0, 1, 2), (3, 4, 5)]),
-    ("path_symlink", &[(2, 3, 4)]),
-    ("path_unlink_file", &[(0, 1, 2)]),
-];
-
 /// Whether a path, resolved against a directory, leaves it as written: it is absolute, or a
 /// `..` climbs above the directory (`a/../..`; `a/../b` stays). cap-std, and so wasmtime,
 /// refuses both; wasix would resolve an absolute path from its root, and `..` over its own
@@ -873,10 +856,7 @@ fn confining_paths(
     inner: Function,
     name: &str,
 ) -> Function {
-    let positions = PATH_ARGUMENTS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map_or(&[][..], |(_, p)| *p);
+    let positions = path_arguments(name).unwrap_or_default();
     let ty = inner.ty(store);
     Function::new_with_env(
         store,
