@@ -1021,16 +1021,23 @@ fn no_sockets(
 /// Whether `fd` is an open descriptor, asking wasix's `fd_fdstat_get` (into scratch guest
 /// memory, restored afterwards, as [`base_is_read_only`] does).
 fn fd_is_open(env: &mut FunctionEnvMut<HostState>, fdstat_get: &Function, fd: i32) -> bool {
-    let Some(memory) = env.data().memory.clone() else {
-        return false;
-    };
+    fdstat(env, fdstat_get, fd).is_some()
+}
+
+/// wasix's `fdstat` of `fd` (24 bytes: filetype, flags, base and inheriting rights), asked
+/// through `fdstat_get` into the first 24 bytes of guest memory and restored afterwards (the
+/// guest is single-threaded and not running meanwhile); `None` when `fd` is not open or the
+/// memory is not there.
+fn fdstat(env: &mut FunctionEnvMut<HostState>, fdstat_get: &Function, fd: i32) -> Option<[u8; 24]> {
+    let memory = env.data().memory.clone()?;
     let mut saved = [0u8; 24];
-    if memory.view(&env).read(0, &mut saved).is_err() {
-        return false;
-    }
+    memory.view(&env).read(0, &mut saved).ok()?;
     let result = fdstat_get.call(env, &[Value::I32(fd), Value::I32(0)]);
-    let _ = memory.view(&env).write(0, &saved);
-    matches!(result.as_deref(), Ok([Value::I32(0)]))
+    let mut stat = [0u8; 24];
+    let view = memory.view(&env);
+    let read = view.read(0, &mut stat).is_ok();
+    let _ = view.write(0, &saved);
+    (read && matches!(result.as_deref(), Ok([Value::I32(0)]))).then_some(stat)
 }
 
 /// `inner` (a wasix path function `name`), recording a denial when it refuses a path as
@@ -1191,19 +1198,9 @@ fn base_is_read_only(
     if absolute {
         return false;
     }
-    let mut saved = [0u8; 24];
-    if memory.view(&env).read(0, &mut saved).is_err() {
+    let Some(stat) = fdstat(env, fdstat_get, *dirfd) else {
         return false;
-    }
-    let result = fdstat_get.call(env, &[Value::I32(*dirfd), Value::I32(0)]);
-    let mut stat = [0u8; 24];
-    let view = memory.view(&env);
-    let read = view.read(0, &mut stat).is_ok();
-    let _ = view.write(0, &saved);
-    let succeeded = matches!(result.as_deref(), Ok([Value::I32(0)]));
-    if !(succeeded && read) {
-        return false;
-    }
+    };
     // Not a directory: wasix answers `notdir` itself.
     if stat[0] != FILETYPE_DIRECTORY {
         return false;
