@@ -9,6 +9,7 @@ mod compile;
 mod demo;
 mod inspect;
 mod judge;
+mod limits;
 mod run;
 mod status;
 mod units;
