@@ -152,41 +152,43 @@ fn the_limit_flag_of_a_wasi_command_follows_its_output() {
 
 #[test]
 fn run_with_deterministic_time_turns_the_timeout_into_fuel() {
-    let mut fuel = Vec::new();
-    for backend in BACKENDS {
-        for _ in 0..2 {
-            let output = sandbox(&[
-                "run",
-                &fixture("loops.wat"),
-                "--invoke",
-                "spin",
-                "--timeout",
-                "20ms",
-                "--deterministic-time",
-                "--backend",
-                backend,
-                "--json",
-            ]);
-            assert_eq!(output.status.code(), Some(125), "{output:?}");
-            let run: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-            assert_eq!(run["outcome"]["kind"], "fuel_exhausted", "{run}");
-            fuel.push(run["fuel_consumed"].as_u64().unwrap());
-        }
-        let output = sandbox(&[
+    let dir = std::env::temp_dir().join(format!("sandbox-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("input.txt");
+    std::fs::write(&input, "1 2\n").unwrap();
+    let input = input.to_str().unwrap();
+    let slow = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/judge/slow.wasm")
+        .display()
+        .to_string();
+    let run = |backend: &str, extra: &[&str]| -> Output {
+        let mut args = vec![
             "run",
-            &fixture("loops.wat"),
-            "--invoke",
-            "spin",
+            &slow,
+            "--stdin",
+            input,
             "--timeout",
             "20ms",
             "--deterministic-time",
             "--backend",
             backend,
-        ]);
-        let stdout = text(&output.stdout);
+        ];
+        args.extend_from_slice(extra);
+        sandbox(&args)
+    };
+    let mut fuel = Vec::new();
+    for backend in BACKENDS {
+        for _ in 0..2 {
+            let output = run(backend, &["--json"]);
+            assert_eq!(output.status.code(), Some(125), "{output:?}");
+            let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            assert_eq!(json["outcome"]["kind"], "fuel_exhausted", "{json}");
+            fuel.push(json["fuel_consumed"].as_u64().unwrap());
+        }
+        let stderr = text(&run(backend, &[]).stderr);
         assert!(
-            stdout.contains("raise it with --timeout (deterministic time converts it to fuel)"),
-            "{stdout}"
+            stderr.contains("raise it with --timeout (deterministic time converts it to fuel)"),
+            "{stderr}"
         );
     }
     fuel.dedup();
@@ -195,19 +197,12 @@ fn run_with_deterministic_time_turns_the_timeout_into_fuel() {
         1,
         "the same fuel on every run and engine: {fuel:?}"
     );
-    // --fuel caps the converted budget.
-    let output = sandbox(&[
-        "run",
-        &fixture("loops.wat"),
-        "--invoke",
-        "spin",
-        "--timeout",
-        "20ms",
-        "--deterministic-time",
-        "--fuel",
-        "1000",
-        "--json",
-    ]);
-    let run: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(run["fuel_consumed"], 1000, "{run}");
+    // --fuel caps the converted budget, and is then the limit named.
+    let output = run("wasmtime", &["--fuel", "1000000"]);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("used 1000000 of 1000000; raise it with --fuel N"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

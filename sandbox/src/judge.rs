@@ -99,19 +99,35 @@ impl TimeMode {
     }
 }
 
-/// Fuel per millisecond of time limit under deterministic time, calibrated on wasmtime
-/// (the faster engine) in a release build on the development machine (2 cores, x86-64).
+/// Fuel per millisecond of time limit under deterministic time: about what wasmtime (the
+/// faster engine) consumes per millisecond on typical compiled C, so a deterministic time limit
+/// is close to the wall-clock one there.
 ///
-/// Measured by `cargo run --release -p sandbox-bench --bin fuel-rate` (fuel consumed and
-/// median wall-clock time of the C kernels of `sandbox-bench/kernels` and the judge
-/// examples, metering on, on both engines; the numbers are in `bench/REPORT.md`): wasmtime
-/// runs CALIBRATION_PLACEHOLDER
-pub const FUEL_PER_MS: u64 = 1_000_000;
+/// Calibrated with `cargo run --release -p sandbox-bench --bin fuel-rate` (metering on, time
+/// limit on, median of 11 runs; x86-64, 2 cores, idle), in fuel per ms:
+///
+/// | workload | wasmtime | wasmer |
+/// |---|---|---|
+/// | kernel fib | 6.59 M | 2.60–3.40 M |
+/// | kernel sieve | 7.05–8.14 M | 6.88–7.14 M |
+/// | kernel matmul | 17.4 M | 8.64–8.98 M |
+/// | kernel sort | 4.56–4.63 M | 3.39–3.51 M |
+/// | kernel hash | 8.32–8.44 M | 8.09–8.25 M |
+/// | judge heavy.wasm (WASI, 825 M fuel) | 8.07–8.16 M | 8.02–8.09 M |
+///
+/// The median on wasmtime is 8.1 M; the rate is that, rounded down. A workload that does more
+/// per unit of fuel (matmul) gets less time than its wall clock would give it, one that does
+/// less (sort) more. Pathological tight loops consume fuel slowest: `loop br` about 0.8 M per ms
+/// on both engines.
+pub const FUEL_PER_MS: u64 = 8_000_000;
 
 /// The wall-clock safety net under deterministic time, as a multiple of the time limit.
 ///
-/// CALIBRATION_PLACEHOLDER
-pub const WALL_CLOCK_MULTIPLE: u32 = 10;
+/// The slowest calibrated workload on the slower engine (fib on wasmer, 2.6 M fuel per ms)
+/// spends a limit's fuel in 3.1 times the limit, the tightest possible loop (`loop br`,
+/// 0.8 M per ms) in 10 times: 20 leaves honest code at least twice that, so it runs out of
+/// fuel, deterministically, before the wall clock stops it.
+pub const WALL_CLOCK_MULTIPLE: u32 = 20;
 
 /// The conversion of deterministic time: fuel per millisecond of time limit, and the
 /// wall-clock safety net as a multiple of the limit.
