@@ -254,8 +254,8 @@ impl Normalised {
         }
     }
 
-    /// The same, without fuel: for WASI commands, whose fuel differs by the libraries' answers
-    /// (see `divergences.txt`).
+    /// The same, without fuel: for WASI commands that open files, whose fuel differs by the
+    /// libraries' answers about descriptor 3 (see `divergences.txt`).
     pub fn without_fuel(self) -> Self {
         Normalised { fuel: None, ..self }
     }

@@ -9,10 +9,13 @@
 
 use crate::cache::{read_module_or_artifact, CacheArgs};
 use crate::lang::{Lang, StagedScript};
+use crate::limits::{self, Limit};
 use crate::status;
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
-use sandbox::judge::{parse_tests, Detail, Judge, JudgeReport, Mode, TestCase, TestCaseResult};
+use sandbox::judge::{
+    parse_tests, Detail, Judge, JudgeReport, Mode, TestCase, TestCaseResult, TimeMode,
+};
 use sandbox::{BackendKind, InstanceAllocation, Runtime, SandboxConfig, SandboxError};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -73,16 +76,28 @@ pub struct JudgeArgs {
     /// Print one JSON report per engine, one per line, instead of the table.
     #[arg(long)]
     json: bool,
-    /// Wall-clock limit of a test that sets no time_limit_ms (default 5s).
+    /// Time limit of a test that sets no time_limit_ms (default 5s): wall-clock time, or
+    /// with --deterministic-time its conversion to fuel.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     timeout: Option<Duration>,
+    /// Deterministic time: each test's time limit becomes a fuel budget at the calibrated
+    /// rate, so verdicts are the same on every run and machine; the wall clock stays as a
+    /// safety net at a multiple of the limit.
+    #[arg(long)]
+    deterministic_time: bool,
     /// Memory limit of a test that sets no memory_limit_bytes (default 64MiB).
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     max_memory: Option<u64>,
-    /// Fuel of a test that sets no fuel (default 10000000), or `none` to meter only the tests
-    /// that set one.
+    /// Fuel budget of a test that sets no fuel (default: none, time is the limit; `none`
+    /// says so explicitly). Under --deterministic-time it caps the converted time limit.
     #[arg(long, value_name = "N|none")]
     fuel: Option<String>,
+    /// Wasm stack limit of every test, e.g. 512KiB (default 1MiB).
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    max_stack: Option<u64>,
+    /// Table elements of every test (all tables of the instance together; default 10000).
+    #[arg(long, value_name = "N")]
+    max_table_elements: Option<u64>,
     /// Captured output per test and stream; past it the verdict is Output Limit Exceeded
     /// (default 1MiB).
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
@@ -101,9 +116,15 @@ pub struct JudgeArgs {
 
 impl JudgeArgs {
     fn config(&self) -> anyhow::Result<SandboxConfig> {
-        let mut config = SandboxConfig::default();
-        if let Some(fuel) = &self.fuel {
-            config.max_fuel = crate::units::parse_fuel(fuel).map_err(|err| anyhow::anyhow!(err))?;
+        let mut config = SandboxConfig {
+            max_fuel: self.fuel()?,
+            ..SandboxConfig::default()
+        };
+        if let Some(bytes) = self.max_stack {
+            config.max_stack_size = bytes;
+        }
+        if let Some(elements) = self.max_table_elements {
+            config.max_table_elements = elements;
         }
         if let Some(timeout) = self.timeout {
             config.max_execution_time = timeout;
@@ -130,6 +151,22 @@ impl JudgeArgs {
             .unwrap_or_else(|| "main.wasm".into());
         config.validate().map_err(|err| anyhow::anyhow!("{err}"))?;
         Ok(config)
+    }
+
+    /// The judge's own fuel budget: none unless --fuel N asks for one.
+    fn fuel(&self) -> anyhow::Result<Option<u64>> {
+        match &self.fuel {
+            Some(fuel) => crate::units::parse_fuel(fuel).map_err(|err| anyhow::anyhow!(err)),
+            None => Ok(None),
+        }
+    }
+
+    fn time_mode(&self) -> TimeMode {
+        if self.deterministic_time {
+            TimeMode::deterministic()
+        } else {
+            TimeMode::WallClock
+        }
     }
 
     fn runtimes(&self) -> anyhow::Result<Vec<Runtime>> {
@@ -214,7 +251,10 @@ pub fn judge(args: JudgeArgs) -> anyhow::Result<u8> {
     let show_progress = std::io::stderr().is_terminal();
     let mut reports = Vec::new();
     for runtime in runtimes {
-        let mut judge = Judge::on(runtime, config.clone()).mode(args.mode());
+        let mut judge = Judge::on(runtime, config.clone())
+            .fuel(config.max_fuel)
+            .time_mode(args.time_mode())
+            .mode(args.mode());
         if let Some(jobs) = args.jobs {
             judge = judge.jobs(jobs.into());
         }
@@ -316,14 +356,22 @@ fn print_report(args: &JudgeArgs, judge: &Judge, report: &JudgeReport, tests: &[
         );
     }
     println!(
-        "Limits unless a test sets its own: timeout {}, memory {}, fuel {}, output {}",
+        "Limits unless a test sets its own: time {}, memory {}, fuel {}, output {}",
         format_duration(config.max_execution_time),
         format_size(config.max_memory_bytes),
         config
             .max_fuel
-            .map_or("off".to_string(), |fuel| fuel.to_string()),
+            .map_or("none".to_string(), |fuel| fuel.to_string()),
         format_size(config.max_output_bytes),
     );
+    match judge.current_time_mode() {
+        TimeMode::WallClock => println!("Time: wall clock"),
+        TimeMode::Deterministic(rate) => println!(
+            "Time: deterministic, {} fuel per ms of time limit (wall clock {}x the limit as a \
+             safety net)",
+            rate.fuel_per_ms, rate.wall_clock_multiple
+        ),
+    }
     if let Some(error) = &report.compilation_error {
         println!("Compilation error: {error}");
     }
@@ -371,27 +419,51 @@ fn why(result: &TestCaseResult) -> String {
             )
         }
         Some(Detail::Exit { code }) => format!("exit code {code}"),
-        Some(Detail::Failed(error)) => match error {
-            SandboxError::RuntimeError { trap, .. } => format!("trap {trap}"),
-            SandboxError::FuelExhausted { limit, .. } => format!("fuel exhausted ({limit})"),
-            SandboxError::TimeLimitExceeded { elapsed, limit } => format!(
-                "stopped after {} (limit {})",
-                format_duration(*elapsed),
-                format_duration(*limit)
-            ),
-            SandboxError::MemoryLimitExceeded { used, limit } => format!(
-                "asked for {} of memory (limit {})",
-                format_size(*used),
-                format_size(*limit)
-            ),
-            SandboxError::TableLimitExceeded { used, limit } => {
-                format!("asked for {used} table elements (limit {limit})")
-            }
-            SandboxError::OutputLimitExceeded { stream, limit } => {
-                format!("{stream} reached {}", format_size(*limit))
-            }
-            other => other.to_string(),
-        },
+        Some(Detail::DeterministicTimeLimit {
+            error,
+            time_limit,
+            fuel_per_ms,
+        }) => {
+            let used = result.fuel_consumed.unwrap_or_default();
+            format!(
+                "time limit {} exceeded (deterministic: {used} fuel = {} at {fuel_per_ms} \
+                 fuel/ms){}",
+                format_duration(*time_limit),
+                format_duration(result.equivalent_time.unwrap_or_default()),
+                limits::hint(error, true, limits::Command::Judge)
+            )
+        }
+        Some(Detail::Failed(error)) => {
+            let hint = Limit::of(error, false)
+                .map(|limit| format!("; {}", limit.how_to_raise(limits::Command::Judge)))
+                .unwrap_or_default();
+            format!("{}{hint}", failure(error))
+        }
+    }
+}
+
+/// A failed run in a few words.
+fn failure(error: &SandboxError) -> String {
+    match error {
+        SandboxError::RuntimeError { trap, .. } => format!("trap {trap}"),
+        SandboxError::FuelExhausted { limit, .. } => format!("fuel exhausted ({limit})"),
+        SandboxError::TimeLimitExceeded { elapsed, limit } => format!(
+            "stopped after {} (limit {})",
+            format_duration(*elapsed),
+            format_duration(*limit)
+        ),
+        SandboxError::MemoryLimitExceeded { used, limit } => format!(
+            "asked for {} of memory (limit {})",
+            format_size(*used),
+            format_size(*limit)
+        ),
+        SandboxError::TableLimitExceeded { used, limit } => {
+            format!("asked for {used} table elements (limit {limit})")
+        }
+        SandboxError::OutputLimitExceeded { stream, limit } => {
+            format!("{stream} reached {}", format_size(*limit))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -473,12 +545,14 @@ mod tests {
                 execution_time: Duration::ZERO,
                 memory_used: 0,
                 fuel_consumed: None,
+                equivalent_time: None,
                 detail: None,
             })
             .collect();
         JudgeReport {
             backend,
             mode: Mode::Wasi,
+            time_mode: TimeMode::WallClock,
             verdict: Verdict::Accepted,
             passed: 0,
             total: verdicts.len(),

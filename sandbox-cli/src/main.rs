@@ -11,6 +11,7 @@ mod denials;
 mod inspect;
 mod judge;
 mod lang;
+mod limits;
 mod run;
 mod status;
 mod units;

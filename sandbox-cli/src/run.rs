@@ -2,6 +2,7 @@
 
 use crate::cache::{read_module_or_artifact, CacheArgs};
 use crate::lang::{Lang, StagedScript};
+use crate::limits;
 use crate::status;
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
@@ -89,6 +90,14 @@ pub struct RunArgs {
     /// Captured bytes per output stream, e.g. 1MiB.
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     max_output: Option<u64>,
+    /// Elements per table (all tables of the instance together).
+    #[arg(long, value_name = "N")]
+    max_table_elements: Option<u64>,
+    /// Deterministic time: --timeout becomes a fuel budget at the calibrated rate (the same
+    /// outcome on every run and machine) and the wall clock a safety net at a multiple of it;
+    /// --fuel, if given, caps the budget.
+    #[arg(long)]
+    deterministic_time: bool,
     /// Grant an import, as MODULE::NAME (repeatable).
     #[arg(long = "allow-import", value_name = "MODULE::NAME")]
     allow_import: Vec<String>,
@@ -146,6 +155,16 @@ impl RunArgs {
         if let Some(bytes) = self.max_output {
             config.max_output_bytes = bytes;
         }
+        if let Some(elements) = self.max_table_elements {
+            config.max_table_elements = elements;
+        }
+        if self.deterministic_time {
+            let explicit = match &self.fuel {
+                Some(fuel) => crate::units::parse_fuel(fuel).map_err(|err| anyhow::anyhow!(err))?,
+                None => None,
+            };
+            sandbox::judge::DeterministicTime::CALIBRATED.apply(&mut config, explicit);
+        }
         config
             .allowed_imports
             .extend(self.allow_import.iter().cloned());
@@ -198,6 +217,15 @@ impl RunArgs {
         config.cache = self.cache.config();
         config.validate().map_err(|err| anyhow::anyhow!("{err}"))?;
         Ok(config)
+    }
+
+    /// Under --deterministic-time, the fuel budget --timeout converts to.
+    fn time_fuel(&self) -> Option<u64> {
+        let timeout = self
+            .timeout
+            .unwrap_or(self.preset.config().max_execution_time);
+        self.deterministic_time
+            .then(|| sandbox::judge::DeterministicTime::CALIBRATED.fuel_for(timeout))
     }
 
     fn arguments(&self) -> Vec<String> {
@@ -324,15 +352,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
     } else if args.invoke.is_none() && results.len() == 1 {
         // A WASI command behaves like the program: its output is ours, its exit code ours.
-        print_command(&results[0].0);
+        print_command(&results[0].0, args.time_fuel());
     } else if results.len() == 1 {
         print_output(&results[0].0, false);
-        print_one(&results[0].0, results[0].1, &config);
+        print_one(&results[0].0, results[0].1, &config, args.time_fuel());
     } else {
         for (result, _) in &results {
             print_output(result, true);
         }
-        print_side_by_side(&results, &config);
+        print_side_by_side(&results, &config, args.time_fuel());
     }
     let statuses: Vec<u8> = results
         .iter()
@@ -479,12 +507,12 @@ fn call(
 }
 
 /// Passes a WASI command's output through; says why it stopped when the sandbox stopped it.
-fn print_command(result: &ExecutionResult) {
+fn print_command(result: &ExecutionResult, time_fuel: Option<u64>) {
     let _ = std::io::stdout().write_all(&result.stdout);
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().write_all(&result.stderr);
-    if let Outcome::Failed(err) = &result.outcome {
-        eprintln!("sandbox: {} ({err})", err.kind());
+    if let Outcome::Failed(_) = &result.outcome {
+        eprintln!("sandbox: {}", outcome_line(&result.outcome, time_fuel));
     }
     for note in crate::denials::notes(result) {
         eprintln!("sandbox: {note}");
@@ -547,15 +575,31 @@ fn values(values: &[WasmValue]) -> String {
         .join(" ")
 }
 
-fn outcome_line(outcome: &Outcome) -> String {
+/// The outcome for people; a limit says which flag raises it (`time_fuel`: the budget
+/// --timeout converts to under --deterministic-time).
+fn outcome_line(outcome: &Outcome, time_fuel: Option<u64>) -> String {
     match outcome {
         Outcome::Ok => "ok".to_string(),
         Outcome::Exit { code } => format!("exit {code}"),
-        Outcome::Failed(err) => format!("{} ({err})", err.kind()),
+        Outcome::Failed(err) => format!(
+            "{} ({err}{})",
+            err.kind(),
+            limits::hint(err, is_time_fuel(err, time_fuel), limits::Command::Run)
+        ),
     }
 }
 
-fn print_one(result: &ExecutionResult, cache: Option<CacheStatus>, config: &SandboxConfig) {
+/// Whether `err` is the run out of the fuel --timeout converts to (not of a smaller --fuel).
+fn is_time_fuel(err: &SandboxError, time_fuel: Option<u64>) -> bool {
+    matches!(err, SandboxError::FuelExhausted { limit, .. } if Some(*limit) == time_fuel)
+}
+
+fn print_one(
+    result: &ExecutionResult,
+    cache: Option<CacheStatus>,
+    config: &SandboxConfig,
+    time_fuel: Option<u64>,
+) {
     println!("Backend: {}", result.backend);
     println!("Configuration: {}", describe_config(config));
     if let Some(cache) = cache {
@@ -563,7 +607,7 @@ fn print_one(result: &ExecutionResult, cache: Option<CacheStatus>, config: &Sand
     }
     match &result.outcome {
         Outcome::Ok => println!("Result: {}", values(&result.return_values)),
-        other => println!("Outcome: {}", outcome_line(other)),
+        other => println!("Outcome: {}", outcome_line(other, time_fuel)),
     }
     for note in crate::denials::notes(result) {
         println!("Note: {note}");
@@ -602,7 +646,11 @@ fn describe_cache(cache: CacheStatus) -> &'static str {
     }
 }
 
-fn print_side_by_side(results: &[(ExecutionResult, Option<CacheStatus>)], config: &SandboxConfig) {
+fn print_side_by_side(
+    results: &[(ExecutionResult, Option<CacheStatus>)],
+    config: &SandboxConfig,
+    time_fuel: Option<u64>,
+) {
     println!("Configuration: {}", describe_config(config));
     let caches: Vec<String> = results
         .iter()
@@ -661,6 +709,24 @@ fn print_side_by_side(results: &[(ExecutionResult, Option<CacheStatus>)], config
     for (label, cells) in rows {
         let cells: Vec<String> = cells.iter().map(|c| format!("{c:<width$}")).collect();
         println!("{label:<12} {}", cells.join("  ").trim_end());
+    }
+    let hints: std::collections::BTreeSet<String> = results
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Failed(err) => {
+                limits::Limit::of(err, is_time_fuel(err, time_fuel)).map(|limit| {
+                    format!(
+                        "{}: {}",
+                        err.kind(),
+                        limit.how_to_raise(limits::Command::Run)
+                    )
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    for hint in hints {
+        println!("{hint}");
     }
     let kinds: std::collections::BTreeSet<_> = results.iter().map(|r| r.outcome.kind()).collect();
     if kinds.len() > 1 {

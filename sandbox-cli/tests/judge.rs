@@ -114,6 +114,8 @@ fn every_example_gets_its_verdicts_on_every_engine() {
     let tests = example("tests.json");
     for (solution, per_test, overall, status) in [
         ("accepted.wasm", ["accepted"; 5], "accepted", 0),
+        // About 50 million loop iterations per test: time is the limit, not a hidden fuel budget.
+        ("heavy.wasm", ["accepted"; 5], "accepted", 0),
         (
             "wrong.wasm",
             [
@@ -146,7 +148,8 @@ fn every_example_gets_its_verdicts_on_every_engine() {
         ),
         ("crash.wasm", ["runtime_error"; 5], "runtime_error", 1),
     ] {
-        let (output, reports) = judge_json(&example(solution), &tests, &[]);
+        // Tests 1, 3, 4 and zeros take --timeout; test 2 sets 1000 ms.
+        let (output, reports) = judge_json(&example(solution), &tests, &["--timeout", "1s"]);
         assert_eq!(output.status.code(), Some(status), "{solution}: {output:?}");
         for report in &reports {
             assert_eq!(verdicts(report), per_test, "{solution}: {report}");
@@ -250,16 +253,21 @@ fn the_table_reads_like_the_product_brief() {
 #[test]
 fn each_verdict_has_its_human_name() {
     for (solution, name, why) in [
-        ("slow.wasm", "Time Limit Exceeded", "fuel exhausted"),
+        (
+            "slow.wasm",
+            "Time Limit Exceeded",
+            "(limit 200.00 ms); raise it with the test's \"time_limit_ms\" or --timeout",
+        ),
         (
             "hungry.wasm",
             "Memory Limit Exceeded",
-            "of memory (limit 64 MiB)",
+            "of memory (limit 64 MiB); raise it with the test's \"memory_limit_bytes\" or \
+             --max-memory",
         ),
         (
             "chatty.wasm",
             "Output Limit Exceeded",
-            "stdout reached 1 MiB",
+            "stdout reached 1 MiB; raise it with --max-output",
         ),
         ("crash.wasm", "Runtime Error", "trap integer_divide_by_zero"),
     ] {
@@ -270,12 +278,32 @@ fn each_verdict_has_its_human_name() {
             &example("tests.json"),
             "--backend",
             "all",
+            "--timeout",
+            "200ms",
         ]);
         let text = stdout(&output);
         assert!(text.contains(&format!("Test 1: {name}")), "{text}");
         assert!(text.contains(why), "{text}");
         assert!(text.contains(&format!("Verdict: {name}")), "{text}");
     }
+    // A fuel budget asked for with --fuel.
+    let output = sandbox(&[
+        "judge",
+        &example("slow.wasm"),
+        "--tests",
+        &example("tests.json"),
+        "--fuel",
+        "10000000",
+    ]);
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            "fuel exhausted (10000000); raise it with the test's \"fuel\" or --fuel N (or \
+             --fuel none to meter no fuel)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("fuel 10000000"), "{text}");
     let output = sandbox(&[
         "judge",
         &example("crash.wasm"),
@@ -517,4 +545,103 @@ fn pooling_judges_the_same_on_every_engine() {
         stdout(&output).contains("Instances: from a pool of 3"),
         "{output:?}"
     );
+}
+
+#[test]
+fn deterministic_time_gives_the_same_verdicts_and_fuel_on_every_run() {
+    let tests = TempFile::new(
+        "deterministic.json",
+        br#"[{"id": 1, "input": "1 2", "expected_output": "3", "time_limit_ms": 1000},
+             {"id": 2, "input": "40 2", "expected_output": "42", "time_limit_ms": 1000}]"#,
+    );
+    let outcome = |report: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["verdict"].as_str().unwrap().to_string(),
+                    r["fuel_consumed"].clone(),
+                )
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (output, reports) = judge_json(
+            &example("heavy.wasm"),
+            tests.path(),
+            &["--deterministic-time"],
+        );
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        for report in &reports {
+            assert!(report["time_mode"]["deterministic"]["fuel_per_ms"].is_u64());
+            assert_eq!(verdicts(report), ["accepted"; 2]);
+            assert!(report["results"][0]["equivalent_time_ms"].is_f64());
+            seen.push(outcome(report));
+        }
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 1, "the same on every run and engine: {seen:?}");
+
+    // Time Limit Exceeded under deterministic time names the fuel and the time it stands for.
+    let tests = TempFile::new(
+        "deterministic-slow.json",
+        br#"[{"id": 1, "input": "1 2", "expected_output": "3"}]"#,
+    );
+    let output = sandbox(&[
+        "judge",
+        &example("slow.wasm"),
+        "--tests",
+        tests.path(),
+        "--deterministic-time",
+        "--timeout",
+        "20ms",
+        "--backend",
+        "all",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("Time: deterministic"), "{text}");
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("Test 1: Time Limit Exceeded"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("time limit 20.00 ms exceeded (deterministic: ")
+            && line.contains(" fuel = 20.00 ms at ")
+            && line.contains("raise it with the test's \"time_limit_ms\" or --timeout"),
+        "{line}"
+    );
+    let (_, reports) = judge_json(
+        &example("slow.wasm"),
+        tests.path(),
+        &["--deterministic-time", "--timeout", "20ms"],
+    );
+    for report in &reports {
+        let detail = &report["results"][0]["detail"];
+        assert_eq!(detail["kind"], "fuel_exhausted");
+        assert_eq!(detail["time_limit_ms"], 20.0);
+        assert_eq!(detail["equivalent_time_ms"], 20.0);
+        assert_eq!(report["results"][0]["fuel_consumed"], detail["limit"]);
+    }
+}
+
+#[test]
+fn fuel_none_and_the_limit_flags_are_accepted() {
+    let output = sandbox(&[
+        "judge",
+        &example("accepted.wasm"),
+        "--tests",
+        &example("tests.json"),
+        "--fuel",
+        "none",
+        "--max-stack",
+        "512KiB",
+        "--max-table-elements",
+        "100",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(stdout(&output).contains("fuel none"), "{output:?}");
 }

@@ -248,9 +248,20 @@ fn map_trap(code: TrapCode) -> Trap {
 }
 
 /// Maps a runtime error that no sandbox limit explains: the deadline, or a guest trap.
+///
+/// A run that ends in a trap after its deadline, while the watchdog was interrupting it, is
+/// over its time limit: when two runs are interrupted at about the same time, wasmer 7.4
+/// sometimes delivers the interrupt as a `HeapAccessOutOfBounds` trap instead of
+/// `HostInterrupt` (seen with `sandbox judge --jobs 2` on an endless loop, one test in six).
 fn classify_trap(err: &RuntimeError, limits: RunLimits, elapsed: Duration) -> SandboxError {
-    match err.clone().to_trap() {
+    let code = err.clone().to_trap();
+    let past_deadline = limits.enforce_time && elapsed >= limits.time;
+    match code {
         Some(TrapCode::HostInterrupt) => SandboxError::TimeLimitExceeded {
+            elapsed,
+            limit: limits.time,
+        },
+        Some(_) | None if past_deadline => SandboxError::TimeLimitExceeded {
             elapsed,
             limit: limits.time,
         },

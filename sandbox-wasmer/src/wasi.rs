@@ -19,6 +19,15 @@
 //!   wasmtime does when the buffer is too small;
 //! - `proc_exit` is the sandbox's own: it traps with the full exit code (wasix keeps only
 //!   the code modulo 256);
+//! - so that a guest gets the answers wasmtime-wasi gives it (and so runs the same code and
+//!   consumes the same fuel on both engines): `fd_write`, `fd_pwrite`, `fd_read` and
+//!   `fd_pread` move the first non-empty buffer of their iovec array only, as wasmtime-wasi
+//!   does (wasi-libc's stdio writes a buffered line and the next bytes in one `fd_write` of two
+//!   buffers, and loops on a short write); `fd_fdstat_get` and `fd_filestat_get` of stdin,
+//!   stdout and stderr answer what wasmtime-wasi answers for the sandbox's streams
+//!   (see [`stdio_fdstat`]), and so do `fd_prestat_get` (`badf`: wasix describes its stdio as
+//!   preopened directories named `stdin`, ...), `fd_seek` and `fd_tell` (`spipe`; wasix says
+//!   `acces`) of those three;
 //! - the clock and random functions of `sandbox_core::wasi::overrides` replace wasix's under the
 //!   deny and virtual clock policies (registered with the host functions, see
 //!   [`crate::host`]).
@@ -787,9 +796,19 @@ pub(crate) fn define_imports(
                 let root = root_fd.clone();
                 no_sockets(store, env, ty, socket, fdstat_get, root, captured.clone())
             }
-            ("fd_write" | "fd_pwrite", _) => checking_output(store, env, inner, captured.clone()),
+            ("fd_write" | "fd_pwrite", _) => {
+                let first_only = first_buffer_only(store, env, inner);
+                checking_output(store, env, first_only, captured.clone())
+            }
+            ("fd_read" | "fd_pread", _) => first_buffer_only(store, env, inner),
+            ("fd_prestat_get", _) => stdio_errno(store, env, inner, ERRNO_BADF),
+            ("fd_seek" | "fd_tell", _) => stdio_errno(store, env, inner, ERRNO_SPIPE),
             ("fd_prestat_dir_name", _) => naming_too_long(store, env, inner),
-            ("fd_fdstat_get", Some(fdstat_get)) => fdstat_get.clone(),
+            ("fd_fdstat_get", Some(fdstat_get)) => {
+                stdio_stat(store, env, fdstat_get.clone(), false)
+            }
+            ("fd_fdstat_get", None) => stdio_stat(store, env, inner, false),
+            ("fd_filestat_get", _) => stdio_stat(store, env, inner, true),
             (path, _) if path_arguments(path).is_some() => {
                 let inner = match &fdstat_get {
                     Some(fdstat_get) if path == "path_open" || path == "path_link" => {
@@ -969,6 +988,150 @@ fn checking_output(
                 return Err(RuntimeError::user(Box::new(OutputLimitHit)));
             }
             Ok(results.into_vec())
+        },
+    )
+}
+
+/// `inner` (wasix's `fd_write`, `fd_pwrite`, `fd_read` or `fd_pread`: the iovec array is the
+/// second and third argument) called with only the first non-empty buffer of the array, as
+/// wasmtime-wasi does: a guest then sees the same short writes and reads on both engines
+/// (and loops the same way). An array of empty buffers, or one that cannot be read, goes to
+/// wasix unchanged (it writes nothing, or reports the fault).
+fn first_buffer_only(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    inner: Function,
+) -> Function {
+    let ty = inner.ty(store);
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<HostState>,
+              args: &[Value]|
+              -> Result<Vec<Value>, RuntimeError> {
+            let mut args = args.to_vec();
+            if let (Some(Value::I32(iovs)), Some(Value::I32(count))) = (args.get(1), args.get(2)) {
+                if let Some(first) = first_non_empty(&env, *iovs as u32, *count as u32) {
+                    args[1] = Value::I32(first as i32);
+                    args[2] = Value::I32(1);
+                }
+            }
+            Ok(inner.call(&mut env, &args)?.into_vec())
+        },
+    )
+}
+
+/// The guest address of the first iovec with a non-zero length among `count` at `iovs`.
+fn first_non_empty(env: &FunctionEnvMut<HostState>, iovs: u32, count: u32) -> Option<u32> {
+    let memory = env.data().memory.clone()?;
+    let view = memory.view(env);
+    (0..count).find_map(|index| {
+        let address = iovs.checked_add(index.checked_mul(8)?)?;
+        let mut iovec = [0u8; 8];
+        view.read(u64::from(address), &mut iovec).ok()?;
+        let length = u32::from_le_bytes([iovec[4], iovec[5], iovec[6], iovec[7]]);
+        (length != 0).then_some(address)
+    })
+}
+
+/// WASI `errno` `badf`.
+const ERRNO_BADF: i32 = 8;
+/// WASI `errno` `spipe`.
+const ERRNO_SPIPE: i32 = 70;
+
+/// `inner` (a function whose first argument is a descriptor), failing with `errno` for stdin,
+/// stdout and stderr without asking wasix, as wasmtime-wasi does.
+fn stdio_errno(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    inner: Function,
+    errno: i32,
+) -> Function {
+    let ty = inner.ty(store);
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<HostState>,
+              args: &[Value]|
+              -> Result<Vec<Value>, RuntimeError> {
+            if let Some(Value::I32(0..=2)) = args.first() {
+                return Ok(vec![Value::I32(errno)]);
+            }
+            Ok(inner.call(&mut env, args)?.into_vec())
+        },
+    )
+}
+
+/// WASI filetype `unknown`, what wasmtime-wasi reports for a stream that is not a terminal.
+const FILETYPE_UNKNOWN: u8 = 0;
+/// WASI filetype `character_device`.
+const FILETYPE_CHARACTER_DEVICE: u8 = 2;
+/// The `fd_read` right.
+const RIGHT_FD_READ: u64 = 1 << 1;
+
+/// What wasmtime-wasi answers about the sandbox's stdio: `(filetype, rights)`, no flags, the
+/// inheriting rights equal to the base rights. stdin is a memory pipe (not a terminal:
+/// `unknown`, `fd_read` only); stdout and stderr are presented as terminals (`character_device`,
+/// `fd_write` only), which makes wasi-libc line-buffer them on both engines. wasix's own
+/// answers are a character device for all three, broad rights (`fd_sync`, `fd_advise`,
+/// `fd_filestat_get`, ...), no inheriting rights and the `append` flag on stdout and stderr.
+fn stdio_fdstat(fd: i32) -> Option<(u8, u64)> {
+    match fd {
+        0 => Some((FILETYPE_UNKNOWN, RIGHT_FD_READ)),
+        1 | 2 => Some((FILETYPE_CHARACTER_DEVICE, RIGHT_FD_WRITE as u64)),
+        _ => None,
+    }
+}
+
+/// `inner` (wasix's `fd_fdstat_get`, or `fd_filestat_get` when `filestat`), answering for
+/// stdin, stdout and stderr what wasmtime-wasi answers ([`stdio_fdstat`]; a filestat of
+/// zeros but the filetype). Other descriptors go to wasix unchanged. (wasix answers for
+/// descriptors 0 to 2 even after the guest closed them; wasmtime-wasi then fails with `badf`.
+/// No libc closes its stdio before exiting, so that difference is left alone.)
+fn stdio_stat(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    inner: Function,
+    filestat: bool,
+) -> Function {
+    let ty = inner.ty(store);
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<HostState>,
+              args: &[Value]|
+              -> Result<Vec<Value>, RuntimeError> {
+            let results = inner.call(&mut env, args)?.into_vec();
+            let (Some(Value::I32(fd)), Some(Value::I32(buffer)), [Value::I32(0)]) =
+                (args.first(), args.get(1), results.as_slice())
+            else {
+                return Ok(results);
+            };
+            let Some((filetype, rights)) = stdio_fdstat(*fd) else {
+                return Ok(results);
+            };
+            let Some(memory) = env.data().memory.clone() else {
+                return Ok(results);
+            };
+            let stat = if filestat {
+                // dev, ino, filetype (at 16), nlink, size, atim, mtim, ctim: 64 bytes.
+                let mut stat = [0u8; 64];
+                stat[16] = filetype;
+                stat.to_vec()
+            } else {
+                // filetype, flags (at 2), rights (at 8), inheriting rights (at 16): 24 bytes.
+                let mut stat = [0u8; 24];
+                stat[0] = filetype;
+                stat[8..16].copy_from_slice(&rights.to_le_bytes());
+                stat[16..24].copy_from_slice(&rights.to_le_bytes());
+                stat.to_vec()
+            };
+            // wasix wrote the whole structure there, so the range is in bounds.
+            let _ = memory.view(&env).write(u64::from(*buffer as u32), &stat);
+            Ok(results)
         },
     )
 }

@@ -10,7 +10,17 @@
 //!   on one line separated by spaces.
 //!
 //! Outputs are compared line by line ignoring trailing whitespace on each line and blank lines
-//! at the end. The [`Verdict`] comes from the outcome of the run: a wall-clock or fuel limit is
+//! at the end.
+//!
+//! **Time is the judge's limit.** Each test's `time_limit` (else the configuration's
+//! `max_execution_time`) is measured on the wall clock ([`TimeMode::WallClock`], the default);
+//! fuel is metered only when asked for ([`Judge::fuel`], or a test's `fuel`), so no hidden fuel
+//! budget stops a solution that is within its time limit. [`TimeMode::Deterministic`] converts
+//! each time limit to fuel at a calibrated rate ([`DeterministicTime::CALIBRATED`]) instead, so
+//! a verdict is the same on every run and every machine, with the wall clock kept as a safety
+//! net.
+//!
+//! The [`Verdict`] comes from the outcome of the run: a wall-clock or fuel limit is
 //! [`Verdict::TimeLimitExceeded`], a memory or table limit [`Verdict::MemoryLimitExceeded`], the
 //! output cap [`Verdict::OutputLimitExceeded`], a trap or a non-zero exit code
 //! [`Verdict::RuntimeError`], and a module that cannot be loaded (invalid, an unauthorized
@@ -57,6 +67,126 @@ pub const DEFAULT_MAX_REPORTED_OUTPUT: usize = 64 * 1024;
 
 /// Bytes of each line kept in a [`LineDifference`].
 const MAX_DIFFERENCE_LINE: usize = 1024;
+
+/// How a judge measures each test's time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeMode {
+    /// The time limit is wall-clock time (the default): fast to set up and what contestants
+    /// expect, but a verdict near the limit can change with the machine and its load.
+    #[default]
+    WallClock,
+    /// Deterministic time: each time limit is converted to a fuel budget at
+    /// [`DeterministicTime::fuel_per_ms`], and running out of it is Time Limit Exceeded. Fuel
+    /// does not depend on the machine or its load, so the verdict and `fuel_consumed` are
+    /// the same on every run. The wall clock stays as a safety net at
+    /// [`DeterministicTime::wall_clock_multiple`] times the limit.
+    Deterministic(DeterministicTime),
+}
+
+impl TimeMode {
+    /// [`TimeMode::Deterministic`] at the calibrated rate ([`DeterministicTime::CALIBRATED`]).
+    pub fn deterministic() -> Self {
+        TimeMode::Deterministic(DeterministicTime::CALIBRATED)
+    }
+
+    /// The conversion, under deterministic time.
+    pub fn deterministic_time(&self) -> Option<DeterministicTime> {
+        match self {
+            TimeMode::WallClock => None,
+            TimeMode::Deterministic(rate) => Some(*rate),
+        }
+    }
+}
+
+/// Fuel per millisecond of time limit under deterministic time: about what wasmtime (the
+/// faster engine) consumes per millisecond on typical compiled C, so a deterministic time limit
+/// is close to the wall-clock one there.
+///
+/// Calibrated with `cargo run --release -p sandbox-bench --bin fuel-rate` (metering on, time
+/// limit on, median of 11 runs; x86-64, 2 cores, idle), in fuel per ms:
+///
+/// | workload | wasmtime | wasmer |
+/// |---|---|---|
+/// | kernel fib | 6.59 M | 2.60–3.40 M |
+/// | kernel sieve | 7.05–8.14 M | 6.88–7.14 M |
+/// | kernel matmul | 17.4 M | 8.64–8.98 M |
+/// | kernel sort | 4.56–4.63 M | 3.39–3.51 M |
+/// | kernel hash | 8.32–8.44 M | 8.09–8.25 M |
+/// | judge heavy.wasm (WASI, 825 M fuel) | 8.07–8.16 M | 8.02–8.09 M |
+///
+/// The median on wasmtime is 8.1 M; the rate is that, rounded down. A workload that does more
+/// per unit of fuel (matmul) gets less time than its wall clock would give it, one that does
+/// less (sort) more. Pathological tight loops consume fuel slowest: `loop br` about 0.8 M per ms
+/// on both engines.
+pub const FUEL_PER_MS: u64 = 8_000_000;
+
+/// The wall-clock safety net under deterministic time, as a multiple of the time limit.
+///
+/// The slowest calibrated workload on the slower engine (fib on wasmer, 2.6 M fuel per ms)
+/// spends a limit's fuel in 3.1 times the limit, the tightest possible loop (`loop br`,
+/// 0.8 M per ms) in 10 times: 20 leaves honest code at least twice that, so it runs out of
+/// fuel, deterministically, before the wall clock stops it.
+pub const WALL_CLOCK_MULTIPLE: u32 = 20;
+
+/// The conversion of deterministic time: fuel per millisecond of time limit, and the
+/// wall-clock safety net as a multiple of the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DeterministicTime {
+    /// Fuel a test gets per millisecond of its time limit.
+    pub fuel_per_ms: u64,
+    /// The wall-clock limit of a test, as a multiple of its time limit: a safety net for what
+    /// fuel does not count (time spent in the host, a machine far slower than the
+    /// calibration), set so that honest code on the slower engine runs out of fuel first.
+    pub wall_clock_multiple: u32,
+}
+
+impl Default for DeterministicTime {
+    fn default() -> Self {
+        DeterministicTime::CALIBRATED
+    }
+}
+
+impl DeterministicTime {
+    /// The calibrated rate: [`FUEL_PER_MS`] and [`WALL_CLOCK_MULTIPLE`].
+    pub const CALIBRATED: DeterministicTime = DeterministicTime {
+        fuel_per_ms: FUEL_PER_MS,
+        wall_clock_multiple: WALL_CLOCK_MULTIPLE,
+    };
+
+    /// The fuel budget of a time limit (rounded up, saturating).
+    pub fn fuel_for(&self, limit: Duration) -> u64 {
+        let fuel = limit
+            .as_nanos()
+            .saturating_mul(u128::from(self.fuel_per_ms))
+            .div_ceil(1_000_000);
+        u64::try_from(fuel).unwrap_or(u64::MAX)
+    }
+
+    /// The time a fuel amount stands for.
+    pub fn time_for(&self, fuel: u64) -> Duration {
+        let nanos =
+            u128::from(fuel).saturating_mul(1_000_000) / u128::from(self.fuel_per_ms.max(1));
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// The wall-clock safety net of a time limit (at most [`MAX_TIME_LIMIT`]).
+    pub fn wall_clock_for(&self, limit: Duration) -> Duration {
+        limit
+            .saturating_mul(self.wall_clock_multiple.max(1))
+            .min(MAX_TIME_LIMIT)
+    }
+
+    /// Turns `config`'s time limit into deterministic time: the fuel budget becomes the limit
+    /// converted to fuel (or `explicit_fuel` when that is smaller), and the wall-clock limit
+    /// the safety net. What `sandbox run --deterministic-time` does.
+    pub fn apply(&self, config: &mut SandboxConfig, explicit_fuel: Option<u64>) {
+        let limit = config.max_execution_time;
+        let converted = self.fuel_for(limit);
+        config.max_fuel = Some(explicit_fuel.map_or(converted, |fuel| fuel.min(converted)));
+        config.max_execution_time = self.wall_clock_for(limit);
+    }
+}
 
 /// A test case's identifier, as the test file gives it: a number or a string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -477,6 +607,17 @@ pub enum Detail {
     },
     /// The run failed: a trap, a limit, or an error that kept it from starting.
     Failed(SandboxError),
+    /// Time Limit Exceeded under deterministic time: the fuel the test's time limit converts
+    /// to ran out. JSON: the `fuel_exhausted` error object (`used`, `limit`) plus
+    /// `time_limit_ms`, `fuel_per_ms` and `equivalent_time_ms` (the fuel used, as time).
+    DeterministicTimeLimit {
+        /// The [`SandboxError::FuelExhausted`] that ended the run.
+        error: SandboxError,
+        /// The test's time limit.
+        time_limit: Duration,
+        /// The conversion rate.
+        fuel_per_ms: u64,
+    },
 }
 
 impl fmt::Display for Detail {
@@ -485,8 +626,29 @@ impl fmt::Display for Detail {
             Detail::Difference(difference) => difference.fmt(f),
             Detail::Exit { code } => write!(f, "exit code {code}"),
             Detail::Failed(error) => error.fmt(f),
+            Detail::DeterministicTimeLimit {
+                error,
+                time_limit,
+                fuel_per_ms,
+            } => write!(
+                f,
+                "time limit of {} ms exceeded under deterministic time ({error}; {fuel_per_ms} \
+                 fuel per ms)",
+                time_limit.as_millis()
+            ),
         }
     }
+}
+
+/// The JSON of [`Detail::DeterministicTimeLimit`].
+#[derive(Serialize)]
+struct DeterministicTimeLimitJson {
+    kind: &'static str,
+    used: u64,
+    limit: u64,
+    time_limit_ms: f64,
+    fuel_per_ms: u64,
+    equivalent_time_ms: f64,
 }
 
 impl Serialize for Detail {
@@ -507,6 +669,29 @@ impl Serialize for Detail {
                 map.end()
             }
             Detail::Failed(error) => error.serialize(serializer),
+            Detail::DeterministicTimeLimit {
+                error,
+                time_limit,
+                fuel_per_ms,
+            } => {
+                let (used, limit) = match error {
+                    SandboxError::FuelExhausted { used, limit } => (*used, *limit),
+                    _ => (0, 0),
+                };
+                let rate = DeterministicTime {
+                    fuel_per_ms: *fuel_per_ms,
+                    wall_clock_multiple: 1,
+                };
+                DeterministicTimeLimitJson {
+                    kind: error.kind(),
+                    used,
+                    limit,
+                    time_limit_ms: time_limit.as_secs_f64() * 1000.0,
+                    fuel_per_ms: *fuel_per_ms,
+                    equivalent_time_ms: rate.time_for(used).as_secs_f64() * 1000.0,
+                }
+                .serialize(serializer)
+            }
         }
     }
 }
@@ -536,6 +721,10 @@ pub struct TestCaseResult {
     pub memory_used: u64,
     /// Fuel consumed, when metering is on.
     pub fuel_consumed: Option<u64>,
+    /// Under deterministic time, the time `fuel_consumed` stands for (what the verdict was
+    /// decided on); `None` under wall-clock time.
+    #[serde(rename = "equivalent_time_ms", serialize_with = "optional_millis")]
+    pub equivalent_time: Option<Duration>,
     /// The first differing line, the trap, the exit code or the limit; `None` when accepted
     /// (and for a compilation error, reported once in [`JudgeReport::compilation_error`]).
     pub detail: Option<Detail>,
@@ -544,10 +733,7 @@ pub struct TestCaseResult {
 impl TestCaseResult {
     /// The trap kind, for a runtime error that was a trap.
     pub fn trap(&self) -> Option<Trap> {
-        match &self.detail {
-            Some(Detail::Failed(error)) => error.trap(),
-            _ => None,
-        }
+        self.error().and_then(SandboxError::trap)
     }
 
     /// The exit code, for a runtime error that was a non-zero exit.
@@ -569,7 +755,9 @@ impl TestCaseResult {
     /// The error that ended the run, if one did.
     pub fn error(&self) -> Option<&SandboxError> {
         match &self.detail {
-            Some(Detail::Failed(error)) => Some(error),
+            Some(Detail::Failed(error)) | Some(Detail::DeterministicTimeLimit { error, .. }) => {
+                Some(error)
+            }
             _ => None,
         }
     }
@@ -609,6 +797,9 @@ pub struct JudgeReport {
     pub backend: BackendKind,
     /// How the solution was run.
     pub mode: Mode,
+    /// How time limits were measured: `"wall_clock"`, or `{"deterministic": {"fuel_per_ms",
+    /// "wall_clock_multiple"}}`.
+    pub time_mode: TimeMode,
     /// The overall verdict: the first verdict that is not accepted, in test order, else
     /// accepted; [`Verdict::CompilationError`] when the solution could not be loaded.
     pub verdict: Verdict,
@@ -647,8 +838,18 @@ fn millis<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S:
     serializer.serialize_f64(duration.as_secs_f64() * 1000.0)
 }
 
-/// Fuel given to tests that set none when the judge's configuration turns metering off but
-/// some test asks for a budget (metering is compiled in, so it is on for every test or none).
+fn optional_millis<S: Serializer>(
+    duration: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(duration) => millis(duration, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Fuel given to tests that set none when the judge meters no fuel of its own but some test
+/// asks for a budget (metering is compiled in, so it is on for every test or none).
 const UNMETERED_FUEL: u64 = u64::MAX / 4;
 
 /// Judges solutions: compiles each once, runs every test case in a fresh instance.
@@ -669,6 +870,7 @@ pub struct Judge {
     runtime: Runtime,
     config: SandboxConfig,
     mode: Mode,
+    time_mode: TimeMode,
     jobs: usize,
     max_reported_output: usize,
     trust_artifacts: bool,
@@ -683,7 +885,10 @@ impl Default for Judge {
 impl Judge {
     /// A judge on the default runtime ([`crate::default_runtime`]). `config` holds the limits
     /// of every test that sets none of its own (and everything else: imports, clock, stack,
-    /// output cap).
+    /// output cap), except fuel: `config.max_fuel` is not used. A judge's limit is time, and
+    /// it meters fuel only when asked to, by [`Judge::fuel`] or a test's `fuel` (a default
+    /// fuel budget would be a hidden second time limit: `SandboxConfig::default()`'s
+    /// 10,000,000 fuel stops a loop of a few million iterations in about a millisecond).
     pub fn new(config: SandboxConfig) -> Self {
         let runtime = crate::default_runtime().unwrap_or(BackendKind::Wasmtime);
         Judge::on(runtime, config)
@@ -694,8 +899,12 @@ impl Judge {
     pub fn on(runtime: Runtime, config: SandboxConfig) -> Self {
         Judge {
             runtime,
-            config,
+            config: SandboxConfig {
+                max_fuel: None,
+                ..config
+            },
             mode: Mode::Wasi,
+            time_mode: TimeMode::WallClock,
             jobs: 0,
             max_reported_output: DEFAULT_MAX_REPORTED_OUTPUT,
             trust_artifacts: false,
@@ -728,6 +937,31 @@ impl Judge {
         self
     }
 
+    /// The fuel budget of every test that sets none of its own (`None`, the default: no fuel
+    /// budget, time is the limit). Under deterministic time a budget caps the fuel a time limit
+    /// converts to.
+    pub fn fuel(mut self, fuel: Option<u64>) -> Self {
+        self.config.max_fuel = fuel;
+        self
+    }
+
+    /// Picks how time limits are measured: [`TimeMode::WallClock`] (the default) or
+    /// [`TimeMode::Deterministic`].
+    pub fn time_mode(mut self, time_mode: TimeMode) -> Self {
+        self.time_mode = time_mode;
+        self
+    }
+
+    /// Deterministic time at the calibrated rate: `.time_mode(TimeMode::deterministic())`.
+    pub fn deterministic_time(self) -> Self {
+        self.time_mode(TimeMode::deterministic())
+    }
+
+    /// How time limits are measured.
+    pub fn current_time_mode(&self) -> TimeMode {
+        self.time_mode
+    }
+
     /// Runs test cases on `jobs` threads (0, the default, is
     /// [`std::thread::available_parallelism`]; at most [`MAX_JOBS`]).
     pub fn jobs(mut self, jobs: usize) -> Self {
@@ -742,7 +976,8 @@ impl Judge {
         self
     }
 
-    /// The default limits and policy.
+    /// The default limits and policy (`max_fuel` is the judge's own fuel budget,
+    /// [`Judge::fuel`]).
     pub fn config(&self) -> &SandboxConfig {
         &self.config
     }
@@ -790,10 +1025,7 @@ impl Judge {
         progress: impl Fn(&TestCaseResult) + Sync,
     ) -> JudgeReport {
         let started = Instant::now();
-        let mut config = self.config.clone();
-        if config.max_fuel.is_none() && tests.iter().any(|test| test.fuel.is_some()) {
-            config.max_fuel = Some(UNMETERED_FUEL);
-        }
+        let config = self.metered_config(tests.iter().any(|test| test.fuel.is_some()));
         // Pool slots are sized when the module's engine is created: big enough for the
         // largest memory limit of any test.
         let mut compile_config = config.clone();
@@ -812,12 +1044,12 @@ impl Judge {
     /// Compiles `wasm` (binary or text) under the judge's configuration and checks that it
     /// has the entry point of the mode, as [`Judge::evaluate`] does before running tests.
     pub fn compile(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, SandboxError> {
-        self.compile_with(&self.config, wasm)
+        self.compile_with(&self.metered_config(false), wasm)
     }
 
     /// Judges a solution compiled by [`Judge::compile`] (or by any sandbox whose fuel metering
     /// is switched the same way as the judge's). A test's `fuel` applies only when the judge
-    /// meters fuel.
+    /// meters fuel (a fuel budget of its own, or deterministic time).
     pub fn evaluate_compiled(
         &self,
         module: &dyn CompiledModule,
@@ -825,7 +1057,7 @@ impl Judge {
     ) -> JudgeReport {
         let started = Instant::now();
         match self.check_entry_point(module) {
-            Ok(()) => self.run_tests(module, &self.config, tests, &|_| {}, started),
+            Ok(()) => self.run_tests(module, &self.metered_config(false), tests, &|_| {}, started),
             Err(error) => self.rejected(error, tests, started),
         }
     }
@@ -834,6 +1066,19 @@ impl Judge {
     /// every test case gets [`Verdict::CompilationError`], and `error` is reported once.
     pub fn report_rejected(&self, error: SandboxError, tests: &[TestCase]) -> JudgeReport {
         self.rejected(error, tests, Instant::now())
+    }
+
+    /// The judge's configuration with fuel metering switched as the tests need it: on when the
+    /// judge has a fuel budget, under deterministic time, or when `a_test_asks` for fuel. The
+    /// budget of a test without one is then the judge's, else effectively unlimited (the time
+    /// limit, or its conversion, decides).
+    fn metered_config(&self, a_test_asks: bool) -> SandboxConfig {
+        let mut config = self.config.clone();
+        let metered = a_test_asks || self.time_mode.deterministic_time().is_some();
+        if config.max_fuel.is_none() && metered {
+            config.max_fuel = Some(UNMETERED_FUEL);
+        }
+        config
     }
 
     fn rejected(&self, error: SandboxError, tests: &[TestCase], started: Instant) -> JudgeReport {
@@ -849,12 +1094,14 @@ impl Judge {
                 execution_time: Duration::ZERO,
                 memory_used: 0,
                 fuel_consumed: None,
+                equivalent_time: None,
                 detail: None,
             })
             .collect();
         JudgeReport {
             backend: self.runtime,
             mode: self.mode.clone(),
+            time_mode: self.time_mode,
             verdict: Verdict::CompilationError,
             passed: 0,
             total: tests.len(),
@@ -930,6 +1177,7 @@ impl Judge {
         JudgeReport {
             backend: module.kind(),
             mode: self.mode.clone(),
+            time_mode: self.time_mode,
             verdict,
             passed,
             total: tests.len(),
@@ -1006,7 +1254,10 @@ impl Judge {
             .collect()
     }
 
-    /// The configuration of one test: the judge's, with the test's input and limits.
+    /// The configuration of one test: the judge's (`base`, metering switched by
+    /// [`Judge::metered_config`]), with the test's input and limits. Under deterministic time
+    /// the time limit becomes fuel (capped by the test's or the judge's own fuel budget) and
+    /// the wall-clock limit its safety net.
     fn test_config(&self, base: &SandboxConfig, test: &TestCase) -> SandboxConfig {
         let mut config = base.clone();
         if self.mode == Mode::Wasi {
@@ -1019,8 +1270,12 @@ impl Judge {
             config.max_memory_bytes = bytes;
         }
         // Metering is compiled in: a test can change the budget, not switch it on or off.
-        if let (Some(fuel), Some(_)) = (test.fuel, config.max_fuel) {
-            config.max_fuel = Some(fuel);
+        if config.max_fuel.is_some() {
+            let explicit = test.fuel.or(self.config.max_fuel);
+            match self.time_mode {
+                TimeMode::WallClock => config.max_fuel = explicit.or(config.max_fuel),
+                TimeMode::Deterministic(rate) => rate.apply(&mut config, explicit),
+            }
         }
         config
     }
@@ -1047,11 +1302,20 @@ impl Judge {
             Ok(args) => run(module, &config, entry, &args),
             Err(error) => ExecutionResult::new(module.kind(), Outcome::Failed(error)),
         };
-        self.grade(test, execution)
+        let time_limit = test
+            .time_limit
+            .unwrap_or(base.max_execution_time)
+            .min(MAX_TIME_LIMIT);
+        self.grade(test, time_limit, execution)
     }
 
-    /// Turns a run into a verdict.
-    fn grade(&self, test: &TestCase, execution: ExecutionResult) -> TestCaseResult {
+    /// Turns a run into a verdict; `time_limit` is the test's.
+    fn grade(
+        &self,
+        test: &TestCase,
+        time_limit: Duration,
+        execution: ExecutionResult,
+    ) -> TestCaseResult {
         let ExecutionResult {
             outcome,
             return_values,
@@ -1083,8 +1347,16 @@ impl Judge {
                 }
             }
             Outcome::Exit { code } => (Verdict::RuntimeError, Some(Detail::Exit { code })),
-            Outcome::Failed(error) => (Verdict::for_error(&error), Some(Detail::Failed(error))),
+            Outcome::Failed(error) => (
+                Verdict::for_error(&error),
+                Some(self.why(error, time_limit)),
+            ),
         };
+        let equivalent_time = self
+            .time_mode
+            .deterministic_time()
+            .zip(fuel_consumed)
+            .map(|(rate, fuel)| rate.time_for(fuel));
         let (actual_output, cut_here) = cut_bytes(output, self.max_reported_output);
         TestCaseResult {
             test_id: test.id.clone(),
@@ -1096,7 +1368,26 @@ impl Judge {
             execution_time,
             memory_used: peak_memory,
             fuel_consumed,
+            equivalent_time,
             detail,
+        }
+    }
+
+    /// The detail of a failed run: under deterministic time, running out of the fuel the time
+    /// limit converts to is the time limit (a smaller fuel budget of the test's or the judge's
+    /// running out stays a fuel limit).
+    fn why(&self, error: SandboxError, time_limit: Duration) -> Detail {
+        match (self.time_mode, &error) {
+            (TimeMode::Deterministic(rate), SandboxError::FuelExhausted { limit, .. })
+                if *limit == rate.fuel_for(time_limit) =>
+            {
+                Detail::DeterministicTimeLimit {
+                    error,
+                    time_limit,
+                    fuel_per_ms: rate.fuel_per_ms,
+                }
+            }
+            _ => Detail::Failed(error),
         }
     }
 }
@@ -1208,6 +1499,7 @@ fn internal_failure(test: &TestCase, why: &str) -> TestCaseResult {
         execution_time: Duration::ZERO,
         memory_used: 0,
         fuel_consumed: None,
+        equivalent_time: None,
         detail: Some(Detail::Failed(error)),
     }
 }
@@ -1247,6 +1539,72 @@ mod tests {
         assert_eq!(cut("héllo", 2), ("h".to_string(), true));
         assert_eq!(cut("hi", 2), ("hi".to_string(), false));
         assert_eq!(cut_bytes(vec![0xff, b'a'], 10).0, "\u{fffd}a");
+    }
+
+    #[test]
+    fn deterministic_time_converts_limits_both_ways() {
+        let rate = DeterministicTime {
+            fuel_per_ms: 1_000,
+            wall_clock_multiple: 4,
+        };
+        assert_eq!(rate.fuel_for(Duration::from_millis(250)), 250_000);
+        assert_eq!(rate.fuel_for(Duration::from_nanos(1)), 1, "rounded up");
+        assert_eq!(rate.fuel_for(MAX_TIME_LIMIT), 604_800_000_000);
+        assert_eq!(rate.time_for(250_000), Duration::from_millis(250));
+        assert_eq!(
+            rate.wall_clock_for(Duration::from_millis(250)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(rate.wall_clock_for(MAX_TIME_LIMIT), MAX_TIME_LIMIT);
+        let huge = DeterministicTime {
+            fuel_per_ms: u64::MAX,
+            wall_clock_multiple: 1,
+        };
+        assert_eq!(huge.fuel_for(MAX_TIME_LIMIT), u64::MAX, "saturates");
+
+        let mut config = SandboxConfig {
+            max_execution_time: Duration::from_millis(100),
+            ..SandboxConfig::default()
+        };
+        rate.apply(&mut config, None);
+        assert_eq!(config.max_fuel, Some(100_000));
+        assert_eq!(config.max_execution_time, Duration::from_millis(400));
+        let mut config = SandboxConfig {
+            max_execution_time: Duration::from_millis(100),
+            ..SandboxConfig::default()
+        };
+        rate.apply(&mut config, Some(5));
+        assert_eq!(config.max_fuel, Some(5), "a smaller budget caps it");
+        assert_eq!(DeterministicTime::default(), DeterministicTime::CALIBRATED);
+        assert_eq!(
+            serde_json::to_value(TimeMode::WallClock).unwrap(),
+            "wall_clock"
+        );
+    }
+
+    #[test]
+    fn a_judge_meters_fuel_only_when_asked() {
+        let judge = Judge::new(SandboxConfig::default());
+        assert_eq!(judge.config().max_fuel, None);
+        assert_eq!(judge.metered_config(false).max_fuel, None);
+        assert_eq!(judge.metered_config(true).max_fuel, Some(UNMETERED_FUEL));
+        let judge = judge.fuel(Some(7));
+        assert_eq!(judge.metered_config(true).max_fuel, Some(7));
+        let deterministic = Judge::new(SandboxConfig::default()).deterministic_time();
+        assert_eq!(
+            deterministic.metered_config(false).max_fuel,
+            Some(UNMETERED_FUEL)
+        );
+        let test = TestCase::new(1, "", "").with_time_limit(Duration::from_millis(3));
+        let config = deterministic.test_config(&deterministic.metered_config(false), &test);
+        assert_eq!(
+            config.max_fuel,
+            Some(DeterministicTime::CALIBRATED.fuel_for(Duration::from_millis(3)))
+        );
+        assert_eq!(
+            config.max_execution_time,
+            Duration::from_millis(3) * WALL_CLOCK_MULTIPLE
+        );
     }
 
     #[test]

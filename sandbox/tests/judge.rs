@@ -1,8 +1,11 @@
 //! The judge on every compiled-in engine: each verdict produced by the example solutions of
-//! `examples/judge`, function mode, the overall verdict, test order with several workers, and
-//! hostile test files.
+//! `examples/judge`, time as the default limit and deterministic time, function mode, the
+//! overall verdict, test order with several workers, and hostile test files.
 
-use sandbox::judge::{parse_tests, Judge, JudgeReport, Mode, TestCase, TestFileError, Verdict};
+use sandbox::judge::{
+    parse_tests, Detail, DeterministicTime, Judge, JudgeReport, Mode, TestCase, TestFileError,
+    TimeMode, Verdict,
+};
 use sandbox::{available_runtimes, Runtime, SandboxConfig, Trap};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,8 +21,11 @@ fn example_tests() -> Vec<TestCase> {
     parse_tests(&example("tests.json")).expect("the example tests parse")
 }
 
+/// A judge with a fuel budget, so that the endless loops of these tests end in milliseconds.
 fn judge(runtime: Runtime) -> Judge {
-    Judge::on(runtime, SandboxConfig::default()).jobs(2)
+    Judge::on(runtime, SandboxConfig::default())
+        .fuel(Some(10_000_000))
+        .jobs(2)
 }
 
 fn verdicts(report: &JudgeReport) -> Vec<Verdict> {
@@ -84,6 +90,149 @@ fn an_endless_loop_is_time_limit_exceeded_by_fuel_or_by_the_clock() {
         let error = report.results[0].error().unwrap();
         assert_eq!(error.kind(), "time_limit_exceeded", "{error}");
         assert!(report.results[0].fuel_consumed.is_none());
+    }
+}
+
+/// The example tests, each with a time limit of one second (test `zeros` keeps its own fuel
+/// budget, which is generous).
+fn one_second_tests() -> Vec<TestCase> {
+    example_tests()
+        .into_iter()
+        .map(|test| test.with_time_limit(Duration::from_secs(1)))
+        .collect()
+}
+
+#[test]
+fn time_is_the_default_limit_so_heavy_correct_code_is_accepted() {
+    assert_eq!(Judge::new(SandboxConfig::default()).config().max_fuel, None);
+    assert_eq!(Judge::default().current_time_mode(), TimeMode::WallClock);
+    let tests = one_second_tests();
+    for runtime in available_runtimes() {
+        // About 50 million loop iterations per test, well within a second on either engine.
+        let report = Judge::on(runtime, SandboxConfig::default())
+            .jobs(1)
+            .evaluate(&example("heavy.wasm"), &tests);
+        assert_eq!(verdicts(&report), [Accepted; 5], "{runtime}: {report:#?}");
+        assert_eq!(report.results[3].actual_output, "3000000000\n");
+        // Test `zeros` sets a fuel budget, so the solution is compiled with metering and every
+        // test reports its fuel; the others have no budget.
+        assert!(report.results[0].fuel_consumed.unwrap() > 100_000_000);
+        assert!(report.results.iter().all(|r| r.equivalent_time.is_none()));
+
+        // What the default used to be: 10,000,000 fuel, a hidden limit of about a millisecond.
+        let report = Judge::on(runtime, SandboxConfig::default())
+            .fuel(Some(10_000_000))
+            .evaluate(&example("heavy.wasm"), &tests[..1]);
+        assert_eq!(report.verdict, TimeLimitExceeded, "{runtime}");
+        assert_eq!(report.results[0].error().unwrap().kind(), "fuel_exhausted");
+    }
+}
+
+#[test]
+fn deterministic_time_accepts_heavy_code_with_the_same_fuel_everywhere() {
+    let tests = one_second_tests();
+    let mut fuel_per_engine = Vec::new();
+    for runtime in available_runtimes() {
+        let judge = Judge::on(runtime, SandboxConfig::default())
+            .deterministic_time()
+            .jobs(2);
+        let first = judge.evaluate(&example("heavy.wasm"), &tests);
+        let second = judge.evaluate(&example("heavy.wasm"), &tests);
+        assert_eq!(verdicts(&first), [Accepted; 5], "{runtime}: {first:#?}");
+        let fuel = |report: &JudgeReport| -> Vec<Option<u64>> {
+            report.results.iter().map(|r| r.fuel_consumed).collect()
+        };
+        assert_eq!(verdicts(&first), verdicts(&second), "{runtime}");
+        assert_eq!(
+            fuel(&first),
+            fuel(&second),
+            "{runtime}: same fuel on every run"
+        );
+        let rate = DeterministicTime::CALIBRATED;
+        let result = &first.results[0];
+        let used = result.fuel_consumed.unwrap();
+        assert!(used < rate.fuel_for(Duration::from_secs(1)));
+        assert_eq!(result.equivalent_time, Some(rate.time_for(used)));
+        assert_eq!(first.time_mode, TimeMode::Deterministic(rate));
+        fuel_per_engine.push(fuel(&first));
+    }
+    // A WASI command's fuel is the same on both engines too (their stdio answers agree).
+    fuel_per_engine.dedup();
+    assert_eq!(fuel_per_engine.len(), 1, "{fuel_per_engine:?}");
+}
+
+#[test]
+fn deterministic_time_limit_exceeded_reports_the_fuel_and_the_time_it_stands_for() {
+    let tests = [
+        TestCase::new(1, "1 2\n", "3\n").with_time_limit(Duration::from_millis(20)),
+        TestCase::new(2, "1 2\n", "3\n").with_time_limit(Duration::from_millis(30)),
+        // A smaller fuel budget of the test's own is a fuel limit, not the time limit.
+        TestCase::new(3, "1 2\n", "3\n")
+            .with_time_limit(Duration::from_millis(30))
+            .with_fuel(50_000),
+    ];
+    let rate = DeterministicTime::CALIBRATED;
+    let mut reports = Vec::new();
+    for runtime in available_runtimes() {
+        let judge = Judge::on(runtime, SandboxConfig::default())
+            .time_mode(TimeMode::Deterministic(rate))
+            .jobs(2);
+        for _ in 0..2 {
+            let report = judge.evaluate(&example("slow.wasm"), &tests);
+            assert_eq!(verdicts(&report), [TimeLimitExceeded; 3], "{runtime}");
+            for (result, ms) in report.results.iter().zip([20, 30]) {
+                let limit = rate.fuel_for(Duration::from_millis(ms));
+                assert_eq!(result.fuel_consumed, Some(limit), "{runtime}");
+                assert_eq!(result.equivalent_time, Some(Duration::from_millis(ms)));
+                match &result.detail {
+                    Some(Detail::DeterministicTimeLimit {
+                        error,
+                        time_limit,
+                        fuel_per_ms,
+                    }) => {
+                        assert_eq!(error.kind(), "fuel_exhausted");
+                        assert_eq!(*time_limit, Duration::from_millis(ms));
+                        assert_eq!(*fuel_per_ms, rate.fuel_per_ms);
+                    }
+                    other => panic!("{runtime}: {other:?}"),
+                }
+                let json = serde_json::to_value(result).unwrap();
+                assert_eq!(json["detail"]["kind"], "fuel_exhausted");
+                assert_eq!(json["detail"]["limit"], limit);
+                assert_eq!(json["detail"]["time_limit_ms"], ms as f64);
+                assert_eq!(json["detail"]["equivalent_time_ms"], ms as f64);
+                assert_eq!(json["equivalent_time_ms"], ms as f64);
+            }
+            let own = &report.results[2];
+            assert!(
+                matches!(
+                    &own.detail,
+                    Some(Detail::Failed(sandbox::SandboxError::FuelExhausted {
+                        limit: 50_000,
+                        ..
+                    }))
+                ),
+                "{runtime}: {:?}",
+                own.detail
+            );
+            let json = report.to_json();
+            assert_eq!(
+                json["time_mode"]["deterministic"]["fuel_per_ms"],
+                rate.fuel_per_ms
+            );
+            reports.push(report);
+        }
+    }
+    // The same verdicts and fuel on every run and both engines.
+    let outcome = |report: &JudgeReport| -> Vec<(Verdict, Option<u64>)> {
+        report
+            .results
+            .iter()
+            .map(|r| (r.verdict, r.fuel_consumed))
+            .collect()
+    };
+    for report in &reports {
+        assert_eq!(outcome(report), outcome(&reports[0]));
     }
 }
 
@@ -285,6 +434,7 @@ fn results_come_back_in_test_order_with_several_workers() {
     for runtime in available_runtimes() {
         for jobs in [1, 3, 8] {
             let judge = Judge::on(runtime, SandboxConfig::default())
+                .fuel(Some(10_000_000))
                 .mode(Mode::function("solve"))
                 .jobs(jobs);
             let report = judge.evaluate(VERDICTS_WAT.as_bytes(), &tests);
@@ -306,6 +456,7 @@ fn progress_is_reported_once_per_test() {
     let tests = verdict_tests(&(0..50).collect::<Vec<_>>());
     let seen = std::sync::atomic::AtomicUsize::new(0);
     let report = Judge::new(SandboxConfig::default())
+        .fuel(Some(10_000_000))
         .mode(Mode::function("solve"))
         .jobs(4)
         .evaluate_with_progress(VERDICTS_WAT.as_bytes(), &tests, |_| {
@@ -417,7 +568,7 @@ fn test_files_parse_in_both_shapes() {
     assert_eq!(tests[1].time_limit, Some(Duration::from_secs(1)));
     assert_eq!(tests[3].memory_limit, Some(16 << 20));
     assert_eq!(tests[4].id, "zeros".into());
-    assert_eq!(tests[4].fuel, Some(1_000_000));
+    assert_eq!(tests[4].fuel, Some(2_000_000_000));
     assert_eq!(tests[0].time_limit, None);
 
     let array =

@@ -124,6 +124,7 @@ conformance! {
     host_function_errors_are_trap_other,
     host_functions_must_be_registered,
     wasi_exit_codes_cross_intact,
+    wasi_stdio_answers_are_wasmtime_wasis,
     cache_off_compiles_every_time,
     cache_memory_layer_reuses_compiled_code,
     cache_disk_layer_is_reused_and_checks_the_policy,

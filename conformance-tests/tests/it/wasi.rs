@@ -819,3 +819,30 @@ pub fn wasi_exit_codes_cross_intact(h: &Harness) {
         assert_eq!(result.outcome, Outcome::Exit { code }, "proc_exit({code})");
     }
 }
+
+/// What the WASI layer answers a guest about its stdio, on every engine: wasmtime-wasi's
+/// answers (stdin a pipe with `fd_read` only, stdout and stderr character devices with
+/// `fd_write` only, no flags, no preopen, `spipe` on seek), and one buffer per `fd_write` and
+/// `fd_read`. wasi-libc's stdio takes its paths from these answers, so a WASI command runs the
+/// same code, and consumes the same fuel, on both engines.
+pub fn wasi_stdio_answers_are_wasmtime_wasis(h: &Harness) {
+    let config = SandboxConfig {
+        stdin: b"5 7\n".to_vec(),
+        ..SandboxConfig::default()
+    };
+    let result = h.run_wasi("stdio_probe.wasm", &config);
+    assert_eq!(result.outcome, Outcome::Ok, "{}", text(&result.stderr));
+    let mut expected = String::new();
+    for (fd, filetype, rights) in [(0, 0, "0x2"), (1, 2, "0x40"), (2, 2, "0x40")] {
+        expected.push_str(&format!(
+            "fd {fd} fdstat errno 0 filetype {filetype} flags 0 rights {rights} inheriting \
+             {rights}\nfd {fd} filestat errno 0 filetype {filetype} size 0 nlink 0\n\
+             fd {fd} prestat errno 8 tag 0 len 0\nfd {fd} seek errno 70\nfd {fd} tell errno 70\n"
+        ));
+    }
+    // "ab" is the first buffer of the two-buffer write: one buffer per call.
+    expected.push_str(
+        "ab\nwrite of 2+3 bytes: errno 0, 2 written\nread into 2+8 bytes: errno 0, 2 read\n",
+    );
+    assert_eq!(text(&result.stdout), expected);
+}
