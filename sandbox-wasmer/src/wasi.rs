@@ -877,36 +877,29 @@ fn confining_paths(
 ) -> Function {
     let positions = path_arguments(name).unwrap_or_default();
     let ty = inner.ty(store);
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut env: FunctionEnvMut<HostState>,
-              args: &[Value]|
-              -> Result<Vec<Value>, RuntimeError> {
-            if let Some(memory) = env.data().memory.clone() {
-                let view = memory.view(&env);
-                for &(_, path, len) in positions {
-                    let (Some(Value::I32(path)), Some(Value::I32(len))) =
-                        (args.get(path), args.get(len))
-                    else {
-                        continue;
-                    };
-                    if *len as u32 > MAX_PATH_BYTES {
-                        return Ok(vec![Value::I32(ERRNO_NAMETOOLONG)]);
-                    }
-                    let mut bytes = vec![0u8; *len as u32 as usize];
-                    // An unreadable path is wasix's to report (`fault`).
-                    if view.read(u64::from(*path as u32), &mut bytes).is_ok()
-                        && leaves_its_directory(&bytes)
-                    {
-                        return Ok(vec![Value::I32(ERRNO_PERM)]);
-                    }
+    wrapper(store, env, ty, move |mut env, args| {
+        if let Some(memory) = env.data().memory.clone() {
+            let view = memory.view(&env);
+            for &(_, path, len) in positions {
+                let (Some(Value::I32(path)), Some(Value::I32(len))) =
+                    (args.get(path), args.get(len))
+                else {
+                    continue;
+                };
+                if *len as u32 > MAX_PATH_BYTES {
+                    return Ok(vec![Value::I32(ERRNO_NAMETOOLONG)]);
+                }
+                let mut bytes = vec![0u8; *len as u32 as usize];
+                // An unreadable path is wasix's to report (`fault`).
+                if view.read(u64::from(*path as u32), &mut bytes).is_ok()
+                    && leaves_its_directory(&bytes)
+                {
+                    return Ok(vec![Value::I32(ERRNO_PERM)]);
                 }
             }
-            Ok(inner.call(&mut env, args)?.into_vec())
-        },
-    )
+        }
+        Ok(inner.call(&mut env, args)?.into_vec())
+    })
 }
 
 /// `inner` (wasix's `fd_prestat_dir_name`), failing with `nametoolong` rather than wasix's
@@ -917,20 +910,13 @@ fn naming_too_long(
     inner: Function,
 ) -> Function {
     let ty = inner.ty(store);
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut env: FunctionEnvMut<HostState>,
-              args: &[Value]|
-              -> Result<Vec<Value>, RuntimeError> {
-            let results = inner.call(&mut env, args)?.into_vec();
-            if matches!(results.as_slice(), [Value::I32(ERRNO_OVERFLOW)]) {
-                return Ok(vec![Value::I32(ERRNO_NAMETOOLONG)]);
-            }
-            Ok(results)
-        },
-    )
+    wrapper(store, env, ty, move |mut env, args| {
+        let results = inner.call(&mut env, args)?.into_vec();
+        if matches!(results.as_slice(), [Value::I32(ERRNO_OVERFLOW)]) {
+            return Ok(vec![Value::I32(ERRNO_NAMETOOLONG)]);
+        }
+        Ok(results)
+    })
 }
 
 /// `inner` (wasix's `fd_fdstat_get`), reporting for descriptor 3, when it is the root preopen,
@@ -943,28 +929,35 @@ fn reporting_root_rights(
     root_fd: Arc<RootFd>,
 ) -> Function {
     let ty = inner.ty(store);
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut env: FunctionEnvMut<HostState>,
-              args: &[Value]|
-              -> Result<Vec<Value>, RuntimeError> {
-            let results = inner.call(&mut env, args)?.into_vec();
-            let succeeded = matches!(results.as_slice(), [Value::I32(0)]);
-            if let (true, Some(Value::I32(3)), Some(Value::I32(buf)), Some((base, inheriting))) =
-                (succeeded, args.first(), args.get(1), root_fd.rights())
-            {
-                if let Some(memory) = env.data().memory.clone() {
-                    let view = memory.view(&env);
-                    let at = u64::from(*buf as u32);
-                    let _ = view.write(at + 8, &base.to_le_bytes());
-                    let _ = view.write(at + 16, &inheriting.to_le_bytes());
-                }
+    wrapper(store, env, ty, move |mut env, args| {
+        let results = inner.call(&mut env, args)?.into_vec();
+        let succeeded = matches!(results.as_slice(), [Value::I32(0)]);
+        if let (true, Some(Value::I32(3)), Some(Value::I32(buf)), Some((base, inheriting))) =
+            (succeeded, args.first(), args.get(1), root_fd.rights())
+        {
+            if let Some(memory) = env.data().memory.clone() {
+                let view = memory.view(&env);
+                let at = u64::from(*buf as u32);
+                let _ = view.write(at + 8, &base.to_le_bytes());
+                let _ = view.write(at + 16, &inheriting.to_le_bytes());
             }
-            Ok(results)
-        },
-    )
+        }
+        Ok(results)
+    })
+}
+
+/// A host function of type `ty` whose calls run `body`: the shape of every wrapper below
+/// (each puts some checking around a wasix function, or answers in its place).
+fn wrapper(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostState>,
+    ty: FunctionType,
+    body: impl Fn(FunctionEnvMut<'_, HostState>, &[Value]) -> Result<Vec<Value>, RuntimeError>
+        + Send
+        + Sync
+        + 'static,
+) -> Function {
+    Function::new_with_env(store, env, ty, body)
 }
 
 /// `inner` (a wasix write function), trapping as soon as it returns if it passed the output
@@ -976,20 +969,13 @@ fn checking_output(
     captured: Arc<Captured>,
 ) -> Function {
     let ty = inner.ty(store);
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut env: FunctionEnvMut<HostState>,
-              args: &[Value]|
-              -> Result<Vec<Value>, RuntimeError> {
-            let results = inner.call(&mut env, args)?;
-            if captured.exceeded().is_some() {
-                return Err(RuntimeError::user(Box::new(OutputLimitHit)));
-            }
-            Ok(results.into_vec())
-        },
-    )
+    wrapper(store, env, ty, move |mut env, args| {
+        let results = inner.call(&mut env, args)?;
+        if captured.exceeded().is_some() {
+            return Err(RuntimeError::user(Box::new(OutputLimitHit)));
+        }
+        Ok(results.into_vec())
+    })
 }
 
 /// `inner` (wasix's `fd_write`, `fd_pwrite`, `fd_read` or `fd_pread`: the iovec array is the
@@ -1003,23 +989,16 @@ fn first_buffer_only(
     inner: Function,
 ) -> Function {
     let ty = inner.ty(store);
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut env: FunctionEnvMut<HostState>,
-              args: &[Value]|
-              -> Result<Vec<Value>, RuntimeError> {
-            let mut args = args.to_vec();
-            if let (Some(Value::I32(iovs)), Some(Value::I32(count))) = (args.get(1), args.get(2)) {
-                if let Some(first) = first_non_empty(&env, *iovs as u32, *count as u32) {
-                    args[1] = Value::I32(first as i32);
-                    args[2] = Value::I32(1);
-                }
+    wrapper(store, env, ty, move |mut env, args| {
+        let mut args = args.to_vec();
+        if let (Some(Value::I32(iovs)), Some(Value::I32(count))) = (args.get(1), args.get(2)) {
+            if let Some(first) = first_non_empty(&env, *iovs as u32, *count as u32) {
+                args[1] = Value::I32(first as i32);
+                args[2] = Value::I32(1);
             }
-            Ok(inner.call(&mut env, &args)?.into_vec())
-        },
-    )
+        }
+        Ok(inner.call(&mut env, &args)?.into_vec())
+    })
 }
 
 /// The guest address of the first iovec with a non-zero length among `count` at `iovs`.
@@ -1049,19 +1028,12 @@ fn stdio_errno(
     errno: i32,
 ) -> Function {
     let ty = inner.ty(store);
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut env: FunctionEnvMut<HostState>,
-              args: &[Value]|
-              -> Result<Vec<Value>, RuntimeError> {
-            if let Some(Value::I32(0..=2)) = args.first() {
-                return Ok(vec![Value::I32(errno)]);
-            }
-            Ok(inner.call(&mut env, args)?.into_vec())
-        },
-    )
+    wrapper(store, env, ty, move |mut env, args| {
+        if let Some(Value::I32(0..=2)) = args.first() {
+            return Ok(vec![Value::I32(errno)]);
+        }
+        Ok(inner.call(&mut env, args)?.into_vec())
+    })
 }
 
 /// WASI filetype `unknown`, what wasmtime-wasi reports for a stream that is not a terminal.
@@ -1097,43 +1069,36 @@ fn stdio_stat(
     filestat: bool,
 ) -> Function {
     let ty = inner.ty(store);
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut env: FunctionEnvMut<HostState>,
-              args: &[Value]|
-              -> Result<Vec<Value>, RuntimeError> {
-            let results = inner.call(&mut env, args)?.into_vec();
-            let (Some(Value::I32(fd)), Some(Value::I32(buffer)), [Value::I32(0)]) =
-                (args.first(), args.get(1), results.as_slice())
-            else {
-                return Ok(results);
-            };
-            let Some((filetype, rights)) = stdio_fdstat(*fd) else {
-                return Ok(results);
-            };
-            let Some(memory) = env.data().memory.clone() else {
-                return Ok(results);
-            };
-            let stat = if filestat {
-                // dev, ino, filetype (at 16), nlink, size, atim, mtim, ctim: 64 bytes.
-                let mut stat = [0u8; 64];
-                stat[16] = filetype;
-                stat.to_vec()
-            } else {
-                // filetype, flags (at 2), rights (at 8), inheriting rights (at 16): 24 bytes.
-                let mut stat = [0u8; 24];
-                stat[0] = filetype;
-                stat[8..16].copy_from_slice(&rights.to_le_bytes());
-                stat[16..24].copy_from_slice(&rights.to_le_bytes());
-                stat.to_vec()
-            };
-            // wasix wrote the whole structure there, so the range is in bounds.
-            let _ = memory.view(&env).write(u64::from(*buffer as u32), &stat);
-            Ok(results)
-        },
-    )
+    wrapper(store, env, ty, move |mut env, args| {
+        let results = inner.call(&mut env, args)?.into_vec();
+        let (Some(Value::I32(fd)), Some(Value::I32(buffer)), [Value::I32(0)]) =
+            (args.first(), args.get(1), results.as_slice())
+        else {
+            return Ok(results);
+        };
+        let Some((filetype, rights)) = stdio_fdstat(*fd) else {
+            return Ok(results);
+        };
+        let Some(memory) = env.data().memory.clone() else {
+            return Ok(results);
+        };
+        let stat = if filestat {
+            // dev, ino, filetype (at 16), nlink, size, atim, mtim, ctim: 64 bytes.
+            let mut stat = [0u8; 64];
+            stat[16] = filetype;
+            stat.to_vec()
+        } else {
+            // filetype, flags (at 2), rights (at 8), inheriting rights (at 16): 24 bytes.
+            let mut stat = [0u8; 24];
+            stat[0] = filetype;
+            stat[8..16].copy_from_slice(&rights.to_le_bytes());
+            stat[16..24].copy_from_slice(&rights.to_le_bytes());
+            stat.to_vec()
+        };
+        // wasix wrote the whole structure there, so the range is in bounds.
+        let _ = memory.view(&env).write(u64::from(*buffer as u32), &stat);
+        Ok(results)
+    })
 }
 
 /// WASI `errno` `perm`, what the filesystem layer's refusals become too.
@@ -1155,30 +1120,21 @@ fn no_sockets(
     captured: Arc<Captured>,
 ) -> Function {
     let name = name.to_string();
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut env: FunctionEnvMut<HostState>,
-              args: &[Value]|
-              -> Result<Vec<Value>, RuntimeError> {
-            captured.denials.record_socket(&name);
-            let open = match args.first() {
-                Some(Value::I32(fd))
-                    if *fd as u32 == VIRTUAL_ROOT_FD && root.rights().is_none() =>
-                {
-                    false
-                }
-                Some(Value::I32(fd)) => fd_is_open(&mut env, &fdstat_get, *fd),
-                _ => false,
-            };
-            Ok(vec![Value::I32(if open {
-                errno::NOTSOCK
-            } else {
-                errno::BADF
-            })])
-        },
-    )
+    wrapper(store, env, ty, move |mut env, args| {
+        captured.denials.record_socket(&name);
+        let open = match args.first() {
+            Some(Value::I32(fd)) if *fd as u32 == VIRTUAL_ROOT_FD && root.rights().is_none() => {
+                false
+            }
+            Some(Value::I32(fd)) => fd_is_open(&mut env, &fdstat_get, *fd),
+            _ => false,
+        };
+        Ok(vec![Value::I32(if open {
+            errno::NOTSOCK
+        } else {
+            errno::BADF
+        })])
+    })
 }
 
 /// Whether `fd` is an open descriptor, asking wasix's `fd_fdstat_get` (into scratch guest
@@ -1217,23 +1173,16 @@ fn recording_path_denials(
     let Some((ptr, len)) = path_argument(&name) else {
         return inner;
     };
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut env: FunctionEnvMut<HostState>,
-              args: &[Value]|
-              -> Result<Vec<Value>, RuntimeError> {
-            let results = inner.call(&mut env, args)?.into_vec();
-            if let Some(Value::I32(code)) = results.first() {
-                if *code != errno::SUCCESS {
-                    let path = guest_string(&mut env, args, ptr, len);
-                    captured.denials.record_path(&name, &path, *code);
-                }
+    wrapper(store, env, ty, move |mut env, args| {
+        let results = inner.call(&mut env, args)?.into_vec();
+        if let Some(Value::I32(code)) = results.first() {
+            if *code != errno::SUCCESS {
+                let path = guest_string(&mut env, args, ptr, len);
+                captured.denials.record_path(&name, &path, *code);
             }
-            Ok(results)
-        },
-    )
+        }
+        Ok(results)
+    })
 }
 
 /// The string a WASI call passed as (pointer, length) at argument indexes `ptr` and `len`,
@@ -1295,41 +1244,34 @@ fn refusing_writes_to_read_only(
     link: bool,
 ) -> Function {
     let ty = inner.ty(store);
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut env: FunctionEnvMut<HostState>,
-              args: &[Value]|
-              -> Result<Vec<Value>, RuntimeError> {
-            let refused = if link {
-                // (old_fd, old_flags, old_path, old_path_len, new_fd, new_path, new_path_len)
-                base_is_read_only(
+    wrapper(store, env, ty, move |mut env, args| {
+        let refused = if link {
+            // (old_fd, old_flags, old_path, old_path_len, new_fd, new_path, new_path_len)
+            base_is_read_only(
+                &mut env,
+                &fdstat_get,
+                args.first(),
+                args.get(2),
+                args.get(3),
+            ) || base_is_read_only(&mut env, &fdstat_get, args.get(4), args.get(5), args.get(6))
+        } else {
+            // (fd, dirflags, path, path_len, oflags, rights_base, rights_inheriting, ...)
+            let wants_write = matches!(args.get(4), Some(Value::I32(oflags)) if oflags & OFLAGS_CREAT_TRUNC != 0)
+                || matches!(args.get(5), Some(Value::I64(rights)) if rights & RIGHT_FD_WRITE != 0);
+            wants_write
+                && base_is_read_only(
                     &mut env,
                     &fdstat_get,
                     args.first(),
                     args.get(2),
                     args.get(3),
-                ) || base_is_read_only(&mut env, &fdstat_get, args.get(4), args.get(5), args.get(6))
-            } else {
-                // (fd, dirflags, path, path_len, oflags, rights_base, rights_inheriting, ...)
-                let wants_write = matches!(args.get(4), Some(Value::I32(oflags)) if oflags & OFLAGS_CREAT_TRUNC != 0)
-                    || matches!(args.get(5), Some(Value::I64(rights)) if rights & RIGHT_FD_WRITE != 0);
-                wants_write
-                    && base_is_read_only(
-                        &mut env,
-                        &fdstat_get,
-                        args.first(),
-                        args.get(2),
-                        args.get(3),
-                    )
-            };
-            if refused {
-                return Ok(vec![Value::I32(ERRNO_PERM)]);
-            }
-            Ok(inner.call(&mut env, args)?.into_vec())
-        },
-    )
+                )
+        };
+        if refused {
+            return Ok(vec![Value::I32(ERRNO_PERM)]);
+        }
+        Ok(inner.call(&mut env, args)?.into_vec())
+    })
 }
 
 /// Whether the directory descriptor `dirfd` that a relative `path` (pointer and length) is
