@@ -221,7 +221,7 @@ pub fn judge(args: JudgeArgs) -> anyhow::Result<u8> {
         Some(lang) => {
             module_file = crate::lang::interpreter(lang, args.interpreter.as_deref())?;
             let staged = StagedScript::new(&args.solution)?;
-            staged.configure(lang, &[], &mut config);
+            staged.configure(lang.into(), &[], &mut config);
             config.validate().map_err(|err| anyhow::anyhow!("{err}"))?;
             Some(staged)
         }

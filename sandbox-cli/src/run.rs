@@ -287,7 +287,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             }
             module_file = crate::lang::interpreter(lang, args.interpreter.as_deref())?;
             let staged = StagedScript::new(&args.file)?;
-            staged.configure(lang, &args.arguments(), &mut config);
+            staged.configure(lang.into(), &args.arguments(), &mut config);
             if args.fuel.is_none() {
                 config.max_fuel = None;
             }

@@ -24,6 +24,7 @@
 //! ahead-of-time artifacts. See [`cache`] for the formats and guarantees.
 
 pub mod judge;
+pub mod lang;
 mod linking;
 
 use std::sync::Arc;
