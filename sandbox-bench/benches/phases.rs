@@ -102,6 +102,28 @@ fn call(c: &mut Criterion) {
     group.finish();
 }
 
+/// A trivial export in a fresh instance from a compiled module: what one `execute` of the
+/// Python package (or the one-call API) does, so the report can set the two side by side.
+fn run_export(c: &mut Criterion) {
+    let mut group = c.benchmark_group("run-export");
+    pace(&mut group, Pace::Fast);
+    let config = SandboxConfig::default();
+    let args = [WasmValue::I32(5), WasmValue::I32(7)];
+    for runtime in runtimes() {
+        let sandbox = sandbox::sandbox(runtime, config.clone()).unwrap();
+        let module = sandbox.load(&fixture("add.wat")).unwrap();
+        group.bench_function(BenchmarkId::new(runtime.name(), "add.wat"), |b| {
+            b.iter(|| {
+                let mut instance = module.instantiate(&config).ok().unwrap();
+                let result = instance.call("add", black_box(&args)).unwrap();
+                assert_eq!(result.return_values, [WasmValue::I32(12)]);
+                result
+            })
+        });
+    }
+    group.finish();
+}
+
 /// A WASI command end to end from a compiled module: a fresh instance (WASI context, capture
 /// buffers), `_start`, the captured stdout checked.
 fn wasi_hello(c: &mut Criterion) {
@@ -181,5 +203,13 @@ fn cached_load(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, compile, instantiate, call, wasi_hello, cached_load);
+criterion_group!(
+    benches,
+    compile,
+    instantiate,
+    call,
+    run_export,
+    wasi_hello,
+    cached_load
+);
 criterion_main!(benches);

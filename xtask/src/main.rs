@@ -18,7 +18,8 @@
 //!   live instance, per engine), then the report: `bench/REPORT.md` (phase × case, wasmtime
 //!   and wasmer medians ± spread, the design's targets met or not, the gap and its cause
 //!   when not) and `bench/report.svg` (the same as log-scale bars), with the machine it ran
-//!   on. Criterion's estimates are read from `$CARGO_TARGET_DIR/criterion` (default
+//!   on, with the Python package's per-run overhead beside the same work from Rust (the wheel
+//!   built in the bench profile, `sandbox-py/bench/overhead.py`). Criterion's estimates are read from `$CARGO_TARGET_DIR/criterion` (default
 //!   `target/criterion`); only those this run wrote are reported. The full run takes about
 //!   10 minutes; `--quick` (sets `SANDBOX_BENCH_QUICK`, see `sandbox_bench::pace`) about 3,
 //!   for iterating; `--report-only` regenerates the report from the estimates on disk.
@@ -28,6 +29,8 @@
 //!   `S..S+N`; failing modules are written to `<target>/fuzz-divergences/<seed>.wasm`, and the
 //!   task fails on any unlisted divergence or panic.
 
+mod python;
+mod python_report;
 mod report;
 mod tidy;
 
@@ -115,6 +118,9 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     let optimised = cargo(root, &["test", "-p", "conformance-tests", "--test", "it"]);
     std::env::remove_var("SANDBOX_CONFORMANCE_OPTIMISED");
     optimised?;
+    // The Python package: wheel built by maturin in the same profile, installed alone in a
+    // fresh environment, its pytest suite run.
+    python::ci(root)?;
     println!("ci passed in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -155,6 +161,9 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         let lines: Vec<String> = memory.iter().map(report::InstanceMemory::to_json).collect();
         std::fs::write(criterion_dir.join(MEMORY_FILE), lines.join("\n"))
             .context("cannot save the instance-memory results")?;
+        if criterion_args.is_empty() {
+            python::overhead(root, &criterion_dir.join(python_report::FILE))?;
+        }
     } else if let Ok(saved) = std::fs::read_to_string(criterion_dir.join(MEMORY_FILE)) {
         memory = saved
             .lines()
@@ -162,6 +171,14 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             .map(report::parse_instance_memory)
             .collect::<anyhow::Result<_>>()?;
     }
+    let python_runs = match std::fs::read_to_string(criterion_dir.join(python_report::FILE)) {
+        Ok(saved) if report_only || criterion_args.is_empty() => saved
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(python_report::parse)
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        _ => Vec::new(),
+    };
     let results = report::collect(&criterion_dir, (!report_only).then_some(started))?;
     if results.is_empty() {
         bail!("no criterion estimates under {}", criterion_dir.display());
@@ -174,6 +191,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         memory: &memory,
         machine: &machine,
         quick,
+        python: &python_runs,
     });
     std::fs::write(out.join("REPORT.md"), markdown).context("cannot write bench/REPORT.md")?;
     std::fs::write(out.join("report.svg"), report::svg(&results, &machine))

@@ -14,13 +14,17 @@ use std::path::Path;
 use std::time::SystemTime;
 
 /// The phases, in report order: criterion group, title.
-pub const PHASES: [(&str, &str); 9] = [
+pub const PHASES: [(&str, &str); 10] = [
     ("compile", "Compile (bytes to a compiled module)"),
     (
         "instantiate",
         "Instantiate a small module from a compiled module",
     ),
     ("call", "Call a trivial export on a live instance"),
+    (
+        "run-export",
+        "Run a trivial export in a fresh instance (instantiate + call, one `execute`)",
+    ),
     (
         "cache-load",
         "Load a compiled module: from the disk cache (a new sandbox, as in a new process) and from an AOT artifact",
@@ -669,6 +673,8 @@ pub struct Report<'a> {
     pub machine: &'a Machine,
     /// Whether the run was `--quick`.
     pub quick: bool,
+    /// The same work measured through the Python package.
+    pub python: &'a [crate::python_report::PythonRun],
 }
 
 /// The markdown report.
@@ -678,6 +684,7 @@ pub fn markdown(report: &Report<'_>) -> String {
         memory,
         machine,
         quick,
+        python,
     } = report;
     let mut out = String::new();
     out.push_str("# Bench report\n\n");
@@ -800,6 +807,7 @@ pub fn markdown(report: &Report<'_>) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&crate::python_report::section(results, python));
     out.push_str("## Host memory per live instance\n\n");
     if memory.is_empty() {
         out.push_str("Not measured in this run.\n");
@@ -1232,6 +1240,7 @@ mod tests {
             memory: &memory,
             machine: &machine(),
             quick: true,
+            python: &[],
         });
         assert!(text.contains("Test CPU <3 & co (2 logical CPUs), 1.0 GiB memory, linux 6.1"));
         assert!(text.contains("`--quick`"));
