@@ -22,26 +22,38 @@ def busy(sandbox: WasmSandbox) -> None:
     assert result.success, result
 
 
+def serial_and_parallel(sandbox: WasmSandbox) -> tuple:
+    """Wall-clock time of four guests one after another, and on four threads, with the
+    process's CPU time during the threaded part."""
+    start = time.perf_counter()
+    for _ in range(4):
+        busy(sandbox)
+    serial = time.perf_counter() - start
+    threads = [threading.Thread(target=busy, args=(sandbox,)) for _ in range(4)]
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    parallel = time.perf_counter() - start
+    return serial, parallel, (time.process_time() - cpu_start) / parallel
+
+
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to run guests in parallel")
 def test_four_threads_take_about_half_the_serial_time(runtime: str) -> None:
     config = WasmSandboxConfig(runtime=runtime, max_fuel=None, timeout_seconds=60)
     with WasmSandbox(config) as sandbox:
         busy(sandbox)  # compile outside the measurement
-        start = time.perf_counter()
-        for _ in range(4):
-            busy(sandbox)
-        serial = time.perf_counter() - start
-        threads = [threading.Thread(target=busy, args=(sandbox,)) for _ in range(4)]
-        start = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        parallel = time.perf_counter() - start
+        rounds = sorted(serial_and_parallel(sandbox) for _ in range(3))
+    serial, parallel, cores = rounds[1]  # the median round
     ratio = parallel / serial
-    print(f"{runtime}: serial {serial:.3f}s, 4 threads {parallel:.3f}s, ratio {ratio:.2f}")
-    # Two cores: ideal 0.5. With the GIL held it would be >= 1.0.
-    assert ratio < 0.8, f"4 threads took {ratio:.2f} of the serial time: is the GIL released?"
+    print(f"{runtime}: serial {serial:.3f}s, 4 threads {parallel:.3f}s, ratio {ratio:.2f}, "
+          f"{cores:.2f} cores busy")
+    # With the GIL held, one core would run the guests (CPU time = wall time) and the threads
+    # would take as long as the serial runs. Wall-clock ratios on a shared machine move with
+    # its other load; the CPU time the threads use at once does not.
+    assert cores > 1.6, f"the threads kept only {cores:.2f} cores busy: is the GIL released?"
+    assert ratio < 0.9, f"4 threads took {ratio:.2f} of the serial time"
 
 
 def test_the_event_loop_keeps_serving_while_guests_run(runtime: str) -> None:

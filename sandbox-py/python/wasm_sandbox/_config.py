@@ -56,6 +56,8 @@ class HostFunction:
 
 
 class _Unset:
+    """The default of a field that takes its value from the preset."""
+
     def __repr__(self) -> str:
         return "<default>"
 
@@ -115,6 +117,7 @@ class WasmSandboxConfig:
     host_functions: List[HostFunction] = dataclasses.field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        """Fills the fields left out from the preset and checks every value."""
         if self.preset is not None and not isinstance(self.preset, str):
             raise TypeError(f"preset must be a str or None, not {type(self.preset).__name__}")
         defaults = _native.preset(self.preset or "default")
@@ -135,6 +138,7 @@ class WasmSandboxConfig:
         _native.check_config(self._native())
 
     def __setattr__(self, name: str, value: Any) -> None:
+        """Sets a field (checked when a sandbox is made from the config)."""
         if name == "max_fuel" and "_explicit_fuel" in self.__dict__:
             object.__setattr__(self, "_explicit_fuel", True)
         object.__setattr__(self, name, value)

@@ -111,7 +111,7 @@ class PoolExhausted(SandboxError):
 class SandboxIOError(SandboxError):
     """A file the caller named could not be read or written."""
 
-    kind = "io"
+    kind = "io_error"
 
 
 _BY_KIND: Dict[str, Type[SandboxError]] = {

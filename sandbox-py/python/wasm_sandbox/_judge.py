@@ -27,8 +27,8 @@ VERDICTS = (
 
 Tests = Union[str, bytes, "os.PathLike[str]", Sequence[Mapping[str, Any]]]
 """Test cases: the JSON test file's text, a path to it, or a list of dicts with its fields
-(``id``, ``input``, ``expected_output``, optional ``time_limit`` in ms, ``memory_limit`` in
-bytes, ``fuel``)."""
+(``id``, ``input``, ``expected_output``, optional ``time_limit_ms``, ``memory_limit_bytes``,
+``fuel``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +105,8 @@ class Judge:
         deterministic_time: bool = False,
         fuel: Optional[int] = None,
     ) -> None:
+        """A judge with ``config``'s limits and policy (default: ``WasmSandboxConfig()``);
+        ``config.max_fuel`` is not used: ``fuel`` is the judge's own budget, if any."""
         if config is None:
             config = WasmSandboxConfig()
         if not isinstance(config, WasmSandboxConfig):

@@ -72,15 +72,19 @@ class WasmSandbox:
     # -- context managers ------------------------------------------------------------------
 
     def __enter__(self) -> "WasmSandbox":
+        """Returns the sandbox; leaving the block closes it."""
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        """Closes the sandbox."""
         self.close()
 
     async def __aenter__(self) -> "WasmSandbox":
+        """Returns the sandbox; leaving the block closes it."""
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
+        """Closes the sandbox."""
         self.close()
 
     def close(self) -> None:
@@ -100,6 +104,7 @@ class WasmSandbox:
         return self._native.backend
 
     def __repr__(self) -> str:
+        """``<WasmSandbox backend='wasmtime'>``."""
         state = " closed" if self._closed else ""
         return f"<WasmSandbox backend={self.backend!r}{state}>"
 
