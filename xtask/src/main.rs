@@ -19,7 +19,7 @@
 //!   and wasmer medians ± spread, the design's targets met or not, the gap and its cause
 //!   when not) and `bench/report.svg` (the same as log-scale bars), with the machine it ran
 //!   on, with the Python package's per-run overhead beside the same work from Rust (the wheel
-//!   built in the bench profile, `sandbox-py/bench/overhead.py`). Criterion's estimates are read from `$CARGO_TARGET_DIR/criterion` (default
+//!   built in the release profile, `sandbox-py/bench/overhead.py`). Criterion's estimates are read from `$CARGO_TARGET_DIR/criterion` (default
 //!   `target/criterion`); only those this run wrote are reported. The full run takes about
 //!   10 minutes; `--quick` (sets `SANDBOX_BENCH_QUICK`, see `sandbox_bench::pace`) about 3,
 //!   for iterating; `--report-only` regenerates the report from the estimates on disk.

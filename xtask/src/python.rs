@@ -5,8 +5,10 @@
 //!   the wheel with maturin in the `dev` profile (the profile the rest of CI compiled, so the
 //!   engines are reused, not rebuilt), installs it into a fresh environment with nothing else
 //!   and imports it there, then installs it into the test environment and runs the suite.
-//! - [`overhead`]: the same in the `bench` profile, then `sandbox-py/bench/overhead.py`, whose
-//!   per-run times the bench report sets beside the Rust benches of the same work.
+//! - [`overhead`]: the same in the `release` profile (what the `bench` profile of the Rust
+//!   benches inherits; maturin cannot use `bench` itself, which `cargo rustc` builds as a test
+//!   harness executable), then `sandbox-py/bench/overhead.py`, whose per-run times the bench
+//!   report sets beside the Rust benches of the same work.
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -74,12 +76,12 @@ pub fn ci(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the wheel in the `bench` profile and measures per-run overhead from Python; returns
-/// the results file (JSON lines) the report reads.
+/// Builds the wheel in the `release` profile and measures per-run overhead from Python into
+/// `out` (JSON lines), which the report reads.
 pub fn overhead(root: &Path, out: &Path) -> anyhow::Result<()> {
     let target = target_dir(root);
     let venv = environment(&target.join("py-venv-bench"), &[MATURIN])?;
-    let wheel = build_wheel(root, &venv, "bench", &target.join("wheels-bench"))?;
+    let wheel = build_wheel(root, &venv, "release", &target.join("wheels-release"))?;
     pip(
         &venv,
         &["install", "--force-reinstall", "--no-deps", "--no-index"],

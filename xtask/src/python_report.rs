@@ -70,8 +70,12 @@ pub fn section(results: &Results, runs: &[PythonRun]) -> String {
     }
     out.push_str(
         "Per-run time through the Python package (`sandbox-py/bench/overhead.py`, the extension \
-         built in the bench profile, a module compiled once) beside the Rust bench of the same \
-         work; the ratio is Python / Rust, against the goal of the Python issue.\n\n\
+         built in the release profile, a module compiled once) beside the Rust bench of the same \
+         work; the ratio is Python / Rust, against the goal of the Python issue. The Python \
+         layer's own work per run (argument and result conversion, releasing and re-taking the \
+         GIL) is small beside an instantiation, smaller than the run-to-run difference between \
+         two processes doing the same work (allocator and memory-mapping state): hence ratios \
+         near 1, some below.\n\n\
          | work | engine | Python | Rust | ratio | goal | |\n|---|---|---|---|---|---|---|\n",
     );
     for (group, case, what, goal) in CASES {
