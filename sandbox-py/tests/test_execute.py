@@ -200,3 +200,13 @@ def test_preopened_directories(runtime: str, tmp_path: pathlib.Path) -> None:
     assert "denied" in lines[2] and "denied" in lines[3], lines
     assert (tmp_path / "rw" / "out.txt").exists()
     assert not (tmp_path / "ro" / "evil.txt").exists()
+
+
+def test_configs_read_well_and_compare() -> None:
+    config = WasmSandboxConfig(runtime=Runtime.WASMER, max_fuel=None, allowed_imports=["env.log"])
+    fields = config.to_dict()
+    assert fields["runtime"] == "wasmer" and fields["max_fuel"] is None
+    assert fields["allowed_imports"] == ["env.log"] and fields["host_functions"] == []
+    assert "max_memory_bytes=67108864" in repr(config)
+    assert config == WasmSandboxConfig(runtime="wasmer", max_fuel=None, allowed_imports=["env.log"])
+    assert config.explicit_fuel and not WasmSandboxConfig().explicit_fuel
