@@ -54,23 +54,30 @@ pub fn judge(
         ));
     }
     let mut config = parsed.config;
-    let (module, _staged) = match lang {
-        Some(lang) => {
-            let path = sandbox::lang::interpreter(lang, interpreter.as_deref()).into_py(py)?;
-            let module = sandbox::read_module_file(&path, config.max_module_bytes).into_py(py)?;
-            let staged = StagedScript::from_source(lang, &solution, &[]).into_py(py)?;
-            staged.configure(lang, &[], &mut config);
-            (module, Some(staged))
-        }
-        None => (solution, None),
-    };
-    let mut judge = Judge::on(runtime, config).jobs(jobs).fuel(fuel);
-    if let Some(function) = function {
-        judge = judge.mode(Mode::function(function));
-    }
-    if deterministic_time {
-        judge = judge.deterministic_time();
-    }
-    let report = py.detach(move || judge.evaluate(&module, &tests));
+    // Reading a 25 MiB interpreter and staging the script happen without the GIL, as the
+    // judging itself.
+    let report = py.detach(move || {
+        crate::sandbox::guarded(move || {
+            let (module, _staged) = match lang {
+                Some(lang) => {
+                    let path = sandbox::lang::interpreter(lang, interpreter.as_deref())?;
+                    let module = sandbox::read_module_file(&path, config.max_module_bytes)?;
+                    let staged = StagedScript::from_source(lang, &solution, &[])?;
+                    staged.configure(lang, &[], &mut config);
+                    (module, Some(staged))
+                }
+                None => (solution, None),
+            };
+            let mut judge = Judge::on(runtime, config).jobs(jobs).fuel(fuel);
+            if let Some(function) = function {
+                judge = judge.mode(Mode::function(function));
+            }
+            if deterministic_time {
+                judge = judge.deterministic_time();
+            }
+            Ok(judge.evaluate(&module, &tests))
+        })
+    });
+    let report = report.into_py(py)?;
     serde_json::to_string(&report.to_json()).map_err(|err| bad_value("report", err))
 }
