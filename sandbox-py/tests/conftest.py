@@ -83,3 +83,10 @@ def interpreters() -> Dict[str, str]:
         python = python or str(bin_dir / "python.wasm")
         js = js or str(bin_dir / "quickjs.wasm")
     return {"python": python, "js": js}
+
+
+@pytest.fixture(scope="session")
+def module_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A module cache shared by the interpreter tests: the 25 MiB CPython compiles once per
+    engine, then loads from disk."""
+    return str(tmp_path_factory.mktemp("module-cache"))

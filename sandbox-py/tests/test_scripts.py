@@ -12,8 +12,8 @@ from wasm_sandbox import Judge, WasmSandbox, WasmSandboxConfig
 from conftest import JUDGE
 
 
-def test_python_scripts_run_with_the_same_output_on_both_engines(runtime: str, interpreters) -> None:
-    config = WasmSandboxConfig(runtime=runtime, timeout_seconds=60)
+def test_python_scripts_run_with_the_same_output_on_both_engines(runtime: str, interpreters, module_cache) -> None:
+    config = WasmSandboxConfig(runtime=runtime, timeout_seconds=60, cache=module_cache)
 
     async def main():
         async with WasmSandbox(config) as sandbox:
@@ -37,20 +37,20 @@ def test_python_scripts_run_with_the_same_output_on_both_engines(runtime: str, i
     assert files.stdout == b"FROM A FILE\n", files
 
 
-def test_javascript_scripts(runtime: str, interpreters) -> None:
-    with WasmSandbox(WasmSandboxConfig(runtime=runtime)) as sandbox:
+def test_javascript_scripts(runtime: str, interpreters, module_cache) -> None:
+    with WasmSandbox(WasmSandboxConfig(runtime=runtime, cache=module_cache)) as sandbox:
         result = sandbox.run_script_sync("console.log(6 * 7)", lang="js", interpreter=interpreters["js"])
     assert result.success and result.stdout == b"42\n", result
 
 
-def test_scripts_keep_the_limits(runtime: str, interpreters) -> None:
-    config = WasmSandboxConfig(runtime=runtime, timeout_seconds=1.0)
+def test_scripts_keep_the_limits(runtime: str, interpreters, module_cache) -> None:
+    config = WasmSandboxConfig(runtime=runtime, timeout_seconds=1.0, cache=module_cache)
     with WasmSandbox(config) as sandbox:
         spin = sandbox.run_script_sync("while True: pass", interpreter=interpreters["python"])
         assert spin.outcome == "time_limit_exceeded"
         error = sandbox.run_script_sync("raise SystemExit(3)", interpreter=interpreters["python"])
         assert error.exit_code == 3 and not error.success
-    fueled = WasmSandboxConfig(runtime=runtime, max_fuel=1_000_000)
+    fueled = WasmSandboxConfig(runtime=runtime, max_fuel=1_000_000, cache=module_cache)
     with WasmSandbox(fueled) as sandbox:
         starved = sandbox.run_script_sync("print(1)", interpreter=interpreters["python"])
     assert starved.outcome == "fuel_exhausted"
@@ -81,8 +81,8 @@ def test_the_interpreter_comes_from_the_environment(monkeypatch, interpreters) -
         ("chatty.py", "output_limit_exceeded"),
     ],
 )
-def test_the_judge_on_python_solutions(runtime: str, interpreters, name: str, verdict: str) -> None:
-    config = WasmSandboxConfig(runtime=runtime, timeout_seconds=5.0)
+def test_the_judge_on_python_solutions(runtime: str, interpreters, module_cache, name: str, verdict: str) -> None:
+    config = WasmSandboxConfig(runtime=runtime, timeout_seconds=5.0, cache=module_cache)
     report = Judge(config).run(
         (JUDGE / "python" / name).read_bytes(),
         JUDGE / "scripts.json",
