@@ -280,7 +280,15 @@ pub fn time_limit_applies_in_a_start_function(h: &Harness) {
         Err(report) => report,
     };
     assert_eq!(error_of(h, &report).kind(), "time_limit_exceeded");
-    assert!(report.execution_time < Duration::from_secs(1));
+    // Stopped, not run to completion (the start function never returns); the bound is loose
+    // because a loaded two-core CI machine can delay the interrupt (wasmer's watchdog is a
+    // thread of its own).
+    assert!(
+        report.execution_time < Duration::from_secs(5),
+        "{}: stopped only after {:?}",
+        h.backend,
+        report.execution_time
+    );
 }
 
 pub fn fuel_limit_applies_in_a_start_function(h: &Harness) {
