@@ -1,33 +1,11 @@
 //! The CLI contract, tried from outside as users and scripts do: exit statuses, output and
 //! JSON shape, on every engine.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+
+use common::{fixture, sandbox, stdout};
+use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../conformance-tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn sandbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandbox"))
-        .args(args)
-        // The module cache is on by default: keep it out of the user's home.
-        .env(
-            "SANDBOX_CACHE_DIR",
-            concat!(env!("CARGO_TARGET_TMPDIR"), "/sandbox-cli-tests-cache"),
-        )
-        .output()
-        .expect("the sandbox binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 fn json_lines(output: &Output) -> Vec<serde_json::Value> {
     stdout(output)

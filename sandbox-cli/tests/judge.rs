@@ -1,37 +1,12 @@
 //! `sandbox judge` from outside, on every compiled-in engine: each example solution's verdicts,
 //! the table and the JSON report, function mode, exit statuses, and hostile test files.
 
+mod common;
+
+use common::{example, sandbox, stderr, stdout};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn example(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/judge")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn sandbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandbox"))
-        .args(args)
-        // The module cache is on by default: keep it out of the user's home.
-        .env(
-            "SANDBOX_CACHE_DIR",
-            concat!(env!("CARGO_TARGET_TMPDIR"), "/sandbox-cli-tests-cache"),
-        )
-        .output()
-        .expect("the sandbox binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// The engines `--backend all` judges on in this build.
 fn engines() -> Vec<&'static str> {

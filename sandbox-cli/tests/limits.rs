@@ -3,31 +3,11 @@
 //! --deterministic-time` turns --timeout into fuel. (`sandbox judge`'s messages are tested in
 //! `judge.rs`.)
 
+mod common;
+
+use common::{fixture, sandbox, text};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../conformance-tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn sandbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandbox"))
-        .args(args)
-        .env(
-            "SANDBOX_CACHE_DIR",
-            concat!(env!("CARGO_TARGET_TMPDIR"), "/sandbox-cli-tests-cache"),
-        )
-        .output()
-        .expect("the sandbox binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use std::process::Output;
 
 const BACKENDS: [&str; 2] = ["wasmtime", "wasmer"];
 

@@ -1,16 +1,10 @@
 //! WASI programs people have, from outside: reactors, socket-linking programs, preview 0,
 //! and denials that explain themselves, on both engines.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../conformance-tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
+use common::{fixture, text};
+use std::process::{Command, Output};
 
 fn sandbox(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sandbox"))
@@ -18,10 +12,6 @@ fn sandbox(args: &[&str]) -> Output {
         .arg("--no-cache")
         .output()
         .expect("the sandbox binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
