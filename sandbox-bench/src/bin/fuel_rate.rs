@@ -53,25 +53,38 @@ fn kernel(runtime: Runtime, name: &str, args: &[WasmValue], runs: usize) -> Meas
     let mut instance = module
         .instantiate(&config)
         .unwrap_or_else(|report| panic!("{runtime} {name}: {:?}", report.outcome));
+    timed(runtime, format!("kernel {name}"), runs, || {
+        instance.call(name, args).expect("kernel runs")
+    })
+}
+
+/// Runs `run` once to warm up and `runs` times measured; the median time and the fuel of the
+/// last run (every run must succeed).
+fn timed(
+    runtime: Runtime,
+    workload: String,
+    runs: usize,
+    mut run: impl FnMut() -> sandbox::ExecutionResult,
+) -> Measured {
     let mut fuel = 0;
     let mut times = Vec::with_capacity(runs);
-    for run in 0..=runs {
+    for index in 0..=runs {
         let started = Instant::now();
-        let result = instance.call(name, args).expect("kernel runs");
+        let result = run();
         let elapsed = started.elapsed();
         assert!(
             result.outcome.is_success(),
-            "{runtime} {name}: {:?}",
+            "{runtime} {workload}: {:?}",
             result.outcome
         );
         fuel = result.fuel_consumed.expect("metered");
-        if run > 0 {
+        if index > 0 {
             times.push(elapsed);
         }
     }
     Measured {
         runtime,
-        workload: format!("kernel {name}"),
+        workload,
         fuel,
         median: median(times),
     }
@@ -89,31 +102,12 @@ fn command(runtime: Runtime, file: &str, input: &str, runs: usize) -> Measured {
         .join(file);
     let wasm = std::fs::read(&path).expect("example readable");
     let module = sandbox.load(&wasm).expect("example loads");
-    let mut fuel = 0;
-    let mut times = Vec::with_capacity(runs);
-    for run in 0..=runs {
-        let started = Instant::now();
+    timed(runtime, format!("judge {file}"), runs, || {
         let mut instance = module
             .instantiate(&config)
             .unwrap_or_else(|report| panic!("{runtime} {file}: {:?}", report.outcome));
-        let result = instance.call("_start", &[]).expect("runs");
-        let elapsed = started.elapsed();
-        assert!(
-            result.outcome.is_success(),
-            "{runtime} {file}: {:?}",
-            result.outcome
-        );
-        fuel = result.fuel_consumed.expect("metered");
-        if run > 0 {
-            times.push(elapsed);
-        }
-    }
-    Measured {
-        runtime,
-        workload: format!("judge {file}"),
-        fuel,
-        median: median(times),
-    }
+        instance.call("_start", &[]).expect("runs")
+    })
 }
 
 fn main() {
