@@ -89,7 +89,13 @@ fn instantiate(c: &mut Criterion) {
 fn call(c: &mut Criterion) {
     let mut group = c.benchmark_group("call");
     pace(&mut group, Pace::Fast);
-    let config = SandboxConfig::default();
+    // Metered, with a budget no run of the bench exhausts: the budget is the instance's,
+    // and the default 10,000,000 would run out after 2.5 million calls, turning the rest of
+    // the measurement into fuel-exhausted calls. (`sandbox-capi/bench/calls.c` does the same.)
+    let config = SandboxConfig {
+        max_fuel: Some(1 << 60),
+        ..SandboxConfig::default()
+    };
     let args = [WasmValue::I32(5), WasmValue::I32(7)];
     for runtime in runtimes() {
         let sandbox = sandbox::sandbox(runtime, config.clone()).unwrap();

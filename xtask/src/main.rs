@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
-//! - `ci`: exactly what CI runs (`.ci/run` calls it): format check, clippy with warnings denied,
+//! - `ci`: exactly what CI runs (`.ci/run` calls it): the Debian packages it needs installed
+//!   when missing (`setup.rs`), format check, clippy with warnings denied,
 //!   the facade checked with each engine feature alone and both together, the whole
 //!   workspace's tests (conformance on both engines included), the conformance suite once more
 //!   with every optimisation on (module cache, pooling allocator), and the tidy checks.
@@ -24,14 +25,23 @@
 //!   10 minutes; `--quick` (sets `SANDBOX_BENCH_QUICK`, see `sandbox_bench::pace`) about 3,
 //!   for iterating; `--report-only` regenerates the report from the estimates on disk.
 //!   Criterion arguments (a filter, say) follow; a filtered run reports what it measured.
+//! - `capi [--release] [--check] [--header]`: the C library (`sandbox-capi`): regenerates
+//!   `sandbox-capi/include/sandbox.h` with cbindgen, builds `libsandbox.so` / `libsandbox.a`
+//!   and writes `include/sandbox.h` and `sandbox.pc` next to them (`<target>/<profile>/`);
+//!   `--check` only compares the checked-in header with a fresh generation (see `capi.rs`).
+//!   `ci` also compiles the header alone as C11 and C++17 and runs the C tests through
+//!   pkg-config under valgrind and ASan/UBSan; `bench` adds the C call bench.
 //! - `fuzz [--count N] [--seed S] [--jobs J] [--mutants M]`: an open-ended differential
 //!   campaign: builds `fuzz_wasm` (conformance-tests) in release and runs it over seeds
 //!   `S..S+N`; failing modules are written to `<target>/fuzz-divergences/<seed>.wasm`, and the
 //!   task fails on any unlisted divergence or panic.
 
+mod c_report;
+mod capi;
 mod python;
 mod python_report;
 mod report;
+mod setup;
 mod tidy;
 
 use anyhow::{bail, Context};
@@ -47,9 +57,10 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => bench(&root, &args[1..]),
         Some("fixtures") => fixtures(&root),
         Some("fuzz") => fuzz(&root, &args[1..]),
+        Some("capi") => capi::task(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <ci | fixtures | bench [--quick] [--report-only] [criterion args] | fuzz [--count N] [--seed S] [--jobs J] [--mutants M]>"
+                "usage: cargo xtask <ci | fixtures | bench [--quick] [--report-only] [criterion args] | fuzz [--count N] [--seed S] [--jobs J] [--mutants M] | capi [--release] [--check]>"
             );
             Ok(())
         }
@@ -85,6 +96,7 @@ fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
 
 fn ci(root: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
+    setup::ensure()?;
     cargo(root, &["fmt", "--all", "--", "--check"])?;
     tidy::check(root)?;
     cargo(
@@ -118,6 +130,9 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     let optimised = cargo(root, &["test", "-p", "conformance-tests", "--test", "it"]);
     std::env::remove_var("SANDBOX_CONFORMANCE_OPTIMISED");
     optimised?;
+    // The C library: header fresh and compiling alone (C11, C++17), the C tests through
+    // pkg-config under valgrind and under ASan/UBSan.
+    capi::ci(root)?;
     // The Python package: wheel built by maturin in the same profile, installed alone in a
     // fresh environment, its pytest suite run.
     python::ci(root)?;
@@ -163,6 +178,9 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             .context("cannot save the instance-memory results")?;
         if criterion_args.is_empty() {
             python::overhead(root, &criterion_dir.join(python_report::FILE))?;
+            let calls = capi::calls(root)?;
+            std::fs::write(criterion_dir.join(capi::CALLS_FILE), calls.join("\n"))
+                .context("cannot save the C call bench's results")?;
         }
     } else if let Ok(saved) = std::fs::read_to_string(criterion_dir.join(MEMORY_FILE)) {
         memory = saved
@@ -172,6 +190,14 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?;
     }
     let python_runs = match std::fs::read_to_string(criterion_dir.join(python_report::FILE)) {
+        Ok(saved) if report_only || criterion_args.is_empty() => saved
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(python_report::parse)
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        _ => Vec::new(),
+    };
+    let c_runs = match std::fs::read_to_string(criterion_dir.join(capi::CALLS_FILE)) {
         Ok(saved) if report_only || criterion_args.is_empty() => saved
             .lines()
             .filter(|line| !line.trim().is_empty())
@@ -192,6 +218,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         machine: &machine,
         quick,
         python: &python_runs,
+        c: &c_runs,
     });
     std::fs::write(out.join("REPORT.md"), markdown).context("cannot write bench/REPORT.md")?;
     std::fs::write(out.join("report.svg"), report::svg(&results, &machine))

@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 /// Where the Python results are kept (in the criterion directory), for `--report-only`.
 pub const FILE: &str = "python-overhead.jsonl";
 
-/// One case measured from Python.
+/// One case measured from a host language (Python, C): same fields, same file format.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PythonRun {
+pub struct HostRun {
     /// `run-export` or `wasi-hello`.
     pub case: String,
     /// `wasmtime` or `wasmer`.
@@ -24,7 +24,7 @@ pub struct PythonRun {
 }
 
 /// Parses one line of the results file.
-pub fn parse(line: &str) -> anyhow::Result<PythonRun> {
+pub fn parse(line: &str) -> anyhow::Result<HostRun> {
     let value: Value = serde_json::from_str(line).context("a Python overhead line")?;
     let text = |key: &str| {
         value[key]
@@ -37,7 +37,7 @@ pub fn parse(line: &str) -> anyhow::Result<PythonRun> {
             .as_f64()
             .with_context(|| format!("{key} missing in {line}"))
     };
-    Ok(PythonRun {
+    Ok(HostRun {
         case: text("case")?,
         backend: text("backend")?,
         median_ns: number("median_ns")?,
@@ -62,7 +62,7 @@ const CASES: [(&str, &str, &str, f64); 2] = [
 ];
 
 /// The section, or a line saying it was not measured.
-pub fn section(results: &Results, runs: &[PythonRun]) -> String {
+pub fn section(results: &Results, runs: &[HostRun]) -> String {
     let mut out = String::from("## From Python (`wasm_sandbox`)\n\n");
     if runs.is_empty() {
         out.push_str("Not measured in this run.\n\n");

@@ -674,7 +674,9 @@ pub struct Report<'a> {
     /// Whether the run was `--quick`.
     pub quick: bool,
     /// The same work measured through the Python package.
-    pub python: &'a [crate::python_report::PythonRun],
+    pub python: &'a [crate::python_report::HostRun],
+    /// The call measured from C.
+    pub c: &'a [crate::python_report::HostRun],
 }
 
 /// The markdown report.
@@ -685,6 +687,7 @@ pub fn markdown(report: &Report<'_>) -> String {
         machine,
         quick,
         python,
+        c,
     } = report;
     let mut out = String::new();
     out.push_str("# Bench report\n\n");
@@ -808,6 +811,7 @@ pub fn markdown(report: &Report<'_>) -> String {
         out.push('\n');
     }
     out.push_str(&crate::python_report::section(results, python));
+    out.push_str(&crate::c_report::section(results, c));
     out.push_str("## Host memory per live instance\n\n");
     if memory.is_empty() {
         out.push_str("Not measured in this run.\n");
@@ -1241,6 +1245,7 @@ mod tests {
             machine: &machine(),
             quick: true,
             python: &[],
+            c: &[],
         });
         assert!(text.contains("Test CPU <3 & co (2 logical CPUs), 1.0 GiB memory, linux 6.1"));
         assert!(text.contains("`--quick`"));

@@ -1,0 +1,363 @@
+//! The C library (`sandbox-capi`): its header, its pkg-config file and its C tests.
+//!
+//! - [`header`] generates `sandbox-capi/include/sandbox.h` with cbindgen (the checked-in copy
+//!   must equal a fresh generation: [`ci`] fails otherwise).
+//! - [`install`] builds `libsandbox.so` and `libsandbox.a` (`cargo build -p sandbox-capi`) and
+//!   writes `include/sandbox.h` and `sandbox.pc` next to them, in `<target>/<profile>/`, so
+//!   `PKG_CONFIG_PATH=<target>/<profile> pkg-config --cflags --libs sandbox` finds them.
+//! - [`ci`]: the header fresh, compiled alone as C11 and as C++17 with every warning an
+//!   error; each C test program (`sandbox-capi/tests/c/*.c`) and the README's example
+//!   (`sandbox-capi/examples/add.c`) compiled through pkg-config, run under valgrind (no
+//!   error, nothing definitely lost), then built again with AddressSanitizer and
+//!   UndefinedBehaviorSanitizer and run.
+//! - [`calls`]: the call bench: `sandbox-capi/bench/calls.c` built against the release
+//!   library, a million `sandbox_call`s per engine; what it prints is kept for the report.
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The header's path in the repository.
+const HEADER: &str = "sandbox-capi/include/sandbox.h";
+
+/// Where the call bench's results are kept (in the criterion directory).
+pub const CALLS_FILE: &str = "c-calls.jsonl";
+
+/// The header cbindgen generates from the crate today.
+pub fn header(root: &Path) -> anyhow::Result<String> {
+    let crate_dir = root.join("sandbox-capi");
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .map_err(|err| anyhow::anyhow!("sandbox-capi/cbindgen.toml: {err}"))?;
+    let bindings = cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+        .context("cbindgen cannot generate the header")?;
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    String::from_utf8(out).context("the generated header is not UTF-8")
+}
+
+/// `cargo xtask capi [--release] [--check] [--header]`: `--check` only compares the header,
+/// `--header` only regenerates it.
+pub fn task(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let check = args.iter().any(|arg| arg == "--check");
+    let release = args.iter().any(|arg| arg == "--release");
+    if check {
+        return check_header(root);
+    }
+    write_header(root)?;
+    if args.iter().any(|arg| arg == "--header") {
+        return Ok(());
+    }
+    let dir = install(root, release)?;
+    println!(
+        "libsandbox, include/sandbox.h and sandbox.pc are in {}\n  PKG_CONFIG_PATH={} pkg-config --cflags --libs sandbox",
+        dir.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Writes the header if it changed.
+fn write_header(root: &Path) -> anyhow::Result<()> {
+    let fresh = header(root)?;
+    let path = root.join(HEADER);
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(fresh.as_str()) {
+        std::fs::write(&path, fresh).with_context(|| format!("cannot write {HEADER}"))?;
+        println!("{HEADER} regenerated");
+    }
+    Ok(())
+}
+
+/// Fails when the checked-in header is not what cbindgen generates.
+fn check_header(root: &Path) -> anyhow::Result<()> {
+    let fresh = header(root)?;
+    let committed = std::fs::read_to_string(root.join(HEADER)).unwrap_or_default();
+    if committed != fresh {
+        let line = committed
+            .lines()
+            .zip(fresh.lines())
+            .position(|(a, b)| a != b)
+            .map_or_else(
+                || committed.lines().count().min(fresh.lines().count()) + 1,
+                |i| i + 1,
+            );
+        bail!(
+            "{HEADER} is stale (first difference at line {line}): run `cargo xtask capi` and commit it"
+        );
+    }
+    println!("{HEADER} is up to date");
+    Ok(())
+}
+
+/// Builds the library in the `dev` or `release` profile and writes the header and the
+/// pkg-config file next to it; returns that directory.
+pub fn install(root: &Path, release: bool) -> anyhow::Result<PathBuf> {
+    let mut args = vec!["build", "-p", "sandbox-capi"];
+    if release {
+        args.push("--release");
+    }
+    crate::cargo(root, &args)?;
+    let dir = crate::python::target_dir(root).join(if release { "release" } else { "debug" });
+    for library in ["libsandbox.so", "libsandbox.a"] {
+        if !dir.join(library).is_file() {
+            bail!("{} was not built", dir.join(library).display());
+        }
+    }
+    let include = dir.join("include");
+    std::fs::create_dir_all(&include)?;
+    std::fs::copy(root.join(HEADER), include.join("sandbox.h"))
+        .context("cannot copy the header")?;
+    std::fs::write(dir.join("sandbox.pc"), pkg_config(&dir)).context("cannot write sandbox.pc")?;
+    Ok(dir)
+}
+
+/// The pkg-config file of a library built in `dir`.
+fn pkg_config(dir: &Path) -> String {
+    format!(
+        "prefix={}\n\
+         libdir=${{prefix}}\n\
+         includedir=${{prefix}}/include\n\
+         \n\
+         Name: sandbox\n\
+         Description: Run untrusted WebAssembly under hard limits, on wasmtime or wasmer\n\
+         Version: {}\n\
+         Libs: -L${{libdir}} -lsandbox\n\
+         Libs.private: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc\n\
+         Cflags: -I${{includedir}}\n",
+        dir.display(),
+        env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// What `cargo xtask ci` checks of the C library.
+pub fn ci(root: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    check_header(root)?;
+    let dir = install(root, false)?;
+    let build = dir.join("capi-tests");
+    std::fs::create_dir_all(&build)?;
+    compile_header_alone(root, &build)?;
+    let flags = pkg_config_flags(&dir)?;
+    let mut programs = sources(&root.join("sandbox-capi/tests/c"))?;
+    programs.push(root.join("sandbox-capi/examples/add.c"));
+    for source in &programs {
+        let name = stem(source);
+        let plain = build.join(&name);
+        compile(source, &plain, &flags, &dir, &[])?;
+        let sanitized = build.join(format!("{name}-asan"));
+        compile(
+            source,
+            &sanitized,
+            &flags,
+            &dir,
+            &[
+                "-fsanitize=address,undefined",
+                "-fno-sanitize-recover=all",
+                "-fno-omit-frame-pointer",
+            ],
+        )?;
+        for backend in backends(&name) {
+            run_valgrind(&plain, backend)?;
+            run_sanitized(&sanitized, backend)?;
+        }
+    }
+    println!(
+        "C library: header fresh and compiling as C11 and C++17, {} programs clean under valgrind and ASan/UBSan ({:.0?})",
+        programs.len(),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// The arguments a program is run with: the example once per engine, the tests once (they
+/// loop over both engines themselves).
+fn backends(name: &str) -> Vec<Option<&'static str>> {
+    if name == "add" {
+        vec![Some("wasmtime"), Some("wasmer")]
+    } else {
+        vec![None]
+    }
+}
+
+/// The `.c` files of `dir`, sorted.
+fn sources(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "c"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The header alone in a translation unit, as C11 and as C++17, every warning an error.
+fn compile_header_alone(root: &Path, build: &Path) -> anyhow::Result<()> {
+    let unit = build.join("header-alone.c");
+    std::fs::write(&unit, "#include \"sandbox.h\"\n")?;
+    let include = root.join("sandbox-capi/include");
+    let include = format!("-I{}", include.display());
+    for (compiler, language, standard) in [("cc", "c", "-std=c11"), ("c++", "c++", "-std=c++17")] {
+        run(
+            Command::new(compiler)
+                .args([
+                    "-x",
+                    language,
+                    standard,
+                    "-Wall",
+                    "-Wextra",
+                    "-Wpedantic",
+                    "-Werror",
+                    "-fsyntax-only",
+                    &include,
+                ])
+                .arg(&unit),
+            &format!("the header alone as {standard}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// `pkg-config --cflags --libs sandbox` for the library in `dir`.
+fn pkg_config_flags(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let output = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "sandbox"])
+        .env("PKG_CONFIG_PATH", dir)
+        .output()
+        .context("cannot run pkg-config (Debian: apt-get install pkg-config)")?;
+    if !output.status.success() {
+        bail!(
+            "pkg-config cannot find sandbox.pc in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Compiles one C program against the library.
+fn compile(
+    source: &Path,
+    out: &Path,
+    flags: &[String],
+    libdir: &Path,
+    extra: &[&str],
+) -> anyhow::Result<()> {
+    run(
+        Command::new("cc")
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
+            .args(extra)
+            .arg(source)
+            .arg("-o")
+            .arg(out)
+            .args(flags)
+            .arg(format!("-Wl,-rpath,{}", libdir.display()))
+            .arg("-lpthread"),
+        &format!("compiling {}", source.display()),
+    )
+}
+
+fn run_valgrind(program: &Path, backend: Option<&str>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut command = Command::new("valgrind");
+    command
+        .args([
+            "--quiet",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--error-exitcode=1",
+            // wasm code is generated at run time.
+            "--smc-check=all-non-file",
+            // valgrind runs one thread at a time; without a fair scheduler a guest spinning
+            // in wasm starves the thread that enforces its time limit for seconds.
+            "--fair-sched=yes",
+        ])
+        .arg(program)
+        .args(backend);
+    run(
+        &mut command,
+        &format!("{} under valgrind", describe(program, backend)),
+    )?;
+    println!(
+        "    {} clean under valgrind ({:.1?})",
+        describe(program, backend),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+fn run_sanitized(program: &Path, backend: Option<&str>) -> anyhow::Result<()> {
+    let mut command = Command::new(program);
+    command
+        .args(backend)
+        // The engines handle the guest's faults with their own SIGSEGV handlers.
+        .env(
+            "ASAN_OPTIONS",
+            "handle_segv=0:allow_user_segv_handler=1:detect_leaks=1",
+        )
+        .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+    run(
+        &mut command,
+        &format!("{} with ASan/UBSan", describe(program, backend)),
+    )
+}
+
+fn describe(program: &Path, backend: Option<&str>) -> String {
+    match backend {
+        Some(backend) => format!("{} {backend}", stem(program)),
+        None => stem(program),
+    }
+}
+
+fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {:?} ({what})", command.get_program()))?;
+    if !status.success() {
+        bail!("{what} failed: {status}");
+    }
+    Ok(())
+}
+
+/// Builds the call bench against the release library and runs it; returns its JSON lines.
+pub fn calls(root: &Path) -> anyhow::Result<Vec<String>> {
+    let dir = install(root, true)?;
+    let flags = pkg_config_flags(&dir)?;
+    let program = dir.join("capi-bench-calls");
+    let source = root.join("sandbox-capi/bench/calls.c");
+    run(
+        Command::new("cc")
+            .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"])
+            .arg(&source)
+            .arg("-o")
+            .arg(&program)
+            .args(&flags)
+            .arg(format!("-Wl,-rpath,{}", dir.display())),
+        "compiling the C call bench",
+    )?;
+    let output = Command::new(&program)
+        .output()
+        .context("cannot run the C call bench")?;
+    if !output.status.success() {
+        bail!(
+            "the C call bench failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(str::to_string)
+        .collect())
+}
