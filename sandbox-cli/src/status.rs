@@ -21,6 +21,7 @@ pub fn for_error(error: &SandboxError) -> u8 {
         "unsupported" => 8,
         "incompatible_artifact" => 9,
         "pool_exhausted" => 10,
+        "cancelled" => 11,
         "io_error" => TOOL_ERROR,
         "output_limit_exceeded" => 120,
         "time_limit_exceeded" => 124,
@@ -84,6 +85,9 @@ mod tests {
             SandboxError::PoolExhausted {
                 resource: String::new(),
                 limit: 0,
+            },
+            SandboxError::Cancelled {
+                elapsed: Default::default(),
             },
             SandboxError::OutputLimitExceeded {
                 stream: String::new(),

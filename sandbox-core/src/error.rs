@@ -168,6 +168,14 @@ pub enum SandboxError {
         #[serde(rename = "limit_ms", serialize_with = "millis")]
         limit: Duration,
     },
+    /// The host cancelled the call through the instance's [`crate::CancelHandle`]. Not a
+    /// limit and not the guest's fault: the host asked for the run to end.
+    #[error("cancelled by the host after {elapsed:.1?}")]
+    Cancelled {
+        /// Time spent when the run was stopped (near zero for a call cancelled at its start).
+        #[serde(rename = "elapsed_ms", serialize_with = "millis")]
+        elapsed: Duration,
+    },
     /// Linear memory (at instantiation or on `memory.grow`) would exceed the limit.
     #[error("resource limit exceeded: memory: {used} bytes requested, limit {limit} bytes")]
     MemoryLimitExceeded {
@@ -254,6 +262,7 @@ impl SandboxError {
             SandboxError::RuntimeError { .. } => "trap",
             SandboxError::FuelExhausted { .. } => "fuel_exhausted",
             SandboxError::TimeLimitExceeded { .. } => "time_limit_exceeded",
+            SandboxError::Cancelled { .. } => "cancelled",
             SandboxError::MemoryLimitExceeded { .. } => "memory_limit_exceeded",
             SandboxError::TableLimitExceeded { .. } => "table_limit_exceeded",
             SandboxError::OutputLimitExceeded { .. } => "output_limit_exceeded",
@@ -346,6 +355,22 @@ mod tests {
         let json = serde_json::to_value(&err).unwrap();
         assert_eq!(json["kind"], "pool_exhausted");
         assert_eq!(json["limit"], 4);
+    }
+
+    #[test]
+    fn cancellation_is_its_own_kind_and_not_a_limit() {
+        let err = SandboxError::Cancelled {
+            elapsed: Duration::from_micros(12_345),
+        };
+        assert_eq!(err.kind(), "cancelled");
+        assert!(!err.is_limit());
+        assert_eq!(err.trap(), None);
+        assert_eq!(err.to_string(), "cancelled by the host after 12.3ms");
+        let json = serde_json::to_value(&err).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "cancelled", "elapsed_ms": 12.345})
+        );
     }
 
     #[test]

@@ -5,12 +5,15 @@
 //! policy) with its presets, [`WasmValue`]s, the [`ExecutionResult`] every call reports, the one
 //! [`SandboxError`] type with its closed [`Trap`] enum, the fuel [`cost model`](fuel), and the
 //! module inspection ([`ModuleInfo`]) that validates bytes and checks imports before an engine
-//! sees them, and the module cache and AOT artifact format ([`cache`]). It depends on no engine: backends depend on it, never the other way round.
+//! sees them, the module cache and AOT artifact format ([`cache`]), and the [`CancelHandle`]
+//! that stops a running call from another thread ([`cancel`]). It depends on no engine:
+//! backends depend on it, never the other way round.
 //!
 //! The stateful lifecycle of the product brief (load a module, instantiate it, call functions,
 //! reset) is the [`Session`] type, written once over the trait.
 
 pub mod cache;
+pub mod cancel;
 pub mod config;
 pub mod error;
 pub mod fuel;
@@ -24,6 +27,7 @@ pub mod value;
 pub mod wasi;
 
 pub use cache::{ArtifactError, CacheConfig, CacheStatus};
+pub use cancel::CancelHandle;
 pub use config::{ClockPolicy, InstanceAllocation, Preopen, SandboxConfig};
 pub use error::{SandboxError, Trap};
 pub use host::{CappedOutput, GuestMemory, HostContext, HostError, HostFunction, HostFunctions};

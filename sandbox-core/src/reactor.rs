@@ -6,7 +6,9 @@
 
 use crate::module::ModuleInfo;
 use crate::{BackendKind, ExternKind};
-use crate::{ExecutionResult, FuncSignature, Instance, Outcome, SandboxError, WasmValue};
+use crate::{
+    CancelHandle, ExecutionResult, FuncSignature, Instance, Outcome, SandboxError, WasmValue,
+};
 
 /// The export a reactor initialises itself with.
 pub const INITIALIZE: &str = "_initialize";
@@ -101,6 +103,12 @@ impl Instance for Reactor {
 
     fn peak_memory(&self) -> u64 {
         self.inner.peak_memory()
+    }
+
+    /// The inner instance's: a request pending before the first call stops `_initialize`,
+    /// whose report that call returns.
+    fn cancel_handle(&self) -> CancelHandle {
+        self.inner.cancel_handle()
     }
 
     fn global(&mut self, name: &str) -> Result<WasmValue, SandboxError> {

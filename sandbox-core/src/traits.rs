@@ -18,7 +18,7 @@ use crate::cache::{
     encode_artifact, ArtifactIdentity, CacheKey, CacheStatus, CodeFingerprint, DiskCache,
 };
 use crate::module::ModuleInfo;
-use crate::{ExecutionResult, SandboxConfig, SandboxError, WasmValue};
+use crate::{CancelHandle, ExecutionResult, SandboxConfig, SandboxError, WasmValue};
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::borrow::Cow;
@@ -431,6 +431,24 @@ pub trait Instance: Send {
 
     /// The largest linear-memory size this instance has had, in bytes.
     fn peak_memory(&self) -> u64;
+
+    /// A handle that stops this instance's calls from another thread (every handle of one
+    /// instance shares one request; see [`CancelHandle`]). A call running when
+    /// [`CancelHandle::cancel`] is called ends within a few milliseconds with
+    /// [`SandboxError::Cancelled`] in its outcome and a complete report (time, fuel, peak
+    /// memory, captured output); a request made while no call runs ends the next call at its
+    /// start, and one that arrives as a call ends for another reason stays pending for the next
+    /// (see [`crate::cancel`]). Both engines deliver it through their time-limit mechanism, watching for
+    /// requests only while a handle exists, so calls on instances nobody asked a handle of
+    /// cost nothing more.
+    ///
+    /// Limitations: on wasmtime under `enforce_time_limit = false` no interrupt check is
+    /// compiled into the code, so running wasm cannot be stopped: the request stays pending and
+    /// ends the next call at its start (wasmer watches a run with a handle whatever that
+    /// setting). Code blocked in the host is stopped only when it returns to wasm: a host
+    /// function, or, on wasmtime, WASI's `poll_oneoff` sleeping under the real clock (wasmer
+    /// cuts such a sleep short for a request, as it does at the deadline).
+    fn cancel_handle(&self) -> CancelHandle;
 
     /// The value of the exported global `name`.
     fn global(&mut self, name: &str) -> Result<WasmValue, SandboxError>;

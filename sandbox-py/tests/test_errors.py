@@ -24,6 +24,8 @@ def test_every_error_class_has_its_kind() -> None:
         wasm_sandbox.TypeMismatch: "type_mismatch",
         wasm_sandbox.Unsupported: "unsupported",
         wasm_sandbox.IncompatibleArtifact: "incompatible_artifact",
+        wasm_sandbox.PoolExhausted: "pool_exhausted",
+        wasm_sandbox.CancelledError: "cancelled",
     }
     for cls, kind in kinds.items():
         assert issubclass(cls, wasm_sandbox.SandboxError)

@@ -7,8 +7,14 @@
 //! to date before every call, as wasmtime does). A [`sandbox_core::HostError`] (or a panic) ends
 //! the run with [`HostFunction::trap`].
 //!
+//! Each call is counted in the run's [`crate::watchdog::RunSignal`], and a run the watchdog
+//! says must stop (its deadline passed, or it was cancelled) ends at the call's entry or exit
+//! with [`RunStopped`]: such runs are stopped without an interrupt signal, which wasmer
+//! mishandles around host calls (see `watchdog`).
+//!
 //! [`SandboxConfig::host_functions`]: sandbox_core::SandboxConfig::host_functions
 
+use crate::watchdog::{with_current_signal, RunStopped};
 use sandbox_core::{
     GuestMemory, HostContext, HostError, HostFunction, SandboxError, Trap, ValType, WasmValue,
 };
@@ -143,44 +149,66 @@ pub(crate) fn define(
         env,
         ty,
         move |mut env: FunctionEnvMut<HostState>, args: &[Value]| {
-            let (state, mut store) = env.data_and_store_mut();
-            let fuel_consumed = state.fuel.as_ref().map(|(global, budget)| {
-                let remaining = match global.get(&mut store) {
-                    Value::I64(v) => u64::try_from(v).unwrap_or(0),
-                    _ => 0,
-                };
-                budget.saturating_sub(remaining)
-            });
-            let calls = state.calls;
-            state.calls = calls.saturating_add(1);
-            // Arguments arrive checked against the signature, which is numeric.
-            let args: Vec<WasmValue> = args.iter().filter_map(from_value).collect();
-            let mut memory = state.memory.as_ref().map(|memory| ViewMemory {
-                view: memory.view(&store),
-            });
-            let mut ctx = HostContext::new(
-                memory.as_mut().map(|m| m as &mut dyn GuestMemory),
-                fuel_consumed,
-            );
-            ctx.calls = calls;
-            let outcome = catch_unwind(AssertUnwindSafe(|| function.call(&mut ctx, &args)));
-            match outcome {
-                Ok(Ok(results)) => Ok(results.iter().map(to_value).collect()),
-                Ok(Err(err)) => Err(RuntimeError::user(Box::new(HostTrap(HostFunction::trap(
-                    &err,
-                ))))),
-                Err(panic) => Err(RuntimeError::user(Box::new(HostTrap(
-                    SandboxError::trap_with(
-                        Trap::Other,
-                        format!(
-                            "host function {}::{} panicked: {}",
-                            function.module,
-                            function.name,
-                            panic_message(&*panic)
-                        ),
-                    ),
-                )))),
-            }
+            with_current_signal(|signal| signal.map_or(Ok(()), |signal| signal.enter_host()))
+                .map_err(stopped)?;
+            let result = call(&function, &mut env, args);
+            let left =
+                with_current_signal(|signal| signal.map_or(Ok(()), |signal| signal.leave_host()));
+            // The function's own error, if it failed, is the run's outcome.
+            let results = result?;
+            left.map_err(stopped)?;
+            Ok(results)
         },
     ))
+}
+
+/// The error that ends a run the watchdog stopped.
+fn stopped(stop: RunStopped) -> RuntimeError {
+    RuntimeError::user(Box::new(stop))
+}
+
+/// Calls `function` with a context over the calling instance.
+fn call(
+    function: &HostFunction,
+    env: &mut FunctionEnvMut<HostState>,
+    args: &[Value],
+) -> Result<Vec<Value>, RuntimeError> {
+    let (state, mut store) = env.data_and_store_mut();
+    let fuel_consumed = state.fuel.as_ref().map(|(global, budget)| {
+        let remaining = match global.get(&mut store) {
+            Value::I64(v) => u64::try_from(v).unwrap_or(0),
+            _ => 0,
+        };
+        budget.saturating_sub(remaining)
+    });
+    let calls = state.calls;
+    state.calls = calls.saturating_add(1);
+    // Arguments arrive checked against the signature, which is numeric.
+    let args: Vec<WasmValue> = args.iter().filter_map(from_value).collect();
+    let mut memory = state.memory.as_ref().map(|memory| ViewMemory {
+        view: memory.view(&store),
+    });
+    let mut ctx = HostContext::new(
+        memory.as_mut().map(|m| m as &mut dyn GuestMemory),
+        fuel_consumed,
+    );
+    ctx.calls = calls;
+    let outcome = catch_unwind(AssertUnwindSafe(|| function.call(&mut ctx, &args)));
+    match outcome {
+        Ok(Ok(results)) => Ok(results.iter().map(to_value).collect()),
+        Ok(Err(err)) => Err(RuntimeError::user(Box::new(HostTrap(HostFunction::trap(
+            &err,
+        ))))),
+        Err(panic) => Err(RuntimeError::user(Box::new(HostTrap(
+            SandboxError::trap_with(
+                Trap::Other,
+                format!(
+                    "host function {}::{} panicked: {}",
+                    function.module,
+                    function.name,
+                    panic_message(&*panic)
+                ),
+            ),
+        )))),
+    }
 }

@@ -5,11 +5,12 @@ use crate::host::{self, from_value, to_value, HostState, HostTrap};
 use crate::middleware::ModuleLayout;
 use crate::tunables::{Accounting, RunTunables};
 use crate::wasi::{self, Captured, DeadlineGuard, GuestExit, RunOutput};
+use crate::watchdog::{Cause, SignalGuard};
 use sandbox_core::fuel::FUNCTION_ENTRY_COST;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::{
-    BackendKind, CompiledModule, ExecutionResult, Instance, InstanceId, Outcome, SandboxConfig,
-    SandboxError, Trap, WasmValue,
+    BackendKind, CancelHandle, CompiledModule, ExecutionResult, Instance, InstanceId, Outcome,
+    SandboxConfig, SandboxError, Trap, WasmValue,
 };
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -177,6 +178,9 @@ struct StoreSet {
     fuel_left: Option<u64>,
     /// The captured stdout and stderr, when the module imports WASI.
     captured: Option<Arc<Captured>>,
+    /// The store's cancel request, shared with the handles a plain instance hands out; its
+    /// notifier wakes the engine's watchdog.
+    cancel: CancelHandle,
 }
 
 /// A live wasmer instance.
@@ -291,6 +295,8 @@ impl StoreSet {
         let accounting = Arc::new(Accounting::new(limits.memory, limits.tables));
         let mut tuned = engine.engine.clone();
         tuned.set_tunables(RunTunables::new(accounting.clone(), limits.stack));
+        let cancel = CancelHandle::new();
+        cancel.set_notifier(engine.watchdog.waker());
         StoreSet {
             engine,
             store: SendStore(Store::new(tuned)),
@@ -299,6 +305,7 @@ impl StoreSet {
             accounting,
             fuel_left: limits.fuel,
             captured: None,
+            cancel,
         }
     }
 
@@ -434,6 +441,11 @@ impl StoreSet {
     /// Runs `func` under the wall-clock limit counted from `started`, and measures it. What the
     /// run wrote stays captured (see [`StoreSet::take_output`]).
     ///
+    /// A pending cancel request ends the run before `func` starts; while someone holds a cancel
+    /// handle, the run is watched for requests (registered with the watchdog even when the
+    /// time limit is not enforced), and an interrupt the watchdog sent for a request is
+    /// reported as `cancelled`, consuming it.
+    ///
     /// The fuel budget is the store's: every instance's counter starts the run with what is
     /// left of it, and the run consumed what all of them used together. With one instance
     /// (every plain instance) that is exact; in a linked store a call that crosses instances
@@ -452,6 +464,15 @@ impl StoreSet {
             captured.reset();
         }
         let fuel_before = self.fuel_left;
+        if self.cancel.take_pending() {
+            let elapsed = started.elapsed();
+            return Ok(RunReport {
+                outcome: Outcome::Failed(SandboxError::Cancelled { elapsed }),
+                values: Vec::new(),
+                elapsed,
+                fuel_consumed: fuel_before.map(|_| 0),
+            });
+        }
         prepare_stack(self.limits.stack);
         let deadline = started
             .checked_add(self.limits.time)
@@ -460,21 +481,30 @@ impl StoreSet {
             Some(_) => Some(wasi::tokio_runtime()?.enter()),
             None => None,
         };
-        // Without the wall-clock limit nothing watches the run and sleeps are not cut short.
-        let (_deadline, watch) = if self.limits.enforce_time {
+        // Only a run someone can cancel is watched for requests (checked before the watchdog
+        // takes a clone of the handle).
+        let cancel = self.cancel.is_shared().then(|| self.cancel.clone());
+        // Without the wall-clock limit or a cancel handle nothing watches the run, and sleeps
+        // are not cut short.
+        let deadline = self.limits.enforce_time.then_some(deadline);
+        let watch = if deadline.is_some() || cancel.is_some() {
             let watch = self
                 .engine
                 .watchdog
-                .watch(deadline, self.store.interrupter())
+                .watch(deadline, cancel, self.store.interrupter())
                 .map_err(internal)?;
-            (Some(DeadlineGuard::set(deadline)), Some(watch))
+            Some(watch)
         } else {
-            (None, None)
+            None
         };
+        let _deadline = deadline.map(DeadlineGuard::set);
+        let _signal = watch
+            .as_ref()
+            .map(|watch| SignalGuard::set(watch.signal().clone()));
         // wasmer re-raises a host function's panic once the guest's frames are gone; it ends
         // this run rather than the embedder's thread.
         let result = catch_unwind(AssertUnwindSafe(|| func.call(&mut self.store, params)));
-        drop(watch);
+        let cause = watch.and_then(|watch| watch.finish());
         let elapsed = started.elapsed();
 
         let mut fuel_consumed = None;
@@ -522,6 +552,12 @@ impl StoreSet {
                     Outcome::Exit { code: *code }
                 } else if let Some(HostTrap(error)) = err.downcast_ref::<HostTrap>() {
                     Outcome::Failed(error.clone())
+                } else if cause == Some(Cause::Cancel) {
+                    // Stopped for the request (by a host function of the sandbox, see
+                    // `watchdog`, or by the watchdog's interrupt, whatever trap code wasmer
+                    // delivered it as, see `classify_trap`): it is consumed here.
+                    self.cancel.take_pending();
+                    Outcome::Failed(SandboxError::Cancelled { elapsed })
                 } else {
                     Outcome::Failed(classify_trap(&err, self.limits, elapsed))
                 };
@@ -1006,6 +1042,10 @@ impl Instance for WasmerInstance {
 
     fn peak_memory(&self) -> u64 {
         self.set.accounting.peak_memory()
+    }
+
+    fn cancel_handle(&self) -> CancelHandle {
+        self.set.cancel.clone()
     }
 
     fn global(&mut self, name: &str) -> Result<WasmValue, SandboxError> {

@@ -16,7 +16,14 @@
 //! - **wall-clock time**: one watchdog thread per engine interrupts runs past their deadline
 //!   through wasmer's host-interrupt support, retrying every millisecond until the run stops
 //!   (with `SandboxConfig::enforce_time_limit` off, runs are not registered with it at all;
-//!   the interrupt is a signal, so no check is compiled into the code either way);
+//!   the interrupt is a signal, so no check is compiled into the code either way); a run busy
+//!   in the sandbox's host functions is stopped at a call boundary instead of by a signal,
+//!   which wasmer mishandles there (see `watchdog.rs`);
+//! - **cancellation** (`Instance::cancel_handle`): while a handle exists, each run registers
+//!   its cancel request with the same watchdog (even with the time limit off); a request wakes
+//!   the watchdog, which interrupts the run as at the deadline, retrying until it stops, and
+//!   the run reports the interrupt as `cancelled` (never `time_limit_exceeded`); sleeps of
+//!   such a run end early for a request;
 //! - **memory**: per-run `Tunables` wrap every linear memory in a memory that consults the
 //!   instance's accounting (all memories together) before growing and records the peak; the
 //!   middleware rewrites `memory.grow` so that growth refused by the limit ends the run with
@@ -59,7 +66,7 @@
 //! else (WASI included). They see the caller's memory exported as `memory` and the fuel
 //! consumed so far; an error or a panic in one ends the run with trap `other`. Time spent in
 //! them counts against the time limit, but a host function that never returns cannot be
-//! interrupted. An import that the policy allows but nothing provides fails instantiation with
+//! interrupted; a run past its deadline, or cancelled, ends when one is entered or returns. An import that the policy allows but nothing provides fails instantiation with
 //! `link_error` naming it.
 //!
 //! Accepted WebAssembly: 2.0 without SIMD (mutable globals, saturating float-to-int, sign

@@ -36,7 +36,9 @@
 //! process-wide, created on first use, with a single worker thread; runs enter it around
 //! instantiation and calls. Its task manager ([`SandboxTasks`]) never spawns WebAssembly
 //! threads, and shortens any sleep (`poll_oneoff` under the real clock) so that it ends by the
-//! current run's deadline: a sleeping guest cannot outlast its time limit.
+//! current run's deadline: a sleeping guest cannot outlast its time limit. A run someone can
+//! cancel has its sleeps end early, too, once it must stop and the watchdog has signalled it
+//! (the timer looks every millisecond): wasmer then traps as the sleep returns.
 
 use crate::host::HostState;
 use crate::preopen::PreopenFs;
@@ -125,6 +127,9 @@ impl Drop for DeadlineGuard {
     }
 }
 
+/// How often a sleep of a run someone can cancel looks whether it must stop.
+const CANCEL_POLL: Duration = Duration::from_millis(1);
+
 /// `time`, shortened to end shortly after the current run's deadline (the watchdog's next
 /// interrupt then lands in guest code).
 fn capped_sleep(time: Duration) -> Duration {
@@ -170,10 +175,41 @@ impl VirtualTaskManager for SandboxTasks {
         if time.is_zero() {
             return Box::pin(std::future::ready(()));
         }
+        // A watched run: if the watchdog signals it during the sleep, wasmer marks the store
+        // interrupted and traps as the sleep returns; no signal may be sent after that (see
+        // `watchdog::RunSignal::quiesce`). A run someone can cancel has its sleep end early
+        // once it must stop and was signalled.
+        let watched = crate::watchdog::current_signal().map(|signal| {
+            let signals_before = signal.signals_sent();
+            (signal, signals_before)
+        });
         let state = Arc::new(Mutex::new((false, None::<Waker>)));
-        let timer = state.clone();
+        let timer = Arc::downgrade(&state);
         self.handle.spawn(async move {
-            tokio::time::sleep(time).await;
+            let end = tokio::time::Instant::now() + time;
+            match &watched {
+                // In slices, ending early as above, or once the sleep was dropped (so the task
+                // does not outlive the run by more than a slice).
+                Some((signal, signals_before)) if signal.is_cancellable() => loop {
+                    let now = tokio::time::Instant::now();
+                    if now >= end
+                        || timer.strong_count() == 0
+                        || (signal.must_stop() && signal.signals_sent() > *signals_before)
+                    {
+                        break;
+                    }
+                    tokio::time::sleep((end - now).min(CANCEL_POLL)).await;
+                },
+                _ => tokio::time::sleep_until(end).await,
+            }
+            if let Some((signal, signals_before)) = watched {
+                if signal.signals_sent() > signals_before {
+                    signal.quiesce();
+                }
+            }
+            let Some(timer) = timer.upgrade() else {
+                return;
+            };
             let waker = {
                 let mut state = timer.lock().unwrap_or_else(|e| e.into_inner());
                 state.0 = true;

@@ -6,9 +6,9 @@ use sandbox_core::module::ModuleInfo;
 use sandbox_core::wasi::DenialLog;
 use sandbox_core::FuncSignature;
 use sandbox_core::{
-    wasi, BackendKind, CappedOutput, CompiledModule, ExecutionResult, GuestMemory, HostContext,
-    HostError, HostFunction, Instance, InstanceId, Outcome, SandboxConfig, SandboxError, Trap,
-    ValType, WasmValue,
+    wasi, BackendKind, CancelHandle, CappedOutput, CompiledModule, ExecutionResult, GuestMemory,
+    HostContext, HostError, HostFunction, Instance, InstanceId, Outcome, SandboxConfig,
+    SandboxError, Trap, ValType, WasmValue,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -223,6 +223,13 @@ struct StoreState {
     deadline: Instant,
     /// Set when the deadline callback stopped the run.
     timed_out: bool,
+    /// The instance's cancel request, shared with the handles it hands out.
+    cancel: CancelHandle,
+    /// Whether the current call looks at `cancel` at every epoch tick: only while a handle
+    /// exists, so that calls nobody can cancel keep a single epoch deadline.
+    watch_cancel: bool,
+    /// Set when the deadline callback stopped the run for a cancel request (and consumed it).
+    cancelled: bool,
 }
 
 /// The run-time limits of one instance.
@@ -746,6 +753,9 @@ fn new_store(
             },
             deadline: Instant::now() + limits.time,
             timed_out: false,
+            cancel: CancelHandle::new(),
+            watch_cancel: false,
+            cancelled: false,
             wasi,
             stdout,
             stderr,
@@ -757,14 +767,23 @@ fn new_store(
     store.limiter(|state| &mut state.limiter);
     if limits.epoch {
         store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            // The trap `Interrupt` is certain to follow, so consuming the request here is
+            // consuming it by the call it stops.
+            if state.watch_cancel && state.cancel.take_pending() {
+                state.cancelled = true;
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
             let now = Instant::now();
-            let deadline = ctx.data().deadline;
-            if now < deadline {
-                Ok(wasmtime::UpdateDeadline::Continue(ticks_for(
-                    deadline - now,
-                )))
+            if now < state.deadline {
+                let ticks = if state.watch_cancel {
+                    1
+                } else {
+                    ticks_for(state.deadline - now)
+                };
+                Ok(wasmtime::UpdateDeadline::Continue(ticks))
             } else {
-                ctx.data_mut().timed_out = true;
+                state.timed_out = true;
                 Ok(wasmtime::UpdateDeadline::Interrupt)
             }
         });
@@ -799,7 +818,8 @@ fn ticks_for(duration: Duration) -> u64 {
 }
 
 /// Starts the clock of a call: clears what the previous call recorded and sets the deadline
-/// (when the engine enforces one).
+/// (when the engine enforces one): the time limit, or the next tick when someone holds a cancel
+/// handle (the callback then looks at the request at every tick).
 fn arm_deadline(store: &mut Store<StoreState>, limits: RunLimits) {
     arm_deadline_at(store, limits, Instant::now());
 }
@@ -809,10 +829,17 @@ fn arm_deadline_at(store: &mut Store<StoreState>, limits: RunLimits, now: Instan
     let state = store.data_mut();
     state.deadline = now + limits.time;
     state.timed_out = false;
+    state.cancelled = false;
+    state.watch_cancel = limits.epoch && state.cancel.is_shared();
     state.limiter.memory_hit = None;
     state.limiter.table_hit = None;
     if limits.epoch {
-        store.set_epoch_deadline(ticks_for(limits.time));
+        let ticks = if state.watch_cancel {
+            1
+        } else {
+            ticks_for(limits.time)
+        };
+        store.set_epoch_deadline(ticks);
     }
 }
 
@@ -872,6 +899,9 @@ fn classify_failure(
 ) -> SandboxError {
     if let Some(exhausted) = pool_exhausted(err) {
         return exhausted;
+    }
+    if store.data().cancelled {
+        return SandboxError::Cancelled { elapsed };
     }
     if store.data().timed_out {
         return SandboxError::TimeLimitExceeded {
@@ -1079,8 +1109,15 @@ impl StoreSet {
         let fuel_before = self.limits.fuel.map(|_| self.store.get_fuel().unwrap_or(0));
         let started = Instant::now();
         arm_deadline_at(&mut self.store, self.limits, started);
-        let (store, stack) = (&mut self.store, self.limits.stack);
-        let outcome = on_big_enough_stack(stack, || func.call(store, &params, &mut results));
+        // A request made before the call (or racing with its start) ends it here; one made
+        // from now on is seen by the deadline callback.
+        let cancelled_at_start = self.store.data().cancel.take_pending();
+        let outcome = if cancelled_at_start {
+            Ok(())
+        } else {
+            let (store, stack) = (&mut self.store, self.limits.stack);
+            on_big_enough_stack(stack, || func.call(store, &params, &mut results))
+        };
         let elapsed = started.elapsed();
 
         let mut report = ExecutionResult::new(BackendKind::Wasmtime, Outcome::Ok);
@@ -1089,6 +1126,9 @@ impl StoreSet {
             fuel_before.map(|before| before.saturating_sub(self.store.get_fuel().unwrap_or(0)));
         report.peak_memory = self.store.data().limiter.peak_memory;
         match outcome {
+            Ok(()) if cancelled_at_start => {
+                report.outcome = Outcome::Failed(SandboxError::Cancelled { elapsed });
+            }
             Ok(()) => {
                 report.return_values = results
                     .iter()
@@ -1209,6 +1249,10 @@ impl Instance for WasmtimeInstance {
 
     fn peak_memory(&self) -> u64 {
         self.set.peak_memory()
+    }
+
+    fn cancel_handle(&self) -> CancelHandle {
+        self.set.store.data().cancel.clone()
     }
 
     fn global(&mut self, name: &str) -> Result<WasmValue, SandboxError> {

@@ -544,6 +544,9 @@ impl Verdict {
                 Verdict::MemoryLimitExceeded
             }
             SandboxError::OutputLimitExceeded { .. } => Verdict::OutputLimitExceeded,
+            // The judge never cancels its runs; a run a host cancelled did not finish, and no
+            // limit of the test stopped it.
+            SandboxError::Cancelled { .. } => Verdict::RuntimeError,
             SandboxError::InvalidModule { .. }
             | SandboxError::UnauthorizedImport { .. }
             | SandboxError::LinkError { .. }

@@ -34,10 +34,11 @@ pub use sandbox_core::session::read_module_file;
 pub use sandbox_core::traits::looks_like_text;
 pub use sandbox_core::{
     cache, compile_wat_to_wasm, config, error, fuel, host, module, outcome, reactor, wasi,
-    ArtifactError, BackendKind, CacheConfig, CacheStatus, Capabilities, CappedOutput, ClockPolicy,
-    CompiledModule, ExecutionResult, FuncSignature, GuestMemory, HostContext, HostError,
-    HostFunction, HostFunctions, Instance, InstanceAllocation, InstanceId, Linker, ModuleInfo,
-    Outcome, Preopen, Sandbox, SandboxConfig, SandboxError, Session, Trap, ValType, WasmValue,
+    ArtifactError, BackendKind, CacheConfig, CacheStatus, CancelHandle, Capabilities, CappedOutput,
+    ClockPolicy, CompiledModule, ExecutionResult, FuncSignature, GuestMemory, HostContext,
+    HostError, HostFunction, HostFunctions, Instance, InstanceAllocation, InstanceId, Linker,
+    ModuleInfo, Outcome, Preopen, Sandbox, SandboxConfig, SandboxError, Session, Trap, ValType,
+    WasmValue,
 };
 
 pub use linking::{link_modules, LinkedModules};

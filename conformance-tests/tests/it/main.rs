@@ -5,6 +5,7 @@
 //! `wasmer::add_returns_the_sum`), routed through the divergence list.
 
 mod cache;
+mod cancel;
 mod differential;
 mod fixtures;
 mod generated;
@@ -17,6 +18,7 @@ mod wasi;
 /// Every suite function, from whichever file holds it.
 mod cases {
     pub use crate::cache::*;
+    pub use crate::cancel::*;
     pub use crate::linking::*;
     pub use crate::realworld::*;
     pub use crate::suite::*;
@@ -143,4 +145,12 @@ conformance! {
     wasi_denied_clock_is_named_when_the_run_fails,
     real_world_cpython_runs_scripts,
     real_world_quickjs_needs_a_clock_and_says_so,
+    cancel_stops_an_endless_loop_from_another_thread,
+    cancel_before_a_call_ends_it_at_its_start,
+    cancel_stops_a_loop_calling_a_host_function,
+    cancel_works_without_fuel_metering,
+    cancel_stops_a_wasi_command_and_keeps_its_output,
+    cancel_handles_of_an_instance_share_one_request,
+    time_limit_still_applies_while_a_cancel_handle_exists,
+    cancel_with_the_time_limit_off_ends_the_next_call,
 }

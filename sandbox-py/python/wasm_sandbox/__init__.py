@@ -18,6 +18,7 @@ Rust crate ``sandbox`` (both engines compiled in); see the repository's README.
 """
 
 from ._errors import (  # noqa: F401  (imported first: the native module raises these)
+    CancelledError,
     ExportNotFound,
     FunctionNotFound,
     IncompatibleArtifact,
@@ -60,6 +61,7 @@ __all__ = [
     "Unsupported",
     "IncompatibleArtifact",
     "PoolExhausted",
+    "CancelledError",
     "SandboxIOError",
     "DirSpec",
     "PathLike",

@@ -25,6 +25,7 @@ __all__ = [
     "Unsupported",
     "IncompatibleArtifact",
     "PoolExhausted",
+    "CancelledError",
     "SandboxIOError",
 ]
 
@@ -108,6 +109,16 @@ class PoolExhausted(SandboxError):
     kind = "pool_exhausted"
 
 
+class CancelledError(SandboxError):
+    """The host cancelled the call through the instance's cancel handle; ``elapsed_ms`` is how
+    long it had run. Like a limit, a cancelled run is reported as a result with
+    ``success=False`` and ``outcome == "cancelled"``; this class is the kind's exception where
+    one is raised. Not :class:`asyncio.CancelledError`: the guest's call was stopped, not the
+    Python task."""
+
+    kind = "cancelled"
+
+
 class SandboxIOError(SandboxError):
     """A file the caller named could not be read or written."""
 
@@ -126,6 +137,7 @@ _BY_KIND: Dict[str, Type[SandboxError]] = {
         Unsupported,
         IncompatibleArtifact,
         PoolExhausted,
+        CancelledError,
         SandboxIOError,
     )
 }

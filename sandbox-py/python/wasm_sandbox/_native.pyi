@@ -31,7 +31,8 @@ class ExecutionResult:
     @property
     def outcome(self) -> str:
         """``ok``, ``exit``, ``trap``, ``fuel_exhausted``, ``time_limit_exceeded``,
-        ``memory_limit_exceeded``, ``table_limit_exceeded`` or ``output_limit_exceeded``."""
+        ``memory_limit_exceeded``, ``table_limit_exceeded``, ``output_limit_exceeded`` or
+        ``cancelled``."""
     @property
     def trap(self) -> Optional[str]:
         """The trap kind (``unreachable``, ``stack_overflow``, ``other``, ...) or ``None``."""

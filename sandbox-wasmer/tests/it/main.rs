@@ -897,3 +897,79 @@ fn one_watchdog_serves_concurrent_runs() {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// Cancels through `handle` from another thread after `after`.
+fn cancel_after(
+    handle: sandbox_core::CancelHandle,
+    after: Duration,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        handle.cancel();
+    })
+}
+
+#[test]
+fn cancel_interrupts_a_run_with_the_time_limit_off() {
+    // Without the time limit runs are not registered for a deadline, but a run someone can
+    // cancel is registered for its request.
+    let config = SandboxConfig {
+        enforce_time_limit: false,
+        ..no_fuel()
+    };
+    let module = load(LOOPS, &config);
+    let mut instance = module.instantiate(&config).unwrap();
+    let canceller = cancel_after(instance.cancel_handle(), Duration::from_millis(50));
+    let result = instance.call("spin", &[]).unwrap();
+    canceller.join().unwrap();
+    assert_eq!(error_of(&result).kind(), "cancelled", "{result:?}");
+    assert!(result.execution_time < Duration::from_secs(5));
+    let ok = instance.call("count", &i32s(&[3])).unwrap();
+    assert_eq!(ok.return_values, i32s(&[6]));
+}
+
+#[test]
+fn cancel_catches_a_loop_that_lives_in_libcalls() {
+    // As for the time limit: the interrupts that land in wasmer's memory.grow libcall are
+    // lost, and the watchdog keeps sending them while the request is pending.
+    let wat = r#"(module (memory 1)
+      (func (export "spin") (loop $l i32.const 0 memory.grow drop br $l)))"#;
+    let config = SandboxConfig {
+        max_execution_time: Duration::from_secs(60),
+        ..no_fuel()
+    };
+    let module = load(wat, &config);
+    let mut instance = module.instantiate(&config).unwrap();
+    let handle = instance.cancel_handle();
+    let canceller = cancel_after(handle.clone(), Duration::from_millis(50));
+    let result = instance.call("spin", &[]).unwrap();
+    canceller.join().unwrap();
+    assert_eq!(error_of(&result).kind(), "cancelled", "{result:?}");
+    assert!(result.execution_time < Duration::from_secs(5));
+    assert!(!handle.is_pending());
+}
+
+#[test]
+fn a_cancel_stops_its_own_run_only() {
+    // Two runs watched at once: the cancelled one reports `cancelled`, the other one reaches
+    // its own deadline and reports the time limit.
+    let limit = Duration::from_millis(300);
+    let config = SandboxConfig {
+        max_execution_time: limit,
+        ..no_fuel()
+    };
+    let module = load(LOOPS, &config);
+    let mut cancelled = module.instantiate(&config).unwrap();
+    let mut timed = module.instantiate(&config).unwrap();
+    let _kept = timed.cancel_handle();
+    let timed_run = std::thread::spawn(move || timed.call("spin", &[]).unwrap());
+    let canceller = cancel_after(cancelled.cancel_handle(), Duration::from_millis(20));
+    let result = cancelled.call("spin", &[]).unwrap();
+    canceller.join().unwrap();
+    assert_eq!(error_of(&result).kind(), "cancelled", "{result:?}");
+    let timed = timed_run.join().unwrap();
+    match error_of(&timed) {
+        SandboxError::TimeLimitExceeded { elapsed, .. } => assert!(elapsed >= limit),
+        other => panic!("{other}"),
+    }
+}

@@ -381,6 +381,63 @@ fn a_real_sleep_ends_at_the_time_limit() {
     );
 }
 
+#[test]
+fn a_real_sleep_ends_for_a_cancel() {
+    // As `a_real_sleep_ends_at_the_time_limit`, under a 60 s limit: a request ends the sleep
+    // early and the run is stopped as cancelled. `env::started` tells the canceller the guest
+    // is about to sleep.
+    let wat = r#"(module
+      (import "wasi_snapshot_preview1" "poll_oneoff"
+        (func $poll (param i32 i32 i32 i32) (result i32)))
+      (import "env" "started" (func $started))
+      (memory (export "memory") 1)
+      (data (i32.const 8) "\00")
+      (data (i32.const 16) "\01\00\00\00")
+      (data (i32.const 24) "\00\e4\0b\54\02\00\00\00")
+      (func (export "sleep") (result i32)
+        (call $started)
+        (call $poll (i32.const 0) (i32.const 256) (i32.const 1) (i32.const 512))))"#;
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut config = SandboxConfig {
+        clock: ClockPolicy::Real,
+        max_fuel: None,
+        max_execution_time: Duration::from_secs(60),
+        ..SandboxConfig::default()
+    };
+    let flag = started.clone();
+    config.host_functions.define(HostFunction::new(
+        "env",
+        "started",
+        FuncSignature::new([], []),
+        move |_, _| {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(vec![])
+        },
+    ));
+    let module = WasmerSandbox::new(config.clone())
+        .unwrap()
+        .load(wat.as_bytes())
+        .unwrap();
+    let mut instance = module.instantiate(&config).unwrap();
+    let handle = instance.cancel_handle();
+    let canceller = std::thread::spawn(move || {
+        while !started.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        handle.cancel();
+    });
+    let result = instance.call("sleep", &[]).unwrap();
+    canceller.join().unwrap();
+    match error_of(&result) {
+        SandboxError::Cancelled { elapsed } => {
+            assert!(elapsed >= Duration::from_millis(50), "{elapsed:?}");
+            assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        }
+        other => panic!("expected cancelled, got {other}"),
+    }
+}
+
 /// A scratch directory laid out as files.wasm expects: `ro/` (data.txt, sub/, link-out ->
 /// ../secret.txt), `rw/`, and `secret.txt` beside them.
 struct Scratch {
