@@ -3,7 +3,8 @@
 //! - [`header`] generates `sandbox-capi/include/sandbox.h` with cbindgen (the checked-in copy
 //!   must equal a fresh generation: [`ci`] fails otherwise).
 //! - [`install`] builds `libsandbox.so` and `libsandbox.a` (`cargo build -p sandbox-capi`) and
-//!   writes `include/sandbox.h` and `sandbox.pc` next to them, in `<target>/<profile>/`, so
+//!   writes `include/sandbox.h`, `sandbox.pc` and `sandbox-static.pc` (links `libsandbox.a`)
+//!   next to them, in `<target>/<profile>/`, so
 //!   `PKG_CONFIG_PATH=<target>/<profile> pkg-config --cflags --libs sandbox` finds them.
 //! - [`ci`]: the header fresh, compiled alone as C11 and as C++17 with every warning an
 //!   error; each C test program (`sandbox-capi/tests/c/*.c`) and the README's example
@@ -115,7 +116,30 @@ pub fn install(root: &Path, release: bool) -> anyhow::Result<PathBuf> {
     std::fs::copy(root.join(HEADER), include.join("sandbox.h"))
         .context("cannot copy the header")?;
     std::fs::write(dir.join("sandbox.pc"), pkg_config(&dir)).context("cannot write sandbox.pc")?;
+    std::fs::write(dir.join("sandbox-static.pc"), pkg_config_static(&dir))
+        .context("cannot write sandbox-static.pc")?;
     Ok(dir)
+}
+
+/// The libraries a Rust static library needs from the system on Linux (what
+/// `rustc --print native-static-libs` lists for this crate).
+const NATIVE_STATIC_LIBS: &str = "-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc";
+
+/// The pkg-config file that links `libsandbox.a` (`pkg-config --libs sandbox-static`).
+fn pkg_config_static(dir: &Path) -> String {
+    format!(
+        "prefix={}\n\
+         libdir=${{prefix}}\n\
+         includedir=${{prefix}}/include\n\
+         \n\
+         Name: sandbox-static\n\
+         Description: Run untrusted WebAssembly under hard limits (static library)\n\
+         Version: {}\n\
+         Libs: ${{libdir}}/libsandbox.a {NATIVE_STATIC_LIBS}\n\
+         Cflags: -I${{includedir}}\n",
+        dir.display(),
+        env!("CARGO_PKG_VERSION"),
+    )
 }
 
 /// The pkg-config file of a library built in `dir`.
@@ -129,7 +153,7 @@ fn pkg_config(dir: &Path) -> String {
          Description: Run untrusted WebAssembly under hard limits, on wasmtime or wasmer\n\
          Version: {}\n\
          Libs: -L${{libdir}} -lsandbox\n\
-         Libs.private: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc\n\
+         Libs.private: {NATIVE_STATIC_LIBS}\n\
          Cflags: -I${{includedir}}\n",
         dir.display(),
         env!("CARGO_PKG_VERSION"),
@@ -144,7 +168,7 @@ pub fn ci(root: &Path) -> anyhow::Result<()> {
     let build = dir.join("capi-tests");
     std::fs::create_dir_all(&build)?;
     compile_header_alone(root, &build)?;
-    let flags = pkg_config_flags(&dir)?;
+    let flags = pkg_config_flags(&dir, "sandbox")?;
     let mut programs = sources(&root.join("sandbox-capi/tests/c"))?;
     programs.push(root.join("sandbox-capi/examples/add.c"));
     for source in &programs {
@@ -168,8 +192,27 @@ pub fn ci(root: &Path) -> anyhow::Result<()> {
             run_sanitized(root, &sanitized, backend)?;
         }
     }
+    // The static library: the example linked against `libsandbox.a` alone.
+    let static_flags = pkg_config_flags(&dir, "sandbox-static")?;
+    let example = root.join("sandbox-capi/examples/add.c");
+    let linked = build.join("add-static");
+    run(
+        Command::new("cc")
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror"])
+            .arg(&example)
+            .arg("-o")
+            .arg(&linked)
+            .args(&static_flags),
+        "linking the example with libsandbox.a",
+    )?;
+    for backend in ["wasmtime", "wasmer"] {
+        run(
+            Command::new(&linked).arg(backend),
+            &format!("the statically linked example on {backend}"),
+        )?;
+    }
     println!(
-        "C library: header fresh and compiling as C11 and C++17, {} programs clean under valgrind and ASan/UBSan ({:.0?})",
+        "C library: header fresh and compiling as C11 and C++17, {} programs clean under valgrind and ASan/UBSan, the static library linked ({:.0?})",
         programs.len(),
         started.elapsed()
     );
@@ -230,16 +273,16 @@ fn compile_header_alone(root: &Path, build: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `pkg-config --cflags --libs sandbox` for the library in `dir`.
-fn pkg_config_flags(dir: &Path) -> anyhow::Result<Vec<String>> {
+/// `pkg-config --cflags --libs PACKAGE` for the library in `dir`.
+fn pkg_config_flags(dir: &Path, package: &str) -> anyhow::Result<Vec<String>> {
     let output = Command::new("pkg-config")
-        .args(["--cflags", "--libs", "sandbox"])
+        .args(["--cflags", "--libs", package])
         .env("PKG_CONFIG_PATH", dir)
         .output()
         .context("cannot run pkg-config (Debian: apt-get install pkg-config)")?;
     if !output.status.success() {
         bail!(
-            "pkg-config cannot find sandbox.pc in {}: {}",
+            "pkg-config cannot find {package}.pc in {}: {}",
             dir.display(),
             String::from_utf8_lossy(&output.stderr)
         );
@@ -348,7 +391,7 @@ fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
 /// Builds the call bench against the release library and runs it; returns its JSON lines.
 pub fn calls(root: &Path) -> anyhow::Result<Vec<String>> {
     let dir = install(root, true)?;
-    let flags = pkg_config_flags(&dir)?;
+    let flags = pkg_config_flags(&dir, "sandbox")?;
     let program = dir.join("capi-bench-calls");
     let source = root.join("sandbox-capi/bench/calls.c");
     run(
