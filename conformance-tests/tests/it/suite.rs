@@ -259,8 +259,12 @@ pub fn time_limit_stops_an_infinite_loop_without_fuel(h: &Harness) {
         } => {
             assert_eq!(reported, limit);
             assert!(elapsed >= limit, "stopped early: {elapsed:?}");
+            // Stopped, not left spinning; the bound is loose because a loaded two-core CI
+            // machine can delay the interrupt (seen once: 1.35 s on wasmer, whose watchdog is
+            // a thread of its own, while the optimised suite ran beside it). How soon a limit
+            // fires is measured in the benches, not here.
             assert!(
-                elapsed < Duration::from_secs(1),
+                elapsed < Duration::from_secs(5),
                 "stopped late: {elapsed:?}"
             );
         }
