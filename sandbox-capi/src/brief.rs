@@ -352,34 +352,47 @@ pub unsafe extern "C" fn sandbox_call(
     args: *const i64,
     nargs: usize,
 ) -> execution_result_t {
-    let made = ffi::guard_or(
-        Err(Error::new(
-            sandbox_outcome_t::SANDBOX_OUTCOME_INTERNAL_ERROR,
-            "internal error during the call",
-        )),
+    ffi::guard_with(
+        || {
+            failed(Error::new(
+                sandbox_outcome_t::SANDBOX_OUTCOME_INTERNAL_ERROR,
+                "internal error during the call",
+            ))
+        },
         || {
             // SAFETY: forwarded.
-            let handle = unsafe { ffi::get(sandbox) }?;
+            let handle = match unsafe { ffi::get(sandbox) } {
+                Ok(handle) => handle,
+                Err(error) => return failed(error),
+            };
             // SAFETY: forwarded.
-            let report = unsafe { call(handle, func, args, nargs) };
-            if let Err(error) = &report {
-                handle.remember(error);
-            }
-            if let Ok(report) = &report {
-                if let Some(error) = report.outcome.error() {
-                    handle.remember(&Error::from(error.clone()));
+            match unsafe { call(handle, func, args, nargs) } {
+                Ok(result) => {
+                    if !result.error_message.is_null() {
+                        // SAFETY: a NUL-terminated string this library just made.
+                        let message = unsafe { std::ffi::CStr::from_ptr(result.error_message) };
+                        handle.remember(&Error::new(
+                            result.outcome,
+                            message.to_string_lossy().into_owned(),
+                        ));
+                    }
+                    result
+                }
+                Err(error) => {
+                    handle.remember(&error);
+                    failed(error)
                 }
             }
-            report
         },
-    );
-    match made {
-        Ok(report) => result_of(&report),
-        Err(error) => failed(error),
-    }
+    )
 }
 
-/// The call behind `sandbox_call`.
+/// Arguments converted on the stack up to this many (more go to the heap).
+const STACK_ARGS: usize = 4;
+
+/// The call behind `sandbox_call`: the C struct of the run's report, or why the call could
+/// not start. Kept free of per-call heap work beyond the engine's own and the returned
+/// values' `malloc`.
 ///
 /// # Safety
 ///
@@ -389,13 +402,19 @@ unsafe fn call(
     func: *const c_char,
     args: *const i64,
     nargs: usize,
-) -> Result<ExecutionResult, Error> {
+) -> Result<execution_result_t, Error> {
     // SAFETY: forwarded.
     let func = unsafe { ffi::string(func, "func") }?;
     // SAFETY: forwarded.
     let args = unsafe { ffi::slice(args, nargs, "args") }?;
     let mut state = handle.state()?;
-    let module = state.module.clone().ok_or_else(no_module)?;
+    let State {
+        sandbox,
+        module,
+        instance,
+        ..
+    } = &mut *state;
+    let module = module.as_ref().ok_or_else(no_module)?;
     let signature = module.info().function(func)?;
     if args.len() != signature.params.len() {
         return Err(Error::new(
@@ -407,21 +426,40 @@ unsafe fn call(
             ),
         ));
     }
-    let values: Vec<WasmValue> = signature
-        .params
-        .iter()
-        .zip(args)
-        .enumerate()
-        .map(|(index, (ty, value))| from_i64(*ty, *value, func, index))
-        .collect::<Result<_, _>>()?;
-    if state.instance.is_none() {
-        match module.instantiate(state.sandbox.config()) {
-            Ok(instance) => state.instance = Some(instance),
-            Err(report) => return Ok(*report),
+    let mut on_stack = [WasmValue::I32(0); STACK_ARGS];
+    let on_heap: Vec<WasmValue>;
+    let values: &[WasmValue] = if args.len() <= STACK_ARGS {
+        // Each value written in place: no `Result` in between to copy (this loop is on the
+        // path of every call).
+        for (index, ((ty, value), slot)) in signature
+            .params
+            .iter()
+            .zip(args)
+            .zip(on_stack.iter_mut())
+            .enumerate()
+        {
+            *slot = from_i64(*ty, *value, func, index)?;
+        }
+        &on_stack[..args.len()]
+    } else {
+        on_heap = signature
+            .params
+            .iter()
+            .zip(args)
+            .enumerate()
+            .map(|(index, (ty, value))| from_i64(*ty, *value, func, index))
+            .collect::<Result<_, _>>()?;
+        &on_heap
+    };
+    if instance.is_none() {
+        match module.instantiate(sandbox.config()) {
+            Ok(made) => *instance = Some(made),
+            Err(report) => return Ok(result_of(&report)),
         }
     }
-    let instance = state.instance.as_mut().ok_or_else(no_module)?;
-    Ok(instance.call(func, &values)?)
+    let instance = instance.as_mut().ok_or_else(no_module)?;
+    let report = instance.call(func, values)?;
+    Ok(result_of(&report))
 }
 
 /// The C struct of a report.

@@ -110,8 +110,13 @@ impl sandbox_outcome_t {
     }
 
     /// The outcome of a run that ended as `outcome`.
+    #[inline]
     pub fn of(outcome: &facade::Outcome) -> Self {
-        Self::from_kind(outcome.kind())
+        match outcome {
+            facade::Outcome::Ok => SANDBOX_OUTCOME_OK,
+            facade::Outcome::Exit { .. } => SANDBOX_OUTCOME_EXIT,
+            facade::Outcome::Failed(error) => Self::from_kind(error.kind()),
+        }
     }
 }
 

@@ -147,6 +147,11 @@ pub(crate) fn guard_or<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
+/// Runs `body`, returning what `fallback` makes if it panics (for fallbacks that cost).
+pub(crate) fn guard_with<T>(fallback: impl FnOnce() -> T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| fallback())
+}
+
 /// A NUL-terminated UTF-8 string from C.
 ///
 /// # Safety

@@ -138,31 +138,35 @@ impl sandbox_val_t {
 /// A value of the product brief's API (`int64_t`) as an argument of type `ty`: integers
 /// must fit the type (an `i32` accepts -2^31 ..= 2^32-1, unsigned values wrapping as C does),
 /// floats take the integer's value (`3` is `3.0`).
+#[inline]
 pub fn from_i64(ty: ValType, value: i64, function: &str, index: usize) -> Result<WasmValue, Error> {
-    Ok(match ty {
-        ValType::I32 => {
-            if !(i64::from(i32::MIN)..=i64::from(u32::MAX)).contains(&value) {
-                return Err(Error::new(
-                    crate::error::sandbox_outcome_t::SANDBOX_OUTCOME_TYPE_MISMATCH,
-                    format!(
-                        "argument {index} of {function} is an i32; {value} does not fit in 32 bits"
-                    ),
-                ));
-            }
-            WasmValue::I32(value as i32)
+    match ty {
+        ValType::I32 if (i64::from(i32::MIN)..=i64::from(u32::MAX)).contains(&value) => {
+            Ok(WasmValue::I32(value as i32))
         }
-        ValType::I64 => WasmValue::I64(value),
-        ValType::F32 => WasmValue::F32(value as f32),
-        ValType::F64 => WasmValue::F64(value as f64),
-        other => {
-            return Err(Error::new(
-                crate::error::sandbox_outcome_t::SANDBOX_OUTCOME_UNSUPPORTED,
-                format!(
-                    "argument {index} of {function} is a {other}, which an int64_t cannot give"
-                ),
-            ))
-        }
-    })
+        ValType::I64 => Ok(WasmValue::I64(value)),
+        ValType::F32 => Ok(WasmValue::F32(value as f32)),
+        ValType::F64 => Ok(WasmValue::F64(value as f64)),
+        other => Err(not_convertible(other, value, function, index)),
+    }
+}
+
+/// Why `value` cannot be an argument of type `ty` (off the hot path).
+#[cold]
+#[inline(never)]
+fn not_convertible(ty: ValType, value: i64, function: &str, index: usize) -> Error {
+    use crate::error::sandbox_outcome_t::*;
+    if ty == ValType::I32 {
+        Error::new(
+            SANDBOX_OUTCOME_TYPE_MISMATCH,
+            format!("argument {index} of {function} is an i32; {value} does not fit in 32 bits"),
+        )
+    } else {
+        Error::new(
+            SANDBOX_OUTCOME_UNSUPPORTED,
+            format!("argument {index} of {function} is a {ty}, which an int64_t cannot give"),
+        )
+    }
 }
 
 /// A result as the product brief's `int64_t`: integers sign-extended, floats converted to

@@ -40,9 +40,10 @@ pub fn header(root: &Path) -> anyhow::Result<String> {
     String::from_utf8(out).context("the generated header is not UTF-8")
 }
 
-/// `cargo xtask capi [--release] [--check] [--header] [--test]`: `--check` only compares the
-/// header, `--header` only regenerates it, `--test` runs what `cargo xtask ci` checks of the
-/// C library.
+/// `cargo xtask capi [--release] [--check] [--header] [--test] [--bench]`: `--check` only
+/// compares the header, `--header` only regenerates it, `--test` runs what `cargo xtask ci`
+/// checks of the C library, `--bench` runs the C call bench alone (its results kept for
+/// `cargo xtask bench --report-only`).
 pub fn task(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let check = args.iter().any(|arg| arg == "--check");
     let release = args.iter().any(|arg| arg == "--release");
@@ -51,6 +52,20 @@ pub fn task(root: &Path, args: &[String]) -> anyhow::Result<()> {
     }
     if args.iter().any(|arg| arg == "--test") {
         return ci(root);
+    }
+    if args.iter().any(|arg| arg == "--bench") {
+        let lines = calls(root)?;
+        let file = crate::python::target_dir(root)
+            .join("criterion")
+            .join(CALLS_FILE);
+        std::fs::create_dir_all(file.parent().unwrap_or(root))?;
+        std::fs::write(&file, lines.join("\n"))?;
+        println!(
+            "{}\n(kept in {} for the report)",
+            lines.join("\n"),
+            file.display()
+        );
+        return Ok(());
     }
     write_header(root)?;
     if args.iter().any(|arg| arg == "--header") {
@@ -207,7 +222,9 @@ pub fn ci(root: &Path) -> anyhow::Result<()> {
     )?;
     for backend in ["wasmtime", "wasmer"] {
         run(
-            Command::new(&linked).arg(backend),
+            Command::new(&linked)
+                .arg(backend)
+                .env_remove("LD_LIBRARY_PATH"),
             &format!("the statically linked example on {backend}"),
         )?;
     }
@@ -341,6 +358,7 @@ fn run_valgrind(root: &Path, program: &Path, backend: Option<&str>) -> anyhow::R
         ])
         .arg(program)
         .args(backend)
+        .env_remove("LD_LIBRARY_PATH")
         .env("SANDBOX_FIXTURES", root.join("conformance-tests/fixtures"));
     run(
         &mut command,
@@ -358,6 +376,7 @@ fn run_sanitized(root: &Path, program: &Path, backend: Option<&str>) -> anyhow::
     let mut command = Command::new(program);
     command
         .args(backend)
+        .env_remove("LD_LIBRARY_PATH")
         .env("SANDBOX_FIXTURES", root.join("conformance-tests/fixtures"))
         // The engines handle the guest's faults with their own SIGSEGV handlers.
         .env(
@@ -388,34 +407,78 @@ fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the call bench against the release library and runs it; returns its JSON lines.
+/// How many times each side of the call bench runs, alternately.
+const CALL_BENCH_REPEATS: usize = 3;
+
+/// Builds the call bench against the release library and its Rust twin
+/// (`sandbox-bench --bin calls`), runs them alternately [`CALL_BENCH_REPEATS`] times (so both
+/// see the same machine), and returns one JSON line per side and engine: the median of the
+/// runs' medians and the median absolute deviation between runs.
 pub fn calls(root: &Path) -> anyhow::Result<Vec<String>> {
     let dir = install(root, true)?;
+    crate::cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "-p",
+            "sandbox-bench",
+            "--bin",
+            "calls",
+        ],
+    )?;
+    let rust = dir.join("calls");
     let flags = pkg_config_flags(&dir, "sandbox")?;
-    let program = dir.join("capi-bench-calls");
+    let c = dir.join("capi-bench-calls");
     let source = root.join("sandbox-capi/bench/calls.c");
     run(
         Command::new("cc")
             .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"])
             .arg(&source)
             .arg("-o")
-            .arg(&program)
+            .arg(&c)
             .args(&flags)
             .arg(format!("-Wl,-rpath,{}", dir.display())),
         "compiling the C call bench",
     )?;
-    let output = Command::new(&program)
-        .output()
-        .context("cannot run the C call bench")?;
-    if !output.status.success() {
-        bail!(
-            "the C call bench failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    let mut medians: std::collections::BTreeMap<(String, String), Vec<f64>> = Default::default();
+    for _ in 0..CALL_BENCH_REPEATS {
+        for program in [&rust, &c] {
+            let output = Command::new(program)
+                // cargo's LD_LIBRARY_PATH (`cargo xtask` runs under `cargo run`) names the
+                // debug build's deps first: the programs must load the library they were
+                // linked with (their rpath), not a debug `libsandbox.so`.
+                .env_remove("LD_LIBRARY_PATH")
+                .output()
+                .with_context(|| format!("cannot run {}", program.display()))?;
+            if !output.status.success() {
+                bail!(
+                    "{} failed: {}",
+                    program.display(),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            for line in String::from_utf8_lossy(&output.stdout).lines() {
+                let run = crate::python_report::parse(line)?;
+                medians
+                    .entry((run.case, run.backend))
+                    .or_default()
+                    .push(run.median_ns);
+            }
+        }
     }
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|line| line.starts_with('{'))
-        .map(str::to_string)
+    Ok(medians
+        .into_iter()
+        .map(|((case, backend), mut values)| {
+            values.sort_by(f64::total_cmp);
+            let mid = values[values.len() / 2];
+            let mut deviations: Vec<f64> = values.iter().map(|v| (v - mid).abs()).collect();
+            deviations.sort_by(f64::total_cmp);
+            format!(
+                "{{\"case\": \"{case}\", \"backend\": \"{backend}\", \"median_ns\": {mid:.2}, \"mad_ns\": {:.2}, \"runs\": {}}}",
+                deviations[deviations.len() / 2],
+                values.len()
+            )
+        })
         .collect())
 }

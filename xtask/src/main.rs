@@ -25,11 +25,11 @@
 //!   10 minutes; `--quick` (sets `SANDBOX_BENCH_QUICK`, see `sandbox_bench::pace`) about 3,
 //!   for iterating; `--report-only` regenerates the report from the estimates on disk.
 //!   Criterion arguments (a filter, say) follow; a filtered run reports what it measured.
-//! - `capi [--release] [--check] [--header] [--test]`: the C library (`sandbox-capi`): regenerates
+//! - `capi [--release] [--check] [--header] [--test] [--bench]`: the C library (`sandbox-capi`): regenerates
 //!   `sandbox-capi/include/sandbox.h` with cbindgen, builds `libsandbox.so` / `libsandbox.a`
 //!   and writes `include/sandbox.h` and `sandbox.pc` next to them (`<target>/<profile>/`);
 //!   `--check` only compares the checked-in header with a fresh generation, `--test` runs the
-//!   C library's part of `ci` (see `capi.rs`).
+//!   C library's part of `ci`, `--bench` the C call bench alone (see `capi.rs`).
 //!   `ci` also compiles the header alone as C11 and C++17 and runs the C tests through
 //!   pkg-config under valgrind and ASan/UBSan; `bench` adds the C call bench.
 //! - `fuzz [--count N] [--seed S] [--jobs J] [--mutants M]`: an open-ended differential
@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
         Some("capi") => capi::task(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <ci | fixtures | bench [--quick] [--report-only] [criterion args] | fuzz [--count N] [--seed S] [--jobs J] [--mutants M] | capi [--release] [--check] [--header] [--test]>"
+                "usage: cargo xtask <ci | fixtures | bench [--quick] [--report-only] [criterion args] | fuzz [--count N] [--seed S] [--jobs J] [--mutants M] | capi [--release] [--check] [--header] [--test] [--bench]>"
             );
             Ok(())
         }
