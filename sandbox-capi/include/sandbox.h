@@ -547,7 +547,7 @@ sandbox_t *sandbox_create_with_backend(sandbox_config_t config, sandbox_backend_
  * `sandbox` must be NULL or a sandbox of this library; `bytes` NULL or readable for `len`
  * bytes.
  */
-int32_t sandbox_load_module(sandbox_t *sandbox, const uint8_t *bytes, size_t len);
+int sandbox_load_module(sandbox_t *sandbox, const uint8_t *bytes, size_t len);
 
 /**
  * Creates a fresh instance of the loaded module (running its start function), replacing
@@ -557,7 +557,7 @@ int32_t sandbox_load_module(sandbox_t *sandbox, const uint8_t *bytes, size_t len
  *
  * `sandbox` must be NULL or a sandbox of this library.
  */
-int32_t sandbox_instantiate(sandbox_t *sandbox);
+int sandbox_instantiate(sandbox_t *sandbox);
 
 /**
  * Grants the import `module::name` (`name` may be `*`). A module already loaded is loaded
@@ -568,7 +568,7 @@ int32_t sandbox_instantiate(sandbox_t *sandbox);
  * `sandbox` must be NULL or a sandbox of this library; `module` and `name` NULL or
  * NUL-terminated strings.
  */
-int32_t sandbox_allow_import(sandbox_t *sandbox, const char *module, const char *name);
+int sandbox_allow_import(sandbox_t *sandbox, const char *module, const char *name);
 
 /**
  * Calls the export `func` with `nargs` arguments, converted by its signature (i32 takes

@@ -20,7 +20,7 @@ use crate::options::{duration, fuel_limit, import_entry, sandbox_backend_t, RawB
 use crate::value::{from_i64, to_i64};
 use facade::{CompiledModule, ExecutionResult, Instance, Runtime, SandboxConfig, WasmValue};
 use std::cell::RefCell;
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_int, CString};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// The limits of a sandbox (the product brief's configuration).
@@ -157,7 +157,7 @@ impl sandbox_t {
 unsafe fn status(
     sandbox: *mut sandbox_t,
     body: impl FnOnce(&mut State) -> Result<(), Error>,
-) -> i32 {
+) -> c_int {
     let error = ffi::guard(|| {
         // SAFETY: forwarded.
         let handle = unsafe { ffi::get(sandbox) }?;
@@ -250,7 +250,7 @@ pub unsafe extern "C" fn sandbox_load_module(
     sandbox: *mut sandbox_t,
     bytes: *const u8,
     len: usize,
-) -> i32 {
+) -> c_int {
     // SAFETY: forwarded.
     unsafe {
         status(sandbox, |state| {
@@ -272,7 +272,7 @@ pub unsafe extern "C" fn sandbox_load_module(
 ///
 /// `sandbox` must be NULL or a sandbox of this library.
 #[no_mangle]
-pub unsafe extern "C" fn sandbox_instantiate(sandbox: *mut sandbox_t) -> i32 {
+pub unsafe extern "C" fn sandbox_instantiate(sandbox: *mut sandbox_t) -> c_int {
     // SAFETY: forwarded.
     unsafe { status(sandbox, instantiate) }
 }
@@ -310,7 +310,7 @@ pub unsafe extern "C" fn sandbox_allow_import(
     sandbox: *mut sandbox_t,
     module: *const c_char,
     name: *const c_char,
-) -> i32 {
+) -> c_int {
     // SAFETY: forwarded.
     unsafe {
         status(sandbox, |state| {
