@@ -56,16 +56,12 @@ pub unsafe extern "C" fn sandbox_module_new(
         // SAFETY: forwarded.
         let bytes = unsafe { ffi::slice(bytes, len, "bytes") }?;
         let module = engine.sandbox.load(bytes)?;
-        out.set(ffi::into_raw(sandbox_module_new_inner(engine, module)));
+        out.set(ffi::into_raw(sandbox_module_t::new(
+            engine.sandbox.clone(),
+            module,
+        )));
         Ok(())
     })
-}
-
-fn sandbox_module_new_inner(
-    engine: &sandbox_engine_t,
-    module: Arc<dyn CompiledModule>,
-) -> sandbox_module_t {
-    sandbox_module_t::new(engine.sandbox.clone(), module)
 }
 
 /// Checks that `len` bytes are a valid module (binary or WAT) under the default
@@ -156,7 +152,10 @@ pub unsafe extern "C" fn sandbox_module_load_aot(
         // SAFETY: the caller vouches for the file (documented above); the artifact's header
         // and checksum are verified before its code is loaded.
         let module = unsafe { engine.sandbox.load_aot(&bytes) }?;
-        out.set(ffi::into_raw(sandbox_module_new_inner(engine, module)));
+        out.set(ffi::into_raw(sandbox_module_t::new(
+            engine.sandbox.clone(),
+            module,
+        )));
         Ok(())
     })
 }

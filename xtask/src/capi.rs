@@ -243,24 +243,24 @@ pub fn ci(root: &Path) -> anyhow::Result<()> {
 /// themselves), the examples once per engine.
 fn arguments(root: &Path, name: &str) -> Vec<Vec<String>> {
     let hello = root.join("conformance-tests/fixtures/hello.wasm");
-    ["wasmtime", "wasmer"]
-        .iter()
-        .map(|backend| match name {
-            "add" => vec![backend.to_string()],
-            "run_wasi" => vec![
+    let per_engine = |args: &dyn Fn(&str) -> Vec<String>| -> Vec<Vec<String>> {
+        ["wasmtime", "wasmer"]
+            .iter()
+            .map(|backend| args(backend))
+            .collect()
+    };
+    match name {
+        "add" => per_engine(&|backend| vec![backend.to_string()]),
+        "run_wasi" => per_engine(&|backend| {
+            vec![
                 "--backend".into(),
                 backend.to_string(),
                 hello.display().to_string(),
                 "0".into(),
-            ],
-            _ => Vec::new(),
-        })
-        .take(if matches!(name, "add" | "run_wasi") {
-            2
-        } else {
-            1
-        })
-        .collect()
+            ]
+        }),
+        _ => vec![Vec::new()],
+    }
 }
 
 /// CPython and QuickJS for WASI (modules nobody here wrote, fetched by the conformance
