@@ -52,7 +52,7 @@ pub fn task(root: &Path, args: &[String]) -> anyhow::Result<()> {
         return check_header(root);
     }
     if args.iter().any(|arg| arg == "--test") {
-        return ci(root);
+        return ci(root, false);
     }
     if args.iter().any(|arg| arg == "--bench") {
         let lines = calls(root)?;
@@ -113,19 +113,44 @@ fn check_header(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the library in the `dev` or `release` profile and writes the header and the
-/// pkg-config file next to it; returns that directory.
+/// Builds the library in the `dev` or `release` profile and installs it, with the header and
+/// the pkg-config files, in `<target>/<profile>/`; returns that directory.
 pub fn install(root: &Path, release: bool) -> anyhow::Result<PathBuf> {
     let mut args = vec!["build", "-p", "sandbox-capi"];
     if release {
         args.push("--release");
     }
     crate::cargo(root, &args)?;
+    install_built(root, release)
+}
+
+/// Installs the library cargo built (`libsandbox_capi.{so,a}`) as `libsandbox.{so,a}`, with
+/// `include/sandbox.h`, `sandbox.pc` and `sandbox-static.pc`, in `<target>/<profile>/`.
+/// `cargo test --workspace` builds it (for `sandbox-capi/tests/symbols.rs`) with the
+/// workspace's features; `cargo build -p sandbox-capi` alone resolves features for that
+/// package only and may build the engines a second time, so `ci` installs what the tests built.
+fn install_built(root: &Path, release: bool) -> anyhow::Result<PathBuf> {
     let dir = crate::python::target_dir(root).join(if release { "release" } else { "debug" });
-    for library in ["libsandbox.so", "libsandbox.a"] {
-        if !dir.join(library).is_file() {
-            bail!("{} was not built", dir.join(library).display());
+    for extension in ["so", "a"] {
+        // `cargo build -p sandbox-capi` puts it in <profile>/; built for the integration test,
+        // it stays in <profile>/deps/: the newer of the two.
+        let file = format!("libsandbox_capi.{extension}");
+        let modified = |path: &PathBuf| path.metadata().and_then(|m| m.modified()).ok();
+        let built = [dir.join(&file), dir.join("deps").join(&file)]
+            .into_iter()
+            .filter(|path| path.is_file())
+            .max_by_key(modified)
+            .unwrap_or_else(|| dir.join(&file));
+        if !built.is_file() {
+            bail!(
+                "{} was not built (cargo test --workspace or cargo build -p sandbox-capi builds it)",
+                built.display()
+            );
         }
+        let installed = dir.join(format!("libsandbox.{extension}"));
+        let _ = std::fs::remove_file(&installed);
+        std::fs::copy(&built, &installed)
+            .with_context(|| format!("cannot install {}", installed.display()))?;
     }
     let include = dir.join("include");
     std::fs::create_dir_all(&include)?;
@@ -176,11 +201,16 @@ fn pkg_config(dir: &Path) -> String {
     )
 }
 
-/// What `cargo xtask ci` checks of the C library.
-pub fn ci(root: &Path) -> anyhow::Result<()> {
+/// What `cargo xtask ci` checks of the C library. `built`: `cargo test --workspace` has just
+/// built the library (as `ci` does before this); otherwise it is built first.
+pub fn ci(root: &Path, built: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     check_header(root)?;
-    let dir = install(root, false)?;
+    let dir = if built {
+        install_built(root, false)?
+    } else {
+        install(root, false)?
+    };
     let build = dir.join("capi-tests");
     std::fs::create_dir_all(&build)?;
     compile_header_alone(root, &build)?;

@@ -133,7 +133,7 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     optimised?;
     // The C library: header fresh and compiling alone (C11, C++17), the C tests through
     // pkg-config under valgrind and under ASan/UBSan.
-    capi::ci(root)?;
+    capi::ci(root, true)?;
     // The Python package: wheel built by maturin in the same profile, installed alone in a
     // fresh environment, its pytest suite run.
     python::ci(root)?;
