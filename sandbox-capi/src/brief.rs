@@ -282,14 +282,7 @@ fn instantiate(state: &mut State) -> Result<(), Error> {
     state.instance = None;
     let instance = module
         .instantiate(state.sandbox.config())
-        .map_err(|report| {
-            report
-                .outcome
-                .error()
-                .cloned()
-                .map(Error::from)
-                .unwrap_or_else(|| Error::invalid_argument("instantiation failed"))
-        })?;
+        .map_err(|report| Error::from_failed_instantiation(&report))?;
     state.instance = Some(instance);
     Ok(())
 }

@@ -226,6 +226,19 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The error of an instantiation that failed (its start function trapped, a limit, a link
+    /// error): the report's error, whose kind is the outcome's.
+    pub fn from_failed_instantiation(report: &facade::ExecutionResult) -> Self {
+        report
+            .outcome
+            .error()
+            .cloned()
+            .map(Error::from)
+            .unwrap_or_else(|| Error::invalid_argument("instantiation failed"))
+    }
+}
+
 impl From<SandboxError> for Error {
     fn from(error: SandboxError) -> Self {
         Error::new(

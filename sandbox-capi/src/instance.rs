@@ -74,14 +74,10 @@ pub unsafe extern "C" fn sandbox_instance_new(
         let module = unsafe { ffi::get(module) }?;
         // SAFETY: forwarded.
         let config = unsafe { run_config(module, wasi) }?;
-        let instance = module.module.instantiate(&config).map_err(|report| {
-            report
-                .outcome
-                .error()
-                .cloned()
-                .map(Error::from)
-                .unwrap_or_else(|| Error::invalid_argument("instantiation failed"))
-        })?;
+        let instance = module
+            .module
+            .instantiate(&config)
+            .map_err(|report| Error::from_failed_instantiation(&report))?;
         out.set(ffi::into_raw(sandbox_instance_t {
             instance: Mutex::new(instance),
             cancel: OnceLock::new(),

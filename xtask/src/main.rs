@@ -190,22 +190,19 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             .map(report::parse_instance_memory)
             .collect::<anyhow::Result<_>>()?;
     }
-    let python_runs = match std::fs::read_to_string(criterion_dir.join(python_report::FILE)) {
-        Ok(saved) if report_only || criterion_args.is_empty() => saved
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .map(python_report::parse)
-            .collect::<anyhow::Result<Vec<_>>>()?,
-        _ => Vec::new(),
+    // Runs measured from a host language (Python, C), kept beside criterion's estimates.
+    let host_runs = |file: &str| -> anyhow::Result<Vec<python_report::HostRun>> {
+        match std::fs::read_to_string(criterion_dir.join(file)) {
+            Ok(saved) if report_only || criterion_args.is_empty() => saved
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .map(python_report::parse)
+                .collect(),
+            _ => Ok(Vec::new()),
+        }
     };
-    let c_runs = match std::fs::read_to_string(criterion_dir.join(capi::CALLS_FILE)) {
-        Ok(saved) if report_only || criterion_args.is_empty() => saved
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .map(python_report::parse)
-            .collect::<anyhow::Result<Vec<_>>>()?,
-        _ => Vec::new(),
-    };
+    let python_runs = host_runs(python_report::FILE)?;
+    let c_runs = host_runs(capi::CALLS_FILE)?;
     let results = report::collect(&criterion_dir, (!report_only).then_some(started))?;
     if results.is_empty() {
         bail!("no criterion estimates under {}", criterion_dir.display());
