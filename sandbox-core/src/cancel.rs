@@ -72,7 +72,9 @@ impl CancelHandle {
     /// it). A host may call it to withdraw a request that has not stopped a call yet, for
     /// example one that arrived as the call it was meant for returned: the next call then runs.
     pub fn take_pending(&self) -> bool {
-        self.shared.requested.swap(false, Ordering::SeqCst)
+        // A plain load first: the common case (no request) then costs no locked instruction.
+        self.shared.requested.load(Ordering::SeqCst)
+            && self.shared.requested.swap(false, Ordering::SeqCst)
     }
 
     /// For backends: whether a clone of this handle exists besides this one, that is, whether

@@ -13,7 +13,9 @@
 //! reset) is the [`Session`] type, written once over the trait.
 
 pub mod cache;
+pub mod call;
 pub mod cancel;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fuel;
@@ -27,6 +29,7 @@ pub mod value;
 pub mod wasi;
 
 pub use cache::{ArtifactError, CacheConfig, CacheStatus};
+pub use call::{CallReport, CapturedOutput, ExportFunc, InstanceToken};
 pub use cancel::CancelHandle;
 pub use config::{ClockPolicy, InstanceAllocation, Preopen, SandboxConfig};
 pub use error::{SandboxError, Trap};

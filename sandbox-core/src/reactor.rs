@@ -4,6 +4,7 @@
 //! creates with [`initializing`], which runs `_initialize` before the first call of any other
 //! export, as the wasmtime CLI and the WASI application ABI say.
 
+use crate::call::{CallReport, CapturedOutput, ExportFunc};
 use crate::module::ModuleInfo;
 use crate::{BackendKind, ExternKind};
 use crate::{
@@ -30,6 +31,7 @@ pub fn initializing(instance: Box<dyn Instance>, info: &ModuleInfo) -> Box<dyn I
             inner: instance,
             info: info.clone(),
             initialized: false,
+            stashed: CapturedOutput::default(),
         })
     } else {
         instance
@@ -41,6 +43,9 @@ struct Reactor {
     inner: Box<dyn Instance>,
     info: ModuleInfo,
     initialized: bool,
+    /// What `_initialize` printed when it ran for [`Instance::call_func`], until
+    /// [`Instance::take_output`] or the next [`Instance::call`].
+    stashed: CapturedOutput,
 }
 
 impl Reactor {
@@ -51,6 +56,27 @@ impl Reactor {
         }
         self.initialized = true;
         self.inner.call(INITIALIZE, &[]).map(Some)
+    }
+
+    /// [`Instance::call`], running `_initialize` first when it has not run.
+    fn call_initialized(
+        &mut self,
+        name: &str,
+        args: &[WasmValue],
+    ) -> Result<ExecutionResult, SandboxError> {
+        if name == INITIALIZE {
+            self.initialized = true;
+            return self.inner.call(name, args);
+        }
+        // What would be refused before the guest runs is refused before initialising.
+        self.info.function(name)?.check_args(name, args)?;
+        match self.initialize()? {
+            None => self.inner.call(name, args),
+            Some(init) if matches!(init.outcome, Outcome::Ok) => {
+                Ok(after(init, self.inner.call(name, args)?))
+            }
+            Some(failed) => Ok(failed),
+        }
     }
 }
 
@@ -82,19 +108,73 @@ impl Instance for Reactor {
     }
 
     fn call(&mut self, name: &str, args: &[WasmValue]) -> Result<ExecutionResult, SandboxError> {
-        if name == INITIALIZE {
+        let report = self.call_initialized(name, args)?;
+        if self.stashed == CapturedOutput::default() {
+            return Ok(report);
+        }
+        let stash = std::mem::take(&mut self.stashed);
+        let init = ExecutionResult {
+            stdout: stash.stdout,
+            stderr: stash.stderr,
+            stdout_truncated: stash.stdout_truncated,
+            stderr_truncated: stash.stderr_truncated,
+            denied: stash.denied,
+            ..ExecutionResult::new(report.backend, Outcome::Ok)
+        };
+        Ok(after(init, report))
+    }
+
+    fn export_func(&mut self, name: &str) -> Result<ExportFunc, SandboxError> {
+        self.inner.export_func(name)
+    }
+
+    fn call_func(
+        &mut self,
+        func: &ExportFunc,
+        args: &[WasmValue],
+        results: &mut [WasmValue],
+    ) -> Result<CallReport, SandboxError> {
+        if self.initialized || func.name() == INITIALIZE {
             self.initialized = true;
-            return self.inner.call(name, args);
+            return self.inner.call_func(func, args, results);
         }
         // What would be refused before the guest runs is refused before initialising.
-        self.info.function(name)?.check_args(name, args)?;
-        match self.initialize()? {
-            None => self.inner.call(name, args),
-            Some(init) if matches!(init.outcome, Outcome::Ok) => {
-                Ok(after(init, self.inner.call(name, args)?))
-            }
-            Some(failed) => Ok(failed),
+        func.signature().check_args(func.name(), args)?;
+        let Some(mut init) = self.initialize()? else {
+            return self.inner.call_func(func, args, results);
+        };
+        let stash = &mut self.stashed;
+        stash.stdout.append(&mut init.stdout);
+        stash.stderr.append(&mut init.stderr);
+        stash.stdout_truncated |= init.stdout_truncated;
+        stash.stderr_truncated |= init.stderr_truncated;
+        stash.denied.append(&mut init.denied);
+        if !matches!(init.outcome, Outcome::Ok) {
+            return Ok(CallReport {
+                outcome: init.outcome,
+                execution_time: init.execution_time,
+                fuel_consumed: init.fuel_consumed,
+                peak_memory: init.peak_memory,
+            });
         }
+        let mut report = self.inner.call_func(func, args, results)?;
+        report.execution_time += init.execution_time;
+        report.fuel_consumed = match (init.fuel_consumed, report.fuel_consumed) {
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(report)
+    }
+
+    fn take_output(&mut self) -> CapturedOutput {
+        let mut output = std::mem::take(&mut self.stashed);
+        let mut later = self.inner.take_output();
+        output.stdout.append(&mut later.stdout);
+        output.stderr.append(&mut later.stderr);
+        output.stdout_truncated |= later.stdout_truncated;
+        output.stderr_truncated |= later.stderr_truncated;
+        output.denied.append(&mut later.denied);
+        output
     }
 
     fn fuel_consumed(&self) -> Option<u64> {

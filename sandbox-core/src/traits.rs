@@ -17,6 +17,7 @@
 use crate::cache::{
     encode_artifact, ArtifactIdentity, CacheKey, CacheStatus, CodeFingerprint, DiskCache,
 };
+use crate::call::{CallReport, CapturedOutput, ExportFunc};
 use crate::module::ModuleInfo;
 use crate::{CancelHandle, ExecutionResult, SandboxConfig, SandboxError, WasmValue};
 use serde::{Deserialize, Serialize};
@@ -425,6 +426,28 @@ pub trait Instance: Send {
     /// fuel budget is per instance: each call reports what it consumed, and the budget is
     /// refilled only by a fresh instance.
     fn call(&mut self, name: &str, args: &[WasmValue]) -> Result<ExecutionResult, SandboxError>;
+
+    /// Resolves the exported function `name` once, for [`Instance::call_func`]; refuses a
+    /// missing export (`function_not_found`) and a signature with values that cannot cross the
+    /// boundary (`unsupported`).
+    fn export_func(&mut self, name: &str) -> Result<ExportFunc, SandboxError>;
+
+    /// The fast path of [`Instance::call`]: calls `func` (resolved on this instance) with
+    /// `args`, writing its results into `results` (one slot per result of the signature).
+    /// Every limit applies and a failure has the outcome `call` would give it; the captured
+    /// output is not collected (see [`Instance::take_output`]), and nothing is allocated
+    /// when the call returns normally. `Err` as for `call`: a handle of another instance,
+    /// arguments or a results slice that do not fit the signature.
+    fn call_func(
+        &mut self,
+        func: &ExportFunc,
+        args: &[WasmValue],
+        results: &mut [WasmValue],
+    ) -> Result<CallReport, SandboxError>;
+
+    /// Takes the output (and the policy's denials) captured since the last report that
+    /// included them: what [`Instance::call_func`] calls wrote.
+    fn take_output(&mut self) -> CapturedOutput;
 
     /// Fuel consumed by this instance so far, or `None` when metering is off.
     fn fuel_consumed(&self) -> Option<u64>;

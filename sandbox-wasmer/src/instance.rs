@@ -1,22 +1,25 @@
 //! Compiled modules, instances, runs under the limits, and trap mapping.
 
 use crate::engine::EngineEntry;
+use crate::fastcall::{Resolved, Typed};
 use crate::host::{self, from_value, to_value, HostState, HostTrap};
 use crate::middleware::ModuleLayout;
 use crate::tunables::{Accounting, RunTunables};
 use crate::wasi::{self, Captured, DeadlineGuard, GuestExit, RunOutput};
-use crate::watchdog::{Cause, SignalGuard};
+use crate::watchdog::{Cause, RunSignal, SignalGuard};
+use sandbox_core::clock::Stamp;
 use sandbox_core::fuel::FUNCTION_ENTRY_COST;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::{
-    BackendKind, CancelHandle, CompiledModule, ExecutionResult, Instance, InstanceId, Outcome,
-    SandboxConfig, SandboxError, Trap, WasmValue,
+    BackendKind, CallReport, CancelHandle, CapturedOutput, CompiledModule, ExecutionResult,
+    ExportFunc, Instance, InstanceId, InstanceToken, Outcome, SandboxConfig, SandboxError, Trap,
+    WasmValue,
 };
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmer::sys::vm::{drain_stack_pool, TrapCode};
 use wasmer::sys::NativeEngineExt;
 use wasmer::{
@@ -181,11 +184,20 @@ struct StoreSet {
     /// The store's cancel request, shared with the handles a plain instance hands out; its
     /// notifier wakes the engine's watchdog.
     cancel: CancelHandle,
+    /// Whether the sandbox globals already hold what the next run needs (no flag set, every
+    /// fuel counter at the budget left), so the run need not write them first.
+    globals_clean: bool,
+    /// The functions [`StoreSet::export_func`] resolved, by the index their handles carry.
+    resolved: Vec<Resolved>,
+    /// The last watched run's signal, for the next run to recycle.
+    spare_signal: Option<Arc<RunSignal>>,
 }
 
 /// A live wasmer instance.
 pub(crate) struct WasmerInstance {
     set: StoreSet,
+    /// This instance's identity for the function handles it resolves.
+    token: InstanceToken,
 }
 
 /// What one run (a call, or the start function) produced.
@@ -306,6 +318,9 @@ impl StoreSet {
             fuel_left: limits.fuel,
             captured: None,
             cancel,
+            globals_clean: false,
+            resolved: Vec::new(),
+            spare_signal: None,
         }
     }
 
@@ -457,26 +472,48 @@ impl StoreSet {
         &mut self,
         func: &Function,
         params: &[Value],
-        started: Instant,
+        started: Stamp,
     ) -> Result<RunReport, SandboxError> {
-        self.prepare_globals()?;
+        let (mut report, values) = self.run_with(started, |store| func.call(store, params))?;
+        if let Some(values) = values {
+            report.values = values
+                .iter()
+                .filter_map(|value| from_store_value(&self.store, value))
+                .collect();
+        }
+        Ok(report)
+    }
+
+    /// [`StoreSet::run`] for any way of calling: `call` runs the guest and returns what it
+    /// returned, handed back when the run ended normally (the report's `values` stay empty).
+    fn run_with<T>(
+        &mut self,
+        started: Stamp,
+        call: impl FnOnce(&mut Store) -> Result<T, RuntimeError>,
+    ) -> Result<(RunReport, Option<T>), SandboxError> {
+        if !self.globals_clean {
+            self.prepare_globals()?;
+        }
+        self.globals_clean = false;
         if let Some(captured) = &self.captured {
             captured.reset();
         }
         let fuel_before = self.fuel_left;
         if self.cancel.take_pending() {
             let elapsed = started.elapsed();
-            return Ok(RunReport {
+            let report = RunReport {
                 outcome: Outcome::Failed(SandboxError::Cancelled { elapsed }),
                 values: Vec::new(),
                 elapsed,
                 fuel_consumed: fuel_before.map(|_| 0),
-            });
+            };
+            return Ok((report, None));
         }
         prepare_stack(self.limits.stack);
-        let deadline = started
+        let start = started.to_instant();
+        let deadline = start
             .checked_add(self.limits.time)
-            .unwrap_or_else(|| started + Duration::from_secs(7 * 24 * 3600));
+            .unwrap_or_else(|| start + Duration::from_secs(7 * 24 * 3600));
         let _runtime = match &self.captured {
             Some(_) => Some(wasi::tokio_runtime()?.enter()),
             None => None,
@@ -491,7 +528,12 @@ impl StoreSet {
             let watch = self
                 .engine
                 .watchdog
-                .watch(deadline, cancel, self.store.interrupter())
+                .watch(
+                    deadline,
+                    cancel,
+                    self.store.interrupter(),
+                    self.spare_signal.take(),
+                )
                 .map_err(internal)?;
             Some(watch)
         } else {
@@ -503,8 +545,12 @@ impl StoreSet {
             .map(|watch| SignalGuard::set(watch.signal().clone()));
         // wasmer re-raises a host function's panic once the guest's frames are gone; it ends
         // this run rather than the embedder's thread.
-        let result = catch_unwind(AssertUnwindSafe(|| func.call(&mut self.store, params)));
-        let cause = watch.and_then(|watch| watch.finish());
+        let result = catch_unwind(AssertUnwindSafe(|| call(&mut self.store)));
+        let cause = watch.and_then(|watch| {
+            let (cause, signal) = watch.finish();
+            self.spare_signal = Some(signal);
+            cause
+        });
         let elapsed = started.elapsed();
 
         let mut fuel_consumed = None;
@@ -518,30 +564,32 @@ impl StoreSet {
             over_budget = used > before;
             fuel_consumed = Some(used.min(before));
         }
-        let fuel_flag = self.any_flag(|g| g.fuel_exhausted.as_ref());
-        let memory_flag = self.any_flag(|g| Some(&g.memory_limit_hit));
         // A write past the output cap traps at once; should anything have let the run finish
         // anyway, the overflow still decides the outcome.
         let output_error = self.captured.as_ref().and_then(|c| c.exceeded());
-        let fuel_error = || {
-            let limit = self.limits.fuel.unwrap_or(0);
-            SandboxError::FuelExhausted { used: limit, limit }
+        let fuel_limit = self.limits.fuel.unwrap_or(0);
+        let fuel_error = || SandboxError::FuelExhausted {
+            used: fuel_limit,
+            limit: fuel_limit,
         };
-        let (outcome, values) = match (output_error, result) {
-            (Some(error), _) => (Outcome::Failed(error), Vec::new()),
+        let (outcome, returned) = match (output_error, result) {
+            (Some(error), _) => (Outcome::Failed(error), None),
             (None, Ok(Ok(_))) if over_budget => {
                 // Only possible across instances of a linked store: see above.
                 fuel_consumed = fuel_before;
-                (Outcome::Failed(fuel_error()), Vec::new())
+                (Outcome::Failed(fuel_error()), None)
             }
-            (None, Ok(Ok(values))) => (
-                Outcome::Ok,
-                values
-                    .iter()
-                    .filter_map(|value| from_store_value(&self.store, value))
-                    .collect(),
-            ),
+            (None, Ok(Ok(returned))) => {
+                // A normal return of a plain instance leaves the globals as the next run
+                // needs them, unless a `memory.grow` was refused on the way (its flag is set)
+                // or the fuel counter no longer holds the budget (linked stores).
+                // (The middleware sets the memory flag only on its way to a trap.)
+                self.globals_clean = self.slots.len() == 1 && !self.accounting.any_memory_hit();
+                (Outcome::Ok, Some(returned))
+            }
             (None, Ok(Err(err))) => {
+                let fuel_flag = self.any_flag(|g| g.fuel_exhausted.as_ref());
+                let memory_flag = self.any_flag(|g| Some(&g.memory_limit_hit));
                 let outcome = if memory_flag || self.accounting.memory_hit().is_some() {
                     Outcome::Failed(memory_limit_error(&self.accounting, self.limits))
                 } else if fuel_flag || over_budget {
@@ -561,7 +609,7 @@ impl StoreSet {
                 } else {
                     Outcome::Failed(classify_trap(&err, self.limits, elapsed))
                 };
-                (outcome, Vec::new())
+                (outcome, None)
             }
             (None, Err(panic)) => {
                 let message = panic
@@ -571,18 +619,19 @@ impl StoreSet {
                     .unwrap_or_else(|| "a panic".to_string());
                 let error =
                     SandboxError::trap_with(Trap::Other, format!("host code panicked: {message}"));
-                (Outcome::Failed(error), Vec::new())
+                (Outcome::Failed(error), None)
             }
         };
         if let (Some(before), Some(used)) = (fuel_before, fuel_consumed) {
             self.fuel_left = Some(before.saturating_sub(used));
         }
-        Ok(RunReport {
+        let report = RunReport {
             outcome,
-            values,
+            values: Vec::new(),
             elapsed,
             fuel_consumed,
-        })
+        };
+        Ok((report, returned))
     }
 
     /// What the guest wrote since the last take.
@@ -609,7 +658,7 @@ impl StoreSet {
             ))
         };
         let limits = self.limits;
-        let started = Instant::now();
+        let started = Stamp::now();
         prepare_stack(limits.stack);
         let instance = match wasmer::Instance::new(&mut self.store, &module.module, imports) {
             Ok(instance) => instance,
@@ -732,9 +781,106 @@ impl StoreSet {
             .iter()
             .map(|arg| to_store_value(&mut self.store, arg))
             .collect::<Result<Vec<Value>, _>>()?;
-        let report = self.run(&func, &params, Instant::now())?;
+        let report = self.run(&func, &params, Stamp::now())?;
         let output = self.take_output();
         Ok(report.into_result(self.accounting.peak_memory(), output))
+    }
+
+    /// Resolves the exported function `name` of slot `index` for [`StoreSet::call_func`].
+    fn export_func(
+        &mut self,
+        index: usize,
+        name: &str,
+        token: InstanceToken,
+    ) -> Result<ExportFunc, SandboxError> {
+        let slot = self.slot(index)?;
+        let signature = Arc::new(slot.info.function(name)?.clone());
+        signature.check_boundary(name)?;
+        sandbox_core::clock::init();
+        let known = self
+            .resolved
+            .iter()
+            .position(|known| known.slot == index && *known.name == *name);
+        let position = match known {
+            Some(position) => position,
+            None => {
+                let func = slot
+                    .instance
+                    .exports
+                    .get_function(name)
+                    .map_err(|_| SandboxError::FunctionNotFound {
+                        name: name.to_string(),
+                        available: slot.info.exported_functions().map(str::to_string).collect(),
+                    })?
+                    .clone();
+                let typed = Typed::of(&self.store, &func, &signature);
+                self.resolved.push(Resolved {
+                    slot: index,
+                    name: name.into(),
+                    func,
+                    typed,
+                });
+                self.resolved.len() - 1
+            }
+        };
+        let position =
+            u32::try_from(position).map_err(|_| internal("too many resolved functions"))?;
+        Ok(ExportFunc::new(name, signature, token, position))
+    }
+
+    /// The fast path of [`StoreSet::call`]: a resolved function, values in the caller's
+    /// slices, a typed call for the common signatures; the output stays captured.
+    fn call_func(
+        &mut self,
+        token: InstanceToken,
+        func: &ExportFunc,
+        args: &[WasmValue],
+        results: &mut [WasmValue],
+    ) -> Result<CallReport, SandboxError> {
+        let position = func.check(token, args, results)? as usize;
+        // Handles are cheap copies; the run needs the whole store set.
+        let Some(Resolved {
+            func: dynamic,
+            typed,
+            ..
+        }) = self.resolved.get(position)
+        else {
+            return Err(internal(format!(
+                "no resolved function {position} in this instance"
+            )));
+        };
+        let typed = typed.clone();
+        let started = Stamp::now();
+        let run = if matches!(typed, Typed::Dynamic) {
+            let dynamic = dynamic.clone();
+            let params = args
+                .iter()
+                .map(|arg| to_store_value(&mut self.store, arg))
+                .collect::<Result<Vec<Value>, _>>()?;
+            self.run_with(started, |store| dynamic.call(store, &params))
+                .map(|(report, values)| {
+                    for (slot, value) in results.iter_mut().zip(values.iter().flatten()) {
+                        if let Some(value) = from_store_value(&self.store, value) {
+                            *slot = value;
+                        }
+                    }
+                    report
+                })
+        } else {
+            self.run_with(started, |store| {
+                typed
+                    .call(store, args, results)
+                    .unwrap_or_else(|| Err(RuntimeError::new("not a typed function")))
+            })
+            .map(|(report, _)| report)
+        };
+        let run = run?;
+        Ok(CallReport {
+            outcome: run.outcome,
+            execution_time: run.elapsed,
+            fuel_consumed: run.fuel_consumed,
+            peak_memory: self.accounting.peak_memory(),
+        })
     }
 
     fn global(&self, index: usize, name: &str) -> Result<Global, SandboxError> {
@@ -1017,7 +1163,10 @@ impl CompiledModule for WasmerModule {
         });
         set.add_instance(self, &imports, &host_env, wasi_env)?;
         Ok(sandbox_core::reactor::initializing(
-            Box::new(WasmerInstance { set }),
+            Box::new(WasmerInstance {
+                set,
+                token: InstanceToken::fresh(),
+            }),
             &self.info,
         ))
     }
@@ -1034,6 +1183,30 @@ impl Instance for WasmerInstance {
 
     fn call(&mut self, name: &str, args: &[WasmValue]) -> Result<ExecutionResult, SandboxError> {
         self.set.call(0, name, args)
+    }
+
+    fn export_func(&mut self, name: &str) -> Result<ExportFunc, SandboxError> {
+        self.set.export_func(0, name, self.token)
+    }
+
+    fn call_func(
+        &mut self,
+        func: &ExportFunc,
+        args: &[WasmValue],
+        results: &mut [WasmValue],
+    ) -> Result<CallReport, SandboxError> {
+        self.set.call_func(self.token, func, args, results)
+    }
+
+    fn take_output(&mut self) -> CapturedOutput {
+        let output = self.set.take_output();
+        CapturedOutput {
+            stdout: output.stdout,
+            stderr: output.stderr,
+            stdout_truncated: output.stdout_truncated,
+            stderr_truncated: output.stderr_truncated,
+            denied: output.denied,
+        }
     }
 
     fn fuel_consumed(&self) -> Option<u64> {

@@ -75,6 +75,7 @@
 //! multi-memory are refused as `unsupported` at load.
 
 mod engine;
+mod fastcall;
 mod host;
 mod instance;
 mod middleware;

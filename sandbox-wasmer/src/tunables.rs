@@ -7,6 +7,7 @@
 //! delegates to wasmer's own memory and consults the run's [`Accounting`] before growing.
 
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use wasmer::sys::vm::{
     LinearMemory, MemoryError, MemoryStyle, TableStyle, Trap as VmTrap, VMConfig, VMMemory,
@@ -30,6 +31,10 @@ pub(crate) struct Accounting {
     memory_limit: u64,
     table_limit: u64,
     state: Mutex<AccountingState>,
+    /// Whether `state.memory_hit` is set: read on every call without the lock.
+    memory_hit_set: AtomicBool,
+    /// `state.peak_memory`, likewise.
+    peak: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +55,8 @@ impl Accounting {
             memory_limit,
             table_limit,
             state: Mutex::new(AccountingState::default()),
+            memory_hit_set: AtomicBool::new(false),
+            peak: AtomicU64::new(0),
         }
     }
 
@@ -59,7 +66,13 @@ impl Accounting {
 
     /// The largest total linear memory the instance has had, in bytes.
     pub(crate) fn peak_memory(&self) -> u64 {
-        self.state().peak_memory
+        self.peak.load(Ordering::Acquire)
+    }
+
+    /// Whether a memory allocation or growth passed the limit since the last reset (the
+    /// lock-free form of [`Accounting::memory_hit`]).
+    pub(crate) fn any_memory_hit(&self) -> bool {
+        self.memory_hit_set.load(Ordering::Acquire)
     }
 
     /// The total requested when memory passed the limit, if it did since the last reset.
@@ -82,6 +95,7 @@ impl Accounting {
         let mut state = self.state();
         state.memory_hit = None;
         state.table_hit = None;
+        self.memory_hit_set.store(false, Ordering::Release);
     }
 
     /// Reserves `bytes` more linear memory, or records the hit and refuses.
@@ -90,6 +104,7 @@ impl Accounting {
         let total = state.memory_total.saturating_add(bytes);
         if total > self.memory_limit {
             state.memory_hit = Some(total);
+            self.memory_hit_set.store(true, Ordering::Release);
             return Err(MemoryError::Generic(format!(
                 "linear memory limit exceeded: {total} bytes requested, limit {} bytes",
                 self.memory_limit
@@ -97,6 +112,7 @@ impl Accounting {
         }
         state.memory_total = total;
         state.peak_memory = state.peak_memory.max(total);
+        self.peak.store(state.peak_memory, Ordering::Release);
         Ok(())
     }
 
@@ -107,6 +123,7 @@ impl Accounting {
         let requested = state.memory_total;
         state.memory_total = state.memory_total.saturating_sub(bytes);
         state.memory_hit.get_or_insert(requested);
+        self.memory_hit_set.store(true, Ordering::Release);
     }
 
     fn release_memory(&self, bytes: u64) {

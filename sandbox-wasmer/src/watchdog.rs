@@ -115,6 +115,30 @@ pub(crate) struct RunSignal {
 }
 
 impl RunSignal {
+    /// The signal of a new run: `recycled` (a finished run's), reset, when nothing else holds
+    /// it any more, else a new one. Recycling saves an allocation per call.
+    fn for_run(
+        recycled: Option<Arc<RunSignal>>,
+        cancellable: bool,
+        shared: &Arc<Shared>,
+    ) -> Arc<Self> {
+        if let Some(mut signal) = recycled {
+            if let Some(fresh) = Arc::get_mut(&mut signal) {
+                *fresh.stop.get_mut() = Cause::NONE;
+                *fresh.host_calls.get_mut() = 0;
+                *fresh.signals.get_mut() = 0;
+                *fresh.quiesced.get_mut() = false;
+                fresh.cancellable = cancellable;
+                return signal;
+            }
+        }
+        Arc::new(RunSignal {
+            cancellable,
+            watchdog: Arc::downgrade(shared),
+            ..RunSignal::default()
+        })
+    }
+
     /// Why the run must stop, if it must.
     pub(crate) fn stop_cause(&self) -> Option<Cause> {
         Cause::from_code(self.stop.load(Ordering::SeqCst))
@@ -271,6 +295,7 @@ impl Watchdog {
         deadline: Option<Instant>,
         cancel: Option<CancelHandle>,
         interrupter: Interrupter,
+        recycled: Option<Arc<RunSignal>>,
     ) -> Result<Watch<'_>, String> {
         let mut state = self.shared.lock();
         if !state.started {
@@ -285,11 +310,7 @@ impl Watchdog {
         state.next_id += 1;
         // A request made before this registration woke a watchdog that did not know the run.
         let cancelled = cancel.as_ref().is_some_and(CancelHandle::is_pending);
-        let signal = Arc::new(RunSignal {
-            cancellable: cancel.is_some(),
-            watchdog: Arc::downgrade(&self.shared),
-            ..RunSignal::default()
-        });
+        let signal = RunSignal::for_run(recycled, cancel.is_some(), &self.shared);
         state.runs.push(Run {
             id,
             deadline,
@@ -331,10 +352,11 @@ impl Watch<'_> {
         &self.signal
     }
 
-    /// Deregisters the run and says why the watchdog stopped it, if it did.
-    pub(crate) fn finish(mut self) -> Option<Cause> {
+    /// Deregisters the run and says why the watchdog stopped it, if it did; hands back the
+    /// run's signal, which the next run of the same store may recycle.
+    pub(crate) fn finish(mut self) -> (Option<Cause>, Arc<RunSignal>) {
         self.deregister();
-        self.signal.stop_cause()
+        (self.signal.stop_cause(), self.signal.clone())
     }
 
     fn deregister(&mut self) {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, OperatorCost, PoolingAllocationConfig,
+    Config, Enabled, Engine, InstanceAllocationStrategy, OperatorCost, PoolingAllocationConfig,
     VariableOperatorCost,
 };
 
@@ -30,6 +30,10 @@ const MAX_POOLED_TABLE_ELEMENTS: u64 = 10_000_000;
 /// Memories and tables one module may define under pooling; the per-instance byte and element
 /// limits are what bound them. A module with more is refused at compile time as `unsupported`.
 const POOLED_PER_MODULE: u32 = 4;
+
+/// Bytes of a pool slot's memory (and of its table) reset in place when an instance is
+/// dropped; above it, pages are returned to the kernel.
+const POOL_KEEP_RESIDENT: usize = 1 << 20;
 
 /// What changes the code an engine generates or how it allocates. Everything else is per
 /// store.
@@ -78,7 +82,14 @@ impl PoolKey {
             .max_memories_per_module(POOLED_PER_MODULE)
             .max_tables_per_module(POOLED_PER_MODULE)
             .max_memory_size(usize::try_from(self.memory_bytes).unwrap_or(usize::MAX))
-            .table_elements(usize::try_from(self.table_elements).unwrap_or(usize::MAX));
+            .table_elements(usize::try_from(self.table_elements).unwrap_or(usize::MAX))
+            // A slot is reset for its next instance with `memset` up to these sizes (the
+            // pages resident `PAGEMAP_SCAN` finds, where the kernel has it) instead of
+            // `madvise`: no page-table change, so no TLB shootdown on the other cores and no
+            // `mmap_lock` taken, which is what serialised parallel runs.
+            .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
+            .table_keep_resident(POOL_KEEP_RESIDENT)
+            .pagemap_scan(Enabled::Auto);
         pool
     }
 }

@@ -2,19 +2,20 @@
 
 use crate::engine::{PoolKey, SharedEngine, EPOCH_TICK};
 use crate::wasi::OutputLimitHit;
+use sandbox_core::clock::Stamp;
 use sandbox_core::module::ModuleInfo;
 use sandbox_core::wasi::DenialLog;
 use sandbox_core::FuncSignature;
 use sandbox_core::{
-    wasi, BackendKind, CancelHandle, CappedOutput, CompiledModule, ExecutionResult, GuestMemory,
-    HostContext, HostError, HostFunction, Instance, InstanceId, Outcome, SandboxConfig,
-    SandboxError, Trap, ValType, WasmValue,
+    wasi, BackendKind, CallReport, CancelHandle, CappedOutput, CapturedOutput, CompiledModule,
+    ExecutionResult, ExportFunc, GuestMemory, HostContext, HostError, HostFunction, Instance,
+    InstanceId, InstanceToken, Outcome, SandboxConfig, SandboxError, Trap, ValType, WasmValue,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use wasmtime::{Caller, FuncType, InstancePre, Linker, ResourceLimiter, Store, Val};
+use wasmtime::{Caller, FuncType, InstancePre, Linker, ResourceLimiter, Store, Val, ValRaw};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 /// A host function's error, carried through wasmtime as the error of its trap.
@@ -258,7 +259,19 @@ struct StoreSet {
     /// Per slot, the exported functions called so far and their signatures: a call looks
     /// its export up once, not every time.
     funcs: Vec<FuncCache>,
+    /// The functions [`StoreSet::export_func`] resolved, by the index their handles carry.
+    resolved: Vec<Resolved>,
     limits: RunLimits,
+}
+
+/// A function resolved for the fast path.
+struct Resolved {
+    /// The instance (slot) and export it was resolved from.
+    slot: usize,
+    name: Box<str>,
+    func: wasmtime::Func,
+    /// Whether every parameter and result is a number (or a vector): the unchecked raw call.
+    numeric: bool,
 }
 
 /// The exported functions of one instance looked up so far, by name, with their signatures.
@@ -267,6 +280,8 @@ type FuncCache = HashMap<Box<str>, (wasmtime::Func, Arc<FuncSignature>)>;
 /// A live wasmtime instance.
 pub(crate) struct WasmtimeInstance {
     set: StoreSet,
+    /// This instance's identity for the function handles it resolves.
+    token: InstanceToken,
 }
 
 /// The most instances a linked store may hold.
@@ -591,8 +606,8 @@ impl CompiledModule for WasmtimeModule {
             Err(err) => return Err(fail(err)),
         };
         store.data_mut().limiter.tables_to_create = self.info.tables.len();
-        arm_deadline(&mut store, limits);
         let started = Instant::now();
+        arm_deadline_at(&mut store, limits, started);
         let result = on_big_enough_stack(limits.stack, || pre.instantiate(&mut store));
         let elapsed = started.elapsed();
         match result {
@@ -601,12 +616,14 @@ impl CompiledModule for WasmtimeModule {
                     set: StoreSet {
                         store,
                         funcs: vec![HashMap::new()],
+                        resolved: Vec::new(),
                         slots: vec![Slot {
                             instance,
                             info: self.info.clone(),
                         }],
                         limits,
                     },
+                    token: InstanceToken::fresh(),
                 }),
                 &self.info,
             )),
@@ -824,15 +841,22 @@ fn arm_deadline(store: &mut Store<StoreState>, limits: RunLimits) {
     arm_deadline_at(store, limits, Instant::now());
 }
 
-/// [`arm_deadline`] for a call that started at `now`.
-fn arm_deadline_at(store: &mut Store<StoreState>, limits: RunLimits, now: Instant) {
+/// Clears what the previous call recorded (a timeout, a cancellation, a limit hit).
+fn clear_run_state(store: &mut Store<StoreState>) {
     let state = store.data_mut();
-    state.deadline = now + limits.time;
     state.timed_out = false;
     state.cancelled = false;
-    state.watch_cancel = limits.epoch && state.cancel.is_shared();
+    state.watch_cancel = false;
     state.limiter.memory_hit = None;
     state.limiter.table_hit = None;
+}
+
+/// [`arm_deadline`] for a call that started at `now`.
+fn arm_deadline_at(store: &mut Store<StoreState>, limits: RunLimits, now: Instant) {
+    clear_run_state(store);
+    let state = store.data_mut();
+    state.deadline = now + limits.time;
+    state.watch_cancel = limits.epoch && state.cancel.is_shared();
     if limits.epoch {
         let ticks = if state.watch_cancel {
             1
@@ -979,6 +1003,29 @@ fn map_trap(trap: wasmtime::Trap) -> Trap {
     }
 }
 
+/// A numeric value as wasmtime's raw representation (references are not raw-callable).
+fn to_raw(value: &WasmValue) -> ValRaw {
+    match *value {
+        WasmValue::I32(v) => ValRaw::i32(v),
+        WasmValue::I64(v) => ValRaw::i64(v),
+        WasmValue::F32(v) => ValRaw::f32(v.to_bits()),
+        WasmValue::F64(v) => ValRaw::f64(v.to_bits()),
+        WasmValue::V128(v) => ValRaw::v128(v),
+        WasmValue::FuncRef { .. } | WasmValue::ExternRef(_) => ValRaw::i32(0),
+    }
+}
+
+/// A raw result of type `ty` (a numeric type) as a value.
+fn from_raw(ty: ValType, raw: &ValRaw) -> WasmValue {
+    match ty {
+        ValType::I64 => WasmValue::I64(raw.get_i64()),
+        ValType::F32 => WasmValue::F32(f32::from_bits(raw.get_f32())),
+        ValType::F64 => WasmValue::F64(f64::from_bits(raw.get_f64())),
+        ValType::V128 => WasmValue::V128(raw.get_v128()),
+        _ => WasmValue::I32(raw.get_i32()),
+    }
+}
+
 /// A numeric value for wasmtime (host functions take and return only numbers).
 fn to_val(value: &WasmValue) -> Val {
     match *value {
@@ -1105,42 +1152,190 @@ impl StoreSet {
             .map(|arg| to_store_val(&mut self.store, arg))
             .collect::<Result<Vec<Val>, _>>()?;
         let mut results = vec![Val::I32(0); signature.results.len()];
+        let run = self.run_armed(|store| func.call(store, &params, &mut results));
 
-        let fuel_before = self.limits.fuel.map(|_| self.store.get_fuel().unwrap_or(0));
-        let started = Instant::now();
-        arm_deadline_at(&mut self.store, self.limits, started);
-        // A request made before the call (or racing with its start) ends it here; one made
-        // from now on is seen by the deadline callback.
-        let cancelled_at_start = self.store.data().cancel.take_pending();
-        let outcome = if cancelled_at_start {
-            Ok(())
-        } else {
-            let (store, stack) = (&mut self.store, self.limits.stack);
-            on_big_enough_stack(stack, || func.call(store, &params, &mut results))
-        };
-        let elapsed = started.elapsed();
-
-        let mut report = ExecutionResult::new(BackendKind::Wasmtime, Outcome::Ok);
-        report.execution_time = elapsed;
-        report.fuel_consumed =
-            fuel_before.map(|before| before.saturating_sub(self.store.get_fuel().unwrap_or(0)));
-        report.peak_memory = self.store.data().limiter.peak_memory;
-        match outcome {
-            Ok(()) if cancelled_at_start => {
-                report.outcome = Outcome::Failed(SandboxError::Cancelled { elapsed });
-            }
-            Ok(()) => {
-                report.return_values = results
-                    .iter()
-                    .filter_map(|value| from_store_val(&self.store, value))
-                    .collect();
-            }
-            Err(err) => {
-                report.outcome = classify(&err, &self.store, self.limits, elapsed, false);
-            }
+        let mut report = ExecutionResult::new(BackendKind::Wasmtime, run.outcome);
+        report.execution_time = run.execution_time;
+        report.fuel_consumed = run.fuel_consumed;
+        report.peak_memory = run.peak_memory;
+        if matches!(report.outcome, Outcome::Ok) {
+            report.return_values = results
+                .iter()
+                .filter_map(|value| from_store_val(&self.store, value))
+                .collect();
         }
         collect_output(&self.store, &mut report);
         Ok(report)
+    }
+
+    /// Runs `call` under the store's limits: the deadline armed with one clock read (which
+    /// also starts the call's clock), a cancel request made before the call honoured, the
+    /// outcome classified and the call's fuel and time measured.
+    fn run_armed(
+        &mut self,
+        call: impl FnOnce(&mut Store<StoreState>) -> wasmtime::Result<()>,
+    ) -> CallReport {
+        let fuel_before = self.limits.fuel.map(|_| self.store.get_fuel().unwrap_or(0));
+        let started = Stamp::now();
+        if self.limits.epoch {
+            arm_deadline_at(&mut self.store, self.limits, started.to_instant());
+        } else {
+            clear_run_state(&mut self.store);
+        }
+        // A request made before the call (or racing with its start) ends it here; one made
+        // from now on is seen by the deadline callback.
+        let cancelled_at_start = self.store.data().cancel.take_pending();
+        let result = if cancelled_at_start {
+            Ok(())
+        } else {
+            let (store, stack) = (&mut self.store, self.limits.stack);
+            on_big_enough_stack(stack, || call(store))
+        };
+        let elapsed = started.elapsed();
+        let outcome = match result {
+            Ok(()) if cancelled_at_start => Outcome::Failed(SandboxError::Cancelled { elapsed }),
+            Ok(()) => Outcome::Ok,
+            Err(err) => classify(&err, &self.store, self.limits, elapsed, false),
+        };
+        CallReport {
+            outcome,
+            execution_time: elapsed,
+            fuel_consumed: fuel_before
+                .map(|before| before.saturating_sub(self.store.get_fuel().unwrap_or(0))),
+            peak_memory: self.store.data().limiter.peak_memory,
+        }
+    }
+
+    /// Resolves the exported function `name` of slot `index` for [`StoreSet::call_func`].
+    fn export_func(
+        &mut self,
+        index: usize,
+        name: &str,
+        token: InstanceToken,
+    ) -> Result<ExportFunc, SandboxError> {
+        let (func, signature) = self.func(index, name)?;
+        signature.check_boundary(name)?;
+        sandbox_core::clock::init();
+        let numeric = signature.params.iter().chain(&signature.results).all(|ty| {
+            matches!(
+                ty,
+                ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64 | ValType::V128
+            )
+        });
+        let known = self
+            .resolved
+            .iter()
+            .position(|known| known.slot == index && *known.name == *name);
+        let position = match known {
+            Some(position) => position,
+            None => {
+                self.resolved.push(Resolved {
+                    slot: index,
+                    name: name.into(),
+                    func,
+                    numeric,
+                });
+                self.resolved.len() - 1
+            }
+        };
+        let position = u32::try_from(position).map_err(|_| SandboxError::Unsupported {
+            reason: "too many resolved functions".into(),
+        })?;
+        Ok(ExportFunc::new(name, signature, token, position))
+    }
+
+    /// The fast path of [`StoreSet::call`]: a resolved function, values in the caller's
+    /// slices; numeric signatures go through wasmtime's unchecked raw call (the types were
+    /// checked against the export's signature), with nothing allocated.
+    fn call_func(
+        &mut self,
+        token: InstanceToken,
+        func: &ExportFunc,
+        args: &[WasmValue],
+        results: &mut [WasmValue],
+    ) -> Result<CallReport, SandboxError> {
+        let position = func.check(token, args, results)?;
+        let Some(&Resolved {
+            func: wasm_func,
+            numeric,
+            ..
+        }) = self.resolved.get(position as usize)
+        else {
+            return Err(SandboxError::Unsupported {
+                reason: format!("no resolved function {position} in this instance"),
+            });
+        };
+        if !numeric {
+            return self.call_func_boxed(wasm_func, func, args, results);
+        }
+        const INLINE: usize = 16;
+        let slots = args.len().max(results.len());
+        let mut inline = [ValRaw::i32(0); INLINE];
+        let mut spilled = Vec::new();
+        let raw: &mut [ValRaw] = if slots <= INLINE {
+            &mut inline[..slots]
+        } else {
+            spilled.resize(slots, ValRaw::i32(0));
+            &mut spilled
+        };
+        for (slot, arg) in raw.iter_mut().zip(args) {
+            *slot = to_raw(arg);
+        }
+        let report = self.run_armed(|store| {
+            // SAFETY: `func.check` verified that the arguments have exactly the export's
+            // parameter types and that every type is numeric (no reference to validate);
+            // `raw` has room for the parameters and for the results; the store is the one
+            // the function belongs to (the handle's token is this instance's).
+            unsafe { wasm_func.call_unchecked(store, raw as *mut [ValRaw]) }
+        });
+        if report.is_ok() {
+            for ((slot, ty), value) in results
+                .iter_mut()
+                .zip(&func.signature().results)
+                .zip(raw.iter())
+            {
+                *slot = from_raw(*ty, value);
+            }
+        }
+        Ok(report)
+    }
+
+    /// [`StoreSet::call_func`] for signatures with references: through wasmtime's checked
+    /// call and its boxed values.
+    fn call_func_boxed(
+        &mut self,
+        wasm_func: wasmtime::Func,
+        func: &ExportFunc,
+        args: &[WasmValue],
+        results: &mut [WasmValue],
+    ) -> Result<CallReport, SandboxError> {
+        let params = args
+            .iter()
+            .map(|arg| to_store_val(&mut self.store, arg))
+            .collect::<Result<Vec<Val>, _>>()?;
+        let mut values = vec![Val::I32(0); results.len()];
+        let report = self.run_armed(|store| wasm_func.call(store, &params, &mut values));
+        if report.is_ok() {
+            for (slot, value) in results.iter_mut().zip(&values) {
+                if let Some(value) = from_store_val(&self.store, value) {
+                    *slot = value;
+                }
+            }
+        }
+        let _ = func;
+        Ok(report)
+    }
+
+    /// The output and denials captured since they were last taken.
+    fn take_output(&self) -> CapturedOutput {
+        let state = self.store.data();
+        CapturedOutput {
+            stdout: state.stdout.take(),
+            stderr: state.stderr.take(),
+            stdout_truncated: state.stdout.truncated(),
+            stderr_truncated: state.stderr.truncated(),
+            denied: state.denials.take(),
+        }
     }
 
     fn global(&mut self, index: usize, name: &str) -> Result<wasmtime::Global, SandboxError> {
@@ -1243,6 +1438,23 @@ impl Instance for WasmtimeInstance {
         self.set.call(0, name, args)
     }
 
+    fn export_func(&mut self, name: &str) -> Result<ExportFunc, SandboxError> {
+        self.set.export_func(0, name, self.token)
+    }
+
+    fn call_func(
+        &mut self,
+        func: &ExportFunc,
+        args: &[WasmValue],
+        results: &mut [WasmValue],
+    ) -> Result<CallReport, SandboxError> {
+        self.set.call_func(self.token, func, args, results)
+    }
+
+    fn take_output(&mut self) -> CapturedOutput {
+        self.set.take_output()
+    }
+
     fn fuel_consumed(&self) -> Option<u64> {
         self.set.fuel_consumed()
     }
@@ -1319,6 +1531,7 @@ impl WasmtimeLinker {
                 store,
                 slots: Vec::new(),
                 funcs: Vec::new(),
+                resolved: Vec::new(),
                 limits,
             },
             linker,

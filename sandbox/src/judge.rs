@@ -900,10 +900,17 @@ impl Judge {
     /// A judge on `runtime`. Asking for one that is not compiled in gives a report whose
     /// compilation error says so.
     pub fn on(runtime: Runtime, config: SandboxConfig) -> Self {
+        // wasmtime instances come from a pool unless the configuration says otherwise (see
+        // `default_judge_pool`); wasmer has no pooling allocator.
+        let instance_allocation = match (runtime, config.instance_allocation) {
+            (Runtime::Wasmtime, InstanceAllocation::OnDemand) => default_judge_pool(),
+            (_, allocation) => allocation,
+        };
         Judge {
             runtime,
             config: SandboxConfig {
                 max_fuel: None,
+                instance_allocation,
                 ..config
             },
             mode: Mode::Wasi,
@@ -928,9 +935,22 @@ impl Judge {
         self
     }
 
-    /// Picks the engine.
-    pub fn runtime(mut self, runtime: Runtime) -> Self {
-        self.runtime = runtime;
+    /// Picks the engine (and, on wasmtime, the default pool when the configuration has
+    /// none: see [`Judge::on`]).
+    pub fn runtime(self, runtime: Runtime) -> Self {
+        let Judge { config, .. } = &self;
+        let allocation = match (runtime, config.instance_allocation) {
+            (Runtime::Wasmtime, InstanceAllocation::OnDemand) => default_judge_pool(),
+            (Runtime::Wasmer, _) => InstanceAllocation::OnDemand,
+            (_, allocation) => allocation,
+        };
+        Judge { runtime, ..self }.instance_allocation(allocation)
+    }
+
+    /// How instances are allocated: on wasmtime a pool by default ([`default_judge_pool`]);
+    /// [`InstanceAllocation::OnDemand`] maps each test's memory afresh.
+    pub fn instance_allocation(mut self, allocation: InstanceAllocation) -> Self {
+        self.config.instance_allocation = allocation;
         self
     }
 
@@ -1402,7 +1422,7 @@ fn run(
     entry: &str,
     args: &[WasmValue],
 ) -> ExecutionResult {
-    let mut instance = match module.instantiate(config) {
+    let mut instance = match instantiate_waiting(module, config) {
         Ok(instance) => instance,
         Err(report) => return *report,
     };
@@ -1410,6 +1430,46 @@ fn run(
         Ok(result) => result,
         Err(error) => ExecutionResult::new(module.kind(), Outcome::Failed(error)),
     }
+}
+
+/// How long a test waits for a pool slot that other judges of the same engine hold (a
+/// judge's own workers never exhaust its pool), before the run fails with `pool_exhausted`.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// Instantiates `module`, waiting for a free slot while its pool is exhausted: several
+/// evaluations sharing one pooled engine (judges of the same configuration, on several
+/// threads) take turns instead of failing.
+fn instantiate_waiting(
+    module: &dyn CompiledModule,
+    config: &SandboxConfig,
+) -> Result<Box<dyn crate::Instance>, Box<ExecutionResult>> {
+    let started = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match module.instantiate(config) {
+            Err(report)
+                if matches!(
+                    report.outcome,
+                    Outcome::Failed(SandboxError::PoolExhausted { .. })
+                ) && started.elapsed() < POOL_WAIT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The pool a judge on wasmtime gets unless its configuration asks for one (or for
+/// [`Judge::instance_allocation`]): a slot per worker of the machine, twice over, at least 8.
+/// Judging is many short-lived instances, and a pool reuses their memory instead of mapping
+/// and unmapping it per test, which also serialised parallel workers on the kernel's memory
+/// map lock and their TLB shootdowns.
+pub fn default_judge_pool() -> InstanceAllocation {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slots = u32::try_from(cores.saturating_mul(2)).unwrap_or(u32::MAX);
+    InstanceAllocation::pooling(slots.clamp(8, 1024))
 }
 
 /// Function results as the judge prints them: one line, separated by spaces.
