@@ -101,13 +101,33 @@ pub fn run_case(backend: BackendKind, name: &str, case: fn(&Harness)) {
 }
 
 /// Set (to anything but `0`) to run the suite with every optimisation on: the module cache in
-/// memory and on disk, and wasmtime's pooling allocator (`cargo xtask ci` runs the suite once
-/// this way too). Nothing the suite checks may change.
+/// memory and on disk, wasmtime's pooling allocator, and calls through the fast path
+/// (`cargo xtask ci` runs the suite once this way too). Nothing the suite checks may change.
 pub const OPTIMISED_ENV: &str = "SANDBOX_CONFORMANCE_OPTIMISED";
+
+/// Whether [`OPTIMISED_ENV`] is set.
+pub fn is_optimised() -> bool {
+    std::env::var(OPTIMISED_ENV).is_ok_and(|v| v != "0")
+}
+
+/// `func(args)` through the call fast path ([`sandbox::Instance::call_func`]), reported as
+/// [`sandbox::Instance::call`] would report it; the optimised pass runs the suite's calls
+/// this way, so every check of a call's outcome also checks the fast path.
+pub fn call_fast(
+    instance: &mut dyn sandbox::Instance,
+    func: &str,
+    args: &[WasmValue],
+) -> Result<ExecutionResult, SandboxError> {
+    let export = instance.export_func(func)?;
+    let mut results = vec![WasmValue::I32(0); export.signature().results.len()];
+    let report = instance.call_func(&export, args, &mut results)?;
+    let output = instance.take_output();
+    Ok(report.into_execution_result(instance.kind(), results, output))
+}
 
 /// `config` with the optimisations of [`OPTIMISED_ENV`] turned on, if it is set.
 pub fn optimised(mut config: SandboxConfig) -> SandboxConfig {
-    if std::env::var(OPTIMISED_ENV).is_ok_and(|v| v != "0") {
+    if is_optimised() {
         if !config.cache.is_enabled() {
             let dir = std::env::temp_dir()
                 .join(format!("sandbox-conformance-cache-{}", std::process::id()));
@@ -169,12 +189,16 @@ impl Harness {
         config: &SandboxConfig,
     ) -> ExecutionResult {
         let module = self.load(fixture_name, config);
-        match module.instantiate(config) {
-            Ok(mut instance) => instance
-                .call(func, args)
-                .unwrap_or_else(|err| panic!("{}: calling {func}: {err}", self.backend)),
-            Err(report) => *report,
-        }
+        let mut instance = match module.instantiate(config) {
+            Ok(instance) => instance,
+            Err(report) => return *report,
+        };
+        let called = if is_optimised() {
+            call_fast(&mut *instance, func, args)
+        } else {
+            instance.call(func, args)
+        };
+        called.unwrap_or_else(|err| panic!("{}: calling {func}: {err}", self.backend))
     }
 
     /// Runs a WASI command (`_start`) of `fixture_name` under `config` in a fresh instance.

@@ -122,6 +122,31 @@ impl CallReport {
         matches!(self.outcome, Outcome::Ok)
     }
 
+    /// The [`crate::ExecutionResult`] [`crate::Instance::call`] would have returned for the
+    /// same call: this report, the values the call wrote into its results slice (kept only
+    /// for a normal return) and the output taken after it ([`crate::Instance::take_output`]).
+    pub fn into_execution_result(
+        self,
+        backend: crate::BackendKind,
+        return_values: Vec<WasmValue>,
+        output: CapturedOutput,
+    ) -> crate::ExecutionResult {
+        let returned = matches!(self.outcome, Outcome::Ok);
+        let mut result = crate::ExecutionResult::new(backend, self.outcome);
+        if returned {
+            result.return_values = return_values;
+        }
+        result.execution_time = self.execution_time;
+        result.fuel_consumed = self.fuel_consumed;
+        result.peak_memory = self.peak_memory;
+        result.stdout = output.stdout;
+        result.stderr = output.stderr;
+        result.stdout_truncated = output.stdout_truncated;
+        result.stderr_truncated = output.stderr_truncated;
+        result.record_denials(output.denied);
+        result
+    }
+
     /// The report, or its failure as an error (a WASI exit is not a failure), as
     /// [`crate::ExecutionResult::into_result`].
     pub fn into_result(self) -> Result<CallReport, SandboxError> {

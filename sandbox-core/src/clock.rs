@@ -7,6 +7,10 @@
 //! on the fast path reads the clock twice (start, end) and arms its deadline from the first
 //! read, so the difference is most of the per-call overhead. Calibration (0.5 to 2 ms) runs
 //! once, when [`init`] or the first [`Stamp::now`] asks for the clock.
+//!
+//! A limit and the time reported against it must come from one clock: the deadline checks of
+//! both backends compare stamps (or [`Stamp::as_nanos`]), never an [`Instant`], so a run is never
+//! reported as stopped before its limit because two clocks disagree by a calibration error.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -59,6 +63,13 @@ impl Stamp {
     #[inline]
     pub fn elapsed(self) -> Duration {
         Stamp::now().duration_since(self)
+    }
+
+    /// Nanoseconds from the clock's origin (its calibration, early in the process) to this
+    /// stamp: a plain number for deadline arithmetic on this clock.
+    pub fn as_nanos(self) -> u64 {
+        let clock = clock();
+        clock.clock.delta_as_nanos(clock.origin_raw, self.0)
     }
 
     /// The [`Instant`] of this stamp (computed, not read: no clock call).

@@ -11,6 +11,7 @@ use sandbox_core::{
     BackendKind, Capabilities, CompiledModule, Sandbox, SandboxConfig, SandboxError,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use wasmer::sys::{CompilerConfig, Features, NativeEngineExt, Singlepass, Target};
 use wasmer_wasix::PluggableRuntime;
@@ -29,6 +30,19 @@ struct EngineKey {
     fuel: bool,
 }
 
+/// How much compiled code one engine takes before new compiles go to a fresh engine (an
+/// estimate: [`code_estimate`] per module). wasmer frees a module's code only with its engine,
+/// so a process compiling module after module would grow for ever; recycling bounds it by
+/// this, plus the code of the modules still alive.
+const RECYCLE_AFTER_BYTES: u64 = 8 << 20;
+
+/// The estimated code footprint of a module of `wasm_len` bytes: singlepass emits several
+/// bytes of machine code per byte of wasm, and wasmer maps every module's code, data and
+/// trampolines in page-sized pieces of their own.
+fn code_estimate(wasm_len: usize) -> u64 {
+    (wasm_len as u64).saturating_mul(4).saturating_add(16 << 10)
+}
+
 /// A shared engine with its compile lock and its watchdog.
 pub(crate) struct EngineEntry {
     /// The wasmer engine; runs clone the handle and install their own tunables on the clone.
@@ -44,6 +58,8 @@ pub(crate) struct EngineEntry {
     wasix: OnceLock<Arc<PluggableRuntime>>,
     /// What this engine's code depends on, for the module cache and AOT artifacts.
     fingerprint: CodeFingerprint,
+    /// The estimated code compiled or loaded into this engine so far.
+    code_bytes: AtomicU64,
 }
 
 /// The fingerprint of an engine: metering, the instrumentation revision, the features, the
@@ -63,6 +79,17 @@ fn fingerprint(key: EngineKey, target: &Target) -> CodeFingerprint {
 }
 
 impl EngineEntry {
+    /// Counts a module's code against the recycling bound.
+    fn add_code(&self, wasm_len: usize) {
+        self.code_bytes
+            .fetch_add(code_estimate(wasm_len), Ordering::Relaxed);
+    }
+
+    /// Whether new modules should go to a fresh engine.
+    fn is_full(&self) -> bool {
+        self.code_bytes.load(Ordering::Relaxed) >= RECYCLE_AFTER_BYTES
+    }
+
     /// The wasix runtime (task manager on the backend's Tokio runtime, this engine).
     pub(crate) fn wasix_runtime(&self) -> Result<Arc<PluggableRuntime>, SandboxError> {
         if let Some(runtime) = self.wasix.get() {
@@ -78,9 +105,15 @@ fn registry() -> &'static Mutex<HashMap<EngineKey, Arc<EngineEntry>>> {
     REGISTRY.get_or_init(Default::default)
 }
 
-/// The engine for `key`, created on first use and shared for the life of the process.
+/// The current engine for `key`: created on first use, shared by every sandbox of that key,
+/// and replaced by a fresh one once it holds [`RECYCLE_AFTER_BYTES`] of code. A replaced
+/// engine lives on while any module compiled on it (or instance of one) does, and is freed
+/// with the last of them, its code with it.
 fn shared_engine(key: EngineKey) -> Arc<EngineEntry> {
     let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if registry.get(&key).is_some_and(|entry| entry.is_full()) {
+        registry.remove(&key);
+    }
     registry
         .entry(key)
         .or_insert_with(|| {
@@ -104,6 +137,7 @@ fn shared_engine(key: EngineKey) -> Arc<EngineEntry> {
                 watchdog: Watchdog::default(),
                 wasix: OnceLock::new(),
                 fingerprint,
+                code_bytes: AtomicU64::new(0),
             })
         })
         .clone()
@@ -143,6 +177,8 @@ fn engine_features() -> Features {
 #[derive(Clone)]
 pub struct WasmerSandbox {
     config: SandboxConfig,
+    key: EngineKey,
+    /// The engine current when the sandbox was made (compiles take the current one).
     engine: Arc<EngineEntry>,
 }
 
@@ -153,13 +189,20 @@ impl WasmerSandbox {
     /// Fails with `unsupported` when the configuration does not validate.
     pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
         config.validate()?;
-        let engine = shared_engine(EngineKey {
+        let key = EngineKey {
             fuel: config.max_fuel.is_some(),
-        });
-        Ok(WasmerSandbox { config, engine })
+        };
+        let engine = shared_engine(key);
+        Ok(WasmerSandbox {
+            config,
+            key,
+            engine,
+        })
     }
 
-    /// The underlying (shared) wasmer engine.
+    /// The shared wasmer engine current when this sandbox was made. Modules compiled later
+    /// may be on a newer one: engines are recycled after a bound of compiled code (see the
+    /// crate documentation).
     pub fn engine(&self) -> &wasmer::Engine {
         &self.engine.engine
     }
@@ -196,7 +239,7 @@ impl Sandbox for WasmerSandbox {
         wasm: &[u8],
         info: ModuleInfo,
     ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
-        let entry = &self.engine;
+        let entry = &shared_engine(self.key);
         // The middleware keeps the layout of the module being compiled: one compile at a time.
         let guard = entry.compile_lock.lock().unwrap_or_else(|e| e.into_inner());
         // Drop any stale layout from a compile that failed half-way.
@@ -215,6 +258,7 @@ impl Sandbox for WasmerSandbox {
         });
         let layout = entry.middleware.take_layout();
         drop(guard);
+        entry.add_code(wasm.len());
         let module = compiled.map_err(|err| {
             // Core validated the bytes already, so a refusal here is a feature or limit of
             // this engine, not a malformed module.
@@ -235,7 +279,7 @@ impl Sandbox for WasmerSandbox {
 
     fn linker(&self) -> Result<Box<dyn sandbox_core::Linker>, SandboxError> {
         Ok(Box::new(crate::instance::WasmerLinker::new(
-            self.engine.clone(),
+            shared_engine(self.key),
             self.config.clone(),
         )))
     }
@@ -268,15 +312,17 @@ impl Sandbox for WasmerSandbox {
         // instrumentation revision), unmodified.
         // wasmer panics when the process runs out of mappings for code memory (its engines
         // keep every module's code for their lifetime): an error, not a crash.
+        let entry = shared_engine(self.key);
+        entry.add_code(module.len());
         let module = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-            wasmer::Module::deserialize(&self.engine.engine, module.to_vec())
+            wasmer::Module::deserialize(&entry.engine, module.to_vec())
         }))
         .map_err(|_| {
             refused("wasmer panicked while loading the code (out of code memory?)".into())
         })?
         .map_err(|err| refused(err.to_string()))?;
         Ok(Arc::new(WasmerModule::new(
-            self.engine.clone(),
+            entry,
             module,
             info,
             Arc::new(layout),

@@ -510,6 +510,10 @@ impl StoreSet {
             return Ok((report, None));
         }
         prepare_stack(self.limits.stack);
+        // The watchdog's deadline is on the clock the run's time is reported on; the sleeps of
+        // WASI are capped by the same deadline as an `Instant`.
+        let limit_nanos = u64::try_from(self.limits.time.as_nanos()).unwrap_or(u64::MAX);
+        let deadline_nanos = started.as_nanos().saturating_add(limit_nanos);
         let start = started.to_instant();
         let deadline = start
             .checked_add(self.limits.time)
@@ -529,7 +533,7 @@ impl StoreSet {
                 .engine
                 .watchdog
                 .watch(
-                    deadline,
+                    deadline.map(|_| deadline_nanos),
                     cancel,
                     self.store.interrupter(),
                     self.spare_signal.take(),

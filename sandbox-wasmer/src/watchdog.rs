@@ -33,15 +33,19 @@
 //! Deregistration takes the same lock the watchdog holds while interrupting, so once a run's
 //! [`Watch`] is finished no further interrupt is sent for it, and why it was stopped is final.
 
+use sandbox_core::clock::Stamp;
 use sandbox_core::CancelHandle;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmer::Interrupter;
 
 /// How often an expired or cancelled run is interrupted again until it stops.
 pub(crate) const RETRY: Duration = Duration::from_millis(1);
+
+/// [`RETRY`] in nanoseconds.
+const RETRY_NANOS: u64 = RETRY.as_nanos() as u64;
 
 /// A watchdog: the registration list and, once started, its thread.
 #[derive(Default)]
@@ -60,8 +64,11 @@ struct State {
     next_id: u64,
     runs: Vec<Run>,
     started: bool,
-    /// When the thread will wake up by itself (`None`: only when notified).
-    wake_at: Option<Instant>,
+    /// Set when the watchdog's engine is gone: the thread ends.
+    closed: bool,
+    /// When the thread will wake up by itself (`None`: only when notified), in
+    /// [`Stamp::as_nanos`] of the sandbox's clock.
+    wake_at: Option<u64>,
 }
 
 /// Why the watchdog stopped a run (the first reason it had).
@@ -255,8 +262,9 @@ impl Drop for SignalGuard {
 
 struct Run {
     id: u64,
-    /// `None` when the time limit is not enforced (the run is watched for cancellation only).
-    deadline: Option<Instant>,
+    /// `None` when the time limit is not enforced (the run is watched for cancellation only);
+    /// in [`Stamp::as_nanos`] of the sandbox's clock, the clock the run's time is reported on.
+    deadline: Option<u64>,
     cancel: Option<CancelHandle>,
     interrupter: Interrupter,
     signal: Arc<RunSignal>,
@@ -292,7 +300,7 @@ impl Watchdog {
     /// be started.
     pub(crate) fn watch(
         &self,
-        deadline: Option<Instant>,
+        deadline: Option<u64>,
         cancel: Option<CancelHandle>,
         interrupter: Interrupter,
         recycled: Option<Arc<RunSignal>>,
@@ -376,11 +384,22 @@ impl Drop for Watch<'_> {
     }
 }
 
+/// Ends the thread when the engine (its only owner) is dropped, as recycled engines are.
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+    }
+}
+
 fn watch_loop(shared: &Shared) {
     let mut state = shared.lock();
     loop {
-        let now = Instant::now();
-        let mut next_wake: Option<Instant> = None;
+        if state.closed && state.runs.is_empty() {
+            return;
+        }
+        let now = Stamp::now().as_nanos();
+        let mut next_wake: Option<u64> = None;
         for run in &mut state.runs {
             let cancelled = run.cancel.as_ref().is_some_and(CancelHandle::is_pending);
             let expired = run.deadline.is_some_and(|deadline| deadline <= now);
@@ -401,7 +420,7 @@ fn watch_loop(shared: &Shared) {
                     run.interrupter.interrupt();
                     run.signal.signals.fetch_add(1, Ordering::SeqCst);
                 }
-                Some(now + RETRY)
+                Some(now.saturating_add(RETRY_NANOS))
             } else {
                 run.deadline
             };
@@ -415,7 +434,7 @@ fn watch_loop(shared: &Shared) {
             Some(wake) => {
                 shared
                     .wake
-                    .wait_timeout(state, wake.saturating_duration_since(now))
+                    .wait_timeout(state, Duration::from_nanos(wake.saturating_sub(now)))
                     .unwrap_or_else(|e| e.into_inner())
                     .0
             }

@@ -14,7 +14,7 @@ use sandbox_core::{
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::{Caller, FuncType, InstancePre, Linker, ResourceLimiter, Store, Val, ValRaw};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
@@ -219,9 +219,11 @@ struct StoreState {
     host_functions: Arc<[HostFunction]>,
     /// The WASI calls the policy denied since the last call's report.
     denials: DenialLog,
-    /// When the current call must stop; checked against real time when an epoch deadline
-    /// fires, so a run never stops before its limit however the ticks fall.
-    deadline: Instant,
+    /// When the current call started and how long it may run; checked on the same clock the
+    /// call's time is reported on when an epoch deadline fires, so a run never stops before
+    /// its limit however the ticks fall.
+    started: Stamp,
+    limit: Duration,
     /// Set when the deadline callback stopped the run.
     timed_out: bool,
     /// The instance's cancel request, shared with the handles it hands out.
@@ -606,7 +608,7 @@ impl CompiledModule for WasmtimeModule {
             Err(err) => return Err(fail(err)),
         };
         store.data_mut().limiter.tables_to_create = self.info.tables.len();
-        let started = Instant::now();
+        let started = Stamp::now();
         arm_deadline_at(&mut store, limits, started);
         let result = on_big_enough_stack(limits.stack, || pre.instantiate(&mut store));
         let elapsed = started.elapsed();
@@ -768,7 +770,8 @@ fn new_store(
                 tables_to_create: 0,
                 max_instances,
             },
-            deadline: Instant::now() + limits.time,
+            started: Stamp::now(),
+            limit: limits.time,
             timed_out: false,
             cancel: CancelHandle::new(),
             watch_cancel: false,
@@ -791,12 +794,12 @@ fn new_store(
                 state.cancelled = true;
                 return Ok(wasmtime::UpdateDeadline::Interrupt);
             }
-            let now = Instant::now();
-            if now < state.deadline {
+            let elapsed = state.started.elapsed();
+            if elapsed < state.limit {
                 let ticks = if state.watch_cancel {
                     1
                 } else {
-                    ticks_for(state.deadline - now)
+                    ticks_for(state.limit - elapsed)
                 };
                 Ok(wasmtime::UpdateDeadline::Continue(ticks))
             } else {
@@ -834,13 +837,6 @@ fn ticks_for(duration: Duration) -> u64 {
         .max(1)
 }
 
-/// Starts the clock of a call: clears what the previous call recorded and sets the deadline
-/// (when the engine enforces one): the time limit, or the next tick when someone holds a cancel
-/// handle (the callback then looks at the request at every tick).
-fn arm_deadline(store: &mut Store<StoreState>, limits: RunLimits) {
-    arm_deadline_at(store, limits, Instant::now());
-}
-
 /// Clears what the previous call recorded (a timeout, a cancellation, a limit hit).
 fn clear_run_state(store: &mut Store<StoreState>) {
     let state = store.data_mut();
@@ -851,11 +847,14 @@ fn clear_run_state(store: &mut Store<StoreState>) {
     state.limiter.table_hit = None;
 }
 
-/// [`arm_deadline`] for a call that started at `now`.
-fn arm_deadline_at(store: &mut Store<StoreState>, limits: RunLimits, now: Instant) {
+/// Starts the clock of a call that started at `now`: clears what the previous call recorded
+/// and sets the deadline (when the engine enforces one): the time limit, or the next tick when
+/// someone holds a cancel handle (the callback then looks at the request at every tick).
+fn arm_deadline_at(store: &mut Store<StoreState>, limits: RunLimits, now: Stamp) {
     clear_run_state(store);
     let state = store.data_mut();
-    state.deadline = now + limits.time;
+    state.started = now;
+    state.limit = limits.time;
     state.watch_cancel = limits.epoch && state.cancel.is_shared();
     if limits.epoch {
         let ticks = if state.watch_cancel {
@@ -1178,7 +1177,7 @@ impl StoreSet {
         let fuel_before = self.limits.fuel.map(|_| self.store.get_fuel().unwrap_or(0));
         let started = Stamp::now();
         if self.limits.epoch {
-            arm_deadline_at(&mut self.store, self.limits, started.to_instant());
+            arm_deadline_at(&mut self.store, self.limits, started);
         } else {
             clear_run_state(&mut self.store);
         }
@@ -1619,8 +1618,8 @@ impl sandbox_core::Linker for WasmtimeLinker {
         let limits = self.set.limits;
         let store = &mut self.set.store;
         store.data_mut().limiter.tables_to_create = module.info.tables.len();
-        arm_deadline(store, limits);
-        let started = Instant::now();
+        let started = Stamp::now();
+        arm_deadline_at(store, limits, started);
         let linker = &self.linker;
         let result = on_big_enough_stack(limits.stack, || {
             linker.instantiate(&mut *store, &module.module)

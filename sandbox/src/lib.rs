@@ -33,12 +33,12 @@ use std::time::Duration;
 pub use sandbox_core::session::read_module_file;
 pub use sandbox_core::traits::looks_like_text;
 pub use sandbox_core::{
-    cache, compile_wat_to_wasm, config, error, fuel, host, module, outcome, reactor, wasi,
-    ArtifactError, BackendKind, CacheConfig, CacheStatus, CancelHandle, Capabilities, CappedOutput,
-    ClockPolicy, CompiledModule, ExecutionResult, FuncSignature, GuestMemory, HostContext,
-    HostError, HostFunction, HostFunctions, Instance, InstanceAllocation, InstanceId, Linker,
-    ModuleInfo, Outcome, Preopen, Sandbox, SandboxConfig, SandboxError, Session, Trap, ValType,
-    WasmValue,
+    cache, call, compile_wat_to_wasm, config, error, fuel, host, module, outcome, reactor, wasi,
+    ArtifactError, BackendKind, CacheConfig, CacheStatus, CallReport, CancelHandle, Capabilities,
+    CappedOutput, CapturedOutput, ClockPolicy, CompiledModule, ExecutionResult, ExportFunc,
+    FuncSignature, GuestMemory, HostContext, HostError, HostFunction, HostFunctions, Instance,
+    InstanceAllocation, InstanceId, Linker, ModuleInfo, Outcome, Preopen, Sandbox, SandboxConfig,
+    SandboxError, Session, Trap, ValType, WasmValue,
 };
 
 pub use linking::{link_modules, LinkedModules};

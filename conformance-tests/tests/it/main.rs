@@ -7,6 +7,7 @@
 mod cache;
 mod cancel;
 mod differential;
+mod fastcall;
 mod fixtures;
 mod generated;
 mod linking;
@@ -19,6 +20,7 @@ mod wasi;
 mod cases {
     pub use crate::cache::*;
     pub use crate::cancel::*;
+    pub use crate::fastcall::*;
     pub use crate::linking::*;
     pub use crate::realworld::*;
     pub use crate::suite::*;
@@ -153,4 +155,8 @@ conformance! {
     cancel_handles_of_an_instance_share_one_request,
     time_limit_still_applies_while_a_cancel_handle_exists,
     cancel_with_the_time_limit_off_ends_the_next_call,
+    fast_calls_return_what_calls_return,
+    fast_calls_refuse_what_calls_refuse,
+    fast_calls_keep_every_limit,
+    fast_calls_leave_output_for_take_output,
 }
