@@ -5,10 +5,11 @@
 //! Cases are `{backend}/{fixture}` on one worker thread, so the elements per second criterion
 //! reports are test cases per second per core: `accepted.wasm` is a WASI command (stdin in,
 //! stdout compared), `solve.wat` the same problem in function mode (arguments in, results
-//! compared). Variants sit between backend and fixture: `wasmtime/pooling/accepted.wasm`
-//! (wasmtime's pooling allocator), `{backend}/jobs-2/accepted.wasm` (two workers; on a machine
-//! with two free cores this shows how throughput scales) and
-//! `wasmtime/jobs-2-pooling/accepted.wasm`.
+//! compared). The judge allocates instances as it does by default (from a pool on wasmtime).
+//! Variants sit between backend and fixture: `wasmtime/on-demand/accepted.wasm` (each test's
+//! memory mapped afresh), `{backend}/jobs-2/accepted.wasm` (two workers; on a machine with two
+//! free cores this shows how throughput scales; the `scaling` probe draws the whole curve)
+//! and `wasmtime/jobs-2-on-demand/accepted.wasm`.
 
 // `criterion_group!` generates a public function without documentation.
 #![allow(missing_docs)]
@@ -35,18 +36,18 @@ fn trivial_tests() -> Vec<TestCase> {
 }
 
 /// The judge variants measured on `runtime`: label (the id's part before the fixture), jobs,
-/// whether instances come from a pool.
+/// whether instances are mapped on demand instead of the judge's default (a pool, on wasmtime).
 fn variants(runtime: Runtime, fixture: &str) -> Vec<(String, usize, bool)> {
     let name = runtime.name();
     let mut variants = vec![(name.to_string(), 1, false)];
     if fixture == "accepted.wasm" {
-        let pooling = runtime == Runtime::Wasmtime;
-        if pooling {
-            variants.push((format!("{name}/pooling"), 1, true));
+        let pooled = runtime == Runtime::Wasmtime;
+        if pooled {
+            variants.push((format!("{name}/on-demand"), 1, true));
         }
         variants.push((format!("{name}/jobs-2"), 2, false));
-        if pooling {
-            variants.push((format!("{name}/jobs-2-pooling"), 2, true));
+        if pooled {
+            variants.push((format!("{name}/jobs-2-on-demand"), 2, true));
         }
     }
     variants
@@ -63,16 +64,13 @@ fn judge(c: &mut Criterion) {
     ] {
         let wasm = example(fixture);
         for runtime in runtimes() {
-            for (label, jobs, pooling) in variants(runtime, fixture) {
-                let config = SandboxConfig {
-                    instance_allocation: if pooling {
-                        InstanceAllocation::pooling(jobs as u32)
-                    } else {
-                        InstanceAllocation::OnDemand
-                    },
-                    ..SandboxConfig::default()
-                };
-                let judge = Judge::on(runtime, config).mode(mode.clone()).jobs(jobs);
+            for (label, jobs, on_demand) in variants(runtime, fixture) {
+                let mut judge = Judge::on(runtime, SandboxConfig::default())
+                    .mode(mode.clone())
+                    .jobs(jobs);
+                if on_demand {
+                    judge = judge.instance_allocation(InstanceAllocation::OnDemand);
+                }
                 let module = judge.compile(&wasm).expect("the example compiles");
                 group.bench_function(BenchmarkId::new(label, fixture), |b| {
                     b.iter(|| {

@@ -104,6 +104,16 @@ fn call(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(runtime.name(), "add.wat"), |b| {
             b.iter(|| instance.call("add", black_box(&args)).unwrap())
         });
+        // The fast path: the export resolved once, arguments and results in arrays.
+        let add = instance.export_func("add").unwrap();
+        let mut results = [WasmValue::I32(0)];
+        group.bench_function(BenchmarkId::new(runtime.name(), "fast/add.wat"), |b| {
+            b.iter(|| {
+                instance
+                    .call_func(&add, black_box(&args), &mut results)
+                    .unwrap()
+            })
+        });
     }
     group.finish();
 }

@@ -16,7 +16,9 @@
 //!   `sandbox-bench` (`phases`: compile, instantiate, call, WASI hello-world; `judge`: judge
 //!   throughput; `kernels`: the C kernels natively and on both engines, fuel and time limit
 //!   on and off) in the bench profile, then the `instance-memory` probe (resident memory per
-//!   live instance, per engine), then the report: `bench/REPORT.md` (phase × case, wasmtime
+//!   live instance, per engine), the scale probes (`scaling`: judge throughput across 1, 2,
+//!   4 and 8 workers; `fresh-instance`: a fresh CPython instance and a judged Python test;
+//!   `rss`: resident memory over a million runs and ten thousand modules), then the report: `bench/REPORT.md` (phase × case, wasmtime
 //!   and wasmer medians ± spread, the design's targets met or not, the gap and its cause
 //!   when not) and `bench/report.svg` (the same as log-scale bars), with the machine it ran
 //!   on, with the Python package's per-run overhead beside the same work from Rust (the wheel
@@ -42,6 +44,7 @@ mod capi;
 mod python;
 mod python_report;
 mod report;
+mod scale_report;
 mod setup;
 mod tidy;
 
@@ -182,6 +185,9 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             let calls = capi::calls(root)?;
             std::fs::write(criterion_dir.join(capi::CALLS_FILE), calls.join("\n"))
                 .context("cannot save the C call bench's results")?;
+            let scale = scale_report::run_probes(root, &target_dir)?;
+            std::fs::write(criterion_dir.join(scale_report::FILE), scale.join("\n"))
+                .context("cannot save the scaling probes' results")?;
         }
     } else if let Ok(saved) = std::fs::read_to_string(criterion_dir.join(MEMORY_FILE)) {
         memory = saved
@@ -202,6 +208,15 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         }
     };
     let python_runs = host_runs(python_report::FILE)?;
+    let scale_lines: Vec<String> =
+        match std::fs::read_to_string(criterion_dir.join(scale_report::FILE)) {
+            Ok(saved) if report_only || criterion_args.is_empty() => saved
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        };
     let c_runs = host_runs(capi::CALLS_FILE)?;
     let results = report::collect(&criterion_dir, (!report_only).then_some(started))?;
     if results.is_empty() {
@@ -217,6 +232,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         quick,
         python: &python_runs,
         c: &c_runs,
+        scale: &scale_lines,
     });
     std::fs::write(out.join("REPORT.md"), markdown).context("cannot write bench/REPORT.md")?;
     std::fs::write(out.join("report.svg"), report::svg(&results, &machine))
