@@ -191,6 +191,9 @@ struct StoreSet {
     resolved: Vec<Resolved>,
     /// The last watched run's signal, for the next run to recycle.
     spare_signal: Option<Arc<RunSignal>>,
+    /// Whether any instance imports anything: without imports a run makes no host call (no
+    /// WASI sleep to cap, no host function to count), so the per-thread guards are skipped.
+    imports_anything: bool,
 }
 
 /// A live wasmer instance.
@@ -321,6 +324,7 @@ impl StoreSet {
             globals_clean: false,
             resolved: Vec::new(),
             spare_signal: None,
+            imports_anything: false,
         }
     }
 
@@ -514,10 +518,12 @@ impl StoreSet {
         // WASI are capped by the same deadline as an `Instant`.
         let limit_nanos = u64::try_from(self.limits.time.as_nanos()).unwrap_or(u64::MAX);
         let deadline_nanos = started.as_nanos().saturating_add(limit_nanos);
-        let start = started.to_instant();
-        let deadline = start
-            .checked_add(self.limits.time)
-            .unwrap_or_else(|| start + Duration::from_secs(7 * 24 * 3600));
+        let sleep_deadline = || {
+            let start = started.to_instant();
+            start
+                .checked_add(self.limits.time)
+                .unwrap_or_else(|| start + Duration::from_secs(7 * 24 * 3600))
+        };
         let _runtime = match &self.captured {
             Some(_) => Some(wasi::tokio_runtime()?.enter()),
             None => None,
@@ -527,13 +533,13 @@ impl StoreSet {
         let cancel = self.cancel.is_shared().then(|| self.cancel.clone());
         // Without the wall-clock limit or a cancel handle nothing watches the run, and sleeps
         // are not cut short.
-        let deadline = self.limits.enforce_time.then_some(deadline);
+        let deadline = self.limits.enforce_time.then_some(deadline_nanos);
         let watch = if deadline.is_some() || cancel.is_some() {
             let watch = self
                 .engine
                 .watchdog
                 .watch(
-                    deadline.map(|_| deadline_nanos),
+                    deadline,
                     cancel,
                     self.store.interrupter(),
                     self.spare_signal.take(),
@@ -543,9 +549,11 @@ impl StoreSet {
         } else {
             None
         };
-        let _deadline = deadline.map(DeadlineGuard::set);
+        let host = self.imports_anything;
+        let _deadline = (host && deadline.is_some()).then(|| DeadlineGuard::set(sleep_deadline()));
         let _signal = watch
             .as_ref()
+            .filter(|_| host)
             .map(|watch| SignalGuard::set(watch.signal().clone()));
         // wasmer re-raises a host function's panic once the guest's frames are gone; it ends
         // this run rather than the embedder's thread.
@@ -713,6 +721,7 @@ impl StoreSet {
         if let Err(err) = self.set_imported_memory_max(&instance, &module.layout, imports) {
             return Err(fail(err));
         }
+        self.imports_anything |= !module.info.imports.is_empty();
         self.slots.push(Slot {
             instance: instance.clone(),
             info: module.info.clone(),

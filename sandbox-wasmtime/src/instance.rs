@@ -1265,9 +1265,9 @@ impl StoreSet {
             });
         };
         if !numeric {
-            return self.call_func_boxed(wasm_func, func, args, results);
+            return self.call_func_boxed(wasm_func, args, results);
         }
-        const INLINE: usize = 16;
+        const INLINE: usize = 8;
         let slots = args.len().max(results.len());
         let mut inline = [ValRaw::i32(0); INLINE];
         let mut spilled = Vec::new();
@@ -1304,7 +1304,6 @@ impl StoreSet {
     fn call_func_boxed(
         &mut self,
         wasm_func: wasmtime::Func,
-        func: &ExportFunc,
         args: &[WasmValue],
         results: &mut [WasmValue],
     ) -> Result<CallReport, SandboxError> {
@@ -1321,7 +1320,6 @@ impl StoreSet {
                 }
             }
         }
-        let _ = func;
         Ok(report)
     }
 

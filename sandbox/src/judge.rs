@@ -877,6 +877,9 @@ pub struct Judge {
     jobs: usize,
     max_reported_output: usize,
     trust_artifacts: bool,
+    /// Whether the pool is the judge's own choice ([`default_judge_pool`]) rather than the
+    /// caller's: a default pool that cannot be reserved falls back to on-demand allocation.
+    default_pool: bool,
 }
 
 impl Default for Judge {
@@ -906,6 +909,7 @@ impl Judge {
             (Runtime::Wasmtime, InstanceAllocation::OnDemand) => default_judge_pool(),
             (_, allocation) => allocation,
         };
+        let default_pool = instance_allocation != config.instance_allocation;
         Judge {
             runtime,
             config: SandboxConfig {
@@ -918,6 +922,7 @@ impl Judge {
             jobs: 0,
             max_reported_output: DEFAULT_MAX_REPORTED_OUTPUT,
             trust_artifacts: false,
+            default_pool,
         }
     }
 
@@ -951,6 +956,7 @@ impl Judge {
     /// [`InstanceAllocation::OnDemand`] maps each test's memory afresh.
     pub fn instance_allocation(mut self, allocation: InstanceAllocation) -> Self {
         self.config.instance_allocation = allocation;
+        self.default_pool = false;
         self
     }
 
@@ -1139,7 +1145,18 @@ impl Judge {
         config: &SandboxConfig,
         wasm: &[u8],
     ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
-        let sandbox = crate::sandbox(self.runtime, config.clone())?;
+        let sandbox = match crate::sandbox(self.runtime, config.clone()) {
+            // The judge's own pool could not be reserved (a process with little address
+            // space, say): judge with instances mapped on demand instead.
+            Err(SandboxError::Unsupported { .. }) if self.default_pool => {
+                let on_demand = SandboxConfig {
+                    instance_allocation: InstanceAllocation::OnDemand,
+                    ..config.clone()
+                };
+                crate::sandbox(self.runtime, on_demand)?
+            }
+            other => other?,
+        };
         let module = if self.trust_artifacts && crate::cache::is_artifact(wasm) {
             // SAFETY: the caller of `trust_artifacts` vouched for the solution's origin.
             unsafe { sandbox.load_aot(wasm)? }

@@ -676,3 +676,61 @@ fn pooling_judges_the_same_and_never_runs_more_workers_than_slots() {
         4
     );
 }
+
+#[test]
+fn a_judge_on_wasmtime_takes_instances_from_a_pool_by_default() {
+    let judge = Judge::on(Runtime::Wasmtime, SandboxConfig::default());
+    assert_eq!(
+        judge.config().instance_allocation,
+        sandbox::judge::default_judge_pool()
+    );
+    assert!(judge.config().instance_allocation.is_pooling());
+    // On demand when asked, and on wasmer (no pooling allocator).
+    let on_demand = judge
+        .clone()
+        .instance_allocation(sandbox::InstanceAllocation::OnDemand);
+    assert!(!on_demand.config().instance_allocation.is_pooling());
+    let wasmer = Judge::on(Runtime::Wasmer, SandboxConfig::default());
+    assert!(!wasmer.config().instance_allocation.is_pooling());
+    assert!(!judge
+        .clone()
+        .runtime(Runtime::Wasmer)
+        .config()
+        .instance_allocation
+        .is_pooling());
+    assert!(wasmer
+        .runtime(Runtime::Wasmtime)
+        .config()
+        .instance_allocation
+        .is_pooling());
+    // An explicit pool is kept.
+    assert_eq!(
+        Judge::on(Runtime::Wasmtime, pooled(3))
+            .config()
+            .instance_allocation,
+        sandbox::InstanceAllocation::pooling(3)
+    );
+}
+
+#[test]
+fn evaluations_sharing_a_full_pool_wait_for_slots_instead_of_failing() {
+    if !available_runtimes().contains(&Runtime::Wasmtime) {
+        return;
+    }
+    // One slot, four evaluations at once on the same engine: each test waits its turn.
+    let judge = Judge::on(Runtime::Wasmtime, pooled(1)).jobs(1);
+    let wasm = example("accepted.wasm");
+    let module = judge.compile(&wasm).unwrap();
+    let tests: Vec<TestCase> = (0..50)
+        .map(|i| TestCase::new(i, format!("{i} 1\n"), format!("{}\n", i + 1)))
+        .collect();
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| judge.evaluate_compiled(&*module, &tests)))
+            .collect();
+        for run in runs {
+            let report = run.join().unwrap();
+            assert_eq!(report.passed, tests.len(), "{report:#?}");
+        }
+    });
+}

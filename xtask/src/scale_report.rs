@@ -27,9 +27,15 @@ const RSS_GOAL: f64 = 1.2;
 fn probes(python: Option<&Path>) -> Vec<(&'static str, Vec<String>)> {
     let args = |list: &[&str]| list.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
     let mut runs = vec![
-        ("scaling", args(&["--backend", "wasmtime"])),
-        ("scaling", args(&["--backend", "wasmtime", "--on-demand"])),
-        ("scaling", args(&["--backend", "wasmer"])),
+        (
+            "scaling",
+            args(&["--backend", "wasmtime", "--tests", "4000"]),
+        ),
+        (
+            "scaling",
+            args(&["--backend", "wasmtime", "--on-demand", "--tests", "4000"]),
+        ),
+        ("scaling", args(&["--backend", "wasmer", "--tests", "4000"])),
     ];
     for backend in ["wasmtime", "wasmer"] {
         for mode in ["runs", "modules"] {
@@ -146,13 +152,18 @@ fn scaling(out: &mut String, runs: &[Value]) {
     let mut jobs: Vec<u64> = runs.iter().filter_map(|run| run["jobs"].as_u64()).collect();
     jobs.sort_unstable();
     jobs.dedup();
+    let tests = runs
+        .first()
+        .and_then(|run| run["tests"].as_u64())
+        .unwrap_or(0);
     let _ = writeln!(out, "## Scaling across workers\n");
     let _ = writeln!(
         out,
-        "Judging 1,000 trivial WASI tests (`examples/judge/accepted.wasm`) with 1, 2, 4 and 8 \
-         worker threads on this machine's **{cores:.0} logical CPUs** (`cargo run --release -p \
-         sandbox-bench --bin scaling -- --backend B [--on-demand]`: the median of 7 rounds \
-         after a warm-up, the worker counts taking turns). Each cell is the time of a round and \
+        "Judging {tests} trivial WASI tests (`examples/judge/accepted.wasm`) with 1, 2, 4 and \
+         8 worker threads on this machine's **{cores:.0} logical CPUs** (`cargo run --release \
+         -p sandbox-bench --bin scaling -- --backend B [--on-demand] --tests {tests}`: the \
+         median of 7 rounds after a warm-up, the worker counts taking turns; each round starts \
+         and joins its worker threads, as every judge evaluation does). Each cell is the time of a round and \
          the tests per second; the speed-up of 2 workers over 1 is checked against the goal \
          ({SCALING_GOAL}×). `pooling` is the judge's default on wasmtime, `on_demand` maps \
          every test's memory afresh.\n"

@@ -973,3 +973,65 @@ fn a_cancel_stops_its_own_run_only() {
         other => panic!("{other}"),
     }
 }
+
+/// A module of its own for each `n`: `f` returns `n`.
+fn distinct(n: i64) -> Vec<u8> {
+    compile_wat_to_wasm(format!(
+        "(module (func (export \"f\") (result i64) i64.const {n}))"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn engines_are_recycled_invisibly_after_many_compiles() {
+    // Enough small modules to pass the recycling bound (8 MiB of estimated code, about 16
+    // KiB a small module) more than once, from one sandbox.
+    let sandbox = WasmerSandbox::new(SandboxConfig::default()).unwrap();
+    let first = sandbox.load(ADD.as_bytes()).unwrap();
+    let mut first_instance = first.instantiate(sandbox.config()).unwrap();
+    let mut kept = Vec::new();
+    for n in 0..1200 {
+        let module = sandbox.load(&distinct(n)).unwrap();
+        let mut instance = module.instantiate(sandbox.config()).unwrap();
+        let result = instance.call("f", &[]).unwrap();
+        assert_eq!(result.return_values, [WasmValue::I64(n)]);
+        if n % 300 == 0 {
+            kept.push((n, module));
+        }
+    }
+    // A module compiled on a retired engine still instantiates and runs, and so does an
+    // instance created before the engine was retired.
+    let result = first
+        .instantiate(sandbox.config())
+        .unwrap()
+        .call("add", &[WasmValue::I32(2), WasmValue::I32(3)])
+        .unwrap();
+    assert_eq!(result.return_values, [WasmValue::I32(5)]);
+    let result = first_instance
+        .call("add", &[WasmValue::I32(4), WasmValue::I32(5)])
+        .unwrap();
+    assert_eq!(result.return_values, [WasmValue::I32(9)]);
+    for (n, module) in kept {
+        let result = module
+            .instantiate(sandbox.config())
+            .unwrap()
+            .call("f", &[])
+            .unwrap();
+        assert_eq!(result.return_values, [WasmValue::I64(n)]);
+    }
+    // The time limit still holds on a module of a fresh engine (its watchdog runs).
+    let config = SandboxConfig {
+        max_execution_time: Duration::from_millis(50),
+        max_fuel: None,
+        ..SandboxConfig::default()
+    };
+    let sandbox = WasmerSandbox::new(config.clone()).unwrap();
+    let result = sandbox
+        .load(LOOPS.as_bytes())
+        .unwrap()
+        .instantiate(&config)
+        .unwrap()
+        .call("spin", &[])
+        .unwrap();
+    assert_eq!(result.outcome.kind(), "time_limit_exceeded");
+}
