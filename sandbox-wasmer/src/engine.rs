@@ -80,7 +80,7 @@ fn fingerprint(key: EngineKey, target: &Target) -> CodeFingerprint {
 
 impl EngineEntry {
     /// Counts a module's code against the recycling bound.
-    fn add_code(&self, wasm_len: usize) {
+    pub(crate) fn add_code(&self, wasm_len: usize) {
         self.code_bytes
             .fetch_add(code_estimate(wasm_len), Ordering::Relaxed);
     }

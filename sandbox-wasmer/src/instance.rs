@@ -40,6 +40,31 @@ pub(crate) struct WasmerModule {
 }
 
 impl WasmerModule {
+    /// This module on `engine`, an engine of the same configuration (another generation of
+    /// it, see the engine registry): its compiled code serialised and loaded there, not
+    /// recompiled.
+    fn on_engine(&self, engine: &Arc<EngineEntry>) -> Result<WasmerModule, SandboxError> {
+        let refused = |err: &dyn std::fmt::Display| SandboxError::Unsupported {
+            reason: format!("cannot move the module to this store's engine: {err}"),
+        };
+        let code = self.module.serialize().map_err(|err| refused(&err))?;
+        engine.add_code(code.len());
+        // SAFETY: `code` is what wasmer serialised a moment ago, in this process, from a module
+        // of an engine with the same key and so the same fingerprint (compiler, features,
+        // target, metering, instrumentation) as `engine`.
+        let module = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+            wasmer::Module::deserialize(&engine.engine, code)
+        }))
+        .map_err(|_| refused(&"wasmer panicked while loading the code"))?
+        .map_err(|err| refused(&err))?;
+        Ok(WasmerModule {
+            engine: engine.clone(),
+            module,
+            info: self.info.clone(),
+            layout: self.layout.clone(),
+        })
+    }
+
     pub(crate) fn new(
         engine: Arc<EngineEntry>,
         module: wasmer::Module,
@@ -722,6 +747,8 @@ impl StoreSet {
             return Err(fail(err));
         }
         self.imports_anything |= !module.info.imports.is_empty();
+        // The new instance's globals have not been written yet.
+        self.globals_clean = false;
         self.slots.push(Slot {
             instance: instance.clone(),
             info: module.info.clone(),
@@ -1359,13 +1386,21 @@ impl sandbox_core::Linker for WasmerLinker {
                 ),
             }));
         };
-        if !Arc::ptr_eq(&module.engine, &self.set.engine) {
+        let moved;
+        let module = if Arc::ptr_eq(&module.engine, &self.set.engine) {
+            module
+        } else if module.engine.fuel != self.set.engine.fuel {
             return Err(fail(SandboxError::Unsupported {
                 reason: "the module was compiled by a sandbox with another engine configuration \
                          (fuel metering); compile it with this store's sandbox"
                     .into(),
             }));
-        }
+        } else {
+            // The same configuration on another engine (engines are recycled after a bound of
+            // compiled code): the code moves over to this store's engine.
+            moved = module.on_engine(&self.set.engine).map_err(fail)?;
+            &moved
+        };
         if self.set.slots.len() >= MAX_LINKED_INSTANCES {
             return Err(fail(SandboxError::LinkError {
                 reason: format!("a linked store holds at most {MAX_LINKED_INSTANCES} instances"),

@@ -1145,19 +1145,23 @@ impl Judge {
         config: &SandboxConfig,
         wasm: &[u8],
     ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+        let artifact = self.trust_artifacts && crate::cache::is_artifact(wasm);
+        let on_demand = || SandboxConfig {
+            instance_allocation: InstanceAllocation::OnDemand,
+            ..config.clone()
+        };
         let sandbox = match crate::sandbox(self.runtime, config.clone()) {
+            // An artifact is compiled for an allocation (`sandbox compile` makes on-demand
+            // ones): the judge's own pool must not refuse it.
+            Ok(_) if artifact && self.default_pool => crate::sandbox(self.runtime, on_demand())?,
             // The judge's own pool could not be reserved (a process with little address
             // space, say): judge with instances mapped on demand instead.
             Err(SandboxError::Unsupported { .. }) if self.default_pool => {
-                let on_demand = SandboxConfig {
-                    instance_allocation: InstanceAllocation::OnDemand,
-                    ..config.clone()
-                };
-                crate::sandbox(self.runtime, on_demand)?
+                crate::sandbox(self.runtime, on_demand())?
             }
             other => other?,
         };
-        let module = if self.trust_artifacts && crate::cache::is_artifact(wasm) {
+        let module = if artifact {
             // SAFETY: the caller of `trust_artifacts` vouched for the solution's origin.
             unsafe { sandbox.load_aot(wasm)? }
         } else {

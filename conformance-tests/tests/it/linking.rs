@@ -243,3 +243,30 @@ pub fn failed_instantiation_keeps_its_writes_to_imported_memory(h: &Harness) {
     );
     assert!(linked.instance("partial").is_err());
 }
+
+pub fn instances_added_after_a_call_run_under_the_store_budget(h: &Harness) {
+    let config = h.config();
+    let sandbox = h.sandbox(config.clone());
+    let add = sandbox.load(&fixture("add.wat")).unwrap();
+    let loops = sandbox.load(&fixture("loops.wat")).unwrap();
+    let mut linker = sandbox.linker().unwrap();
+    let first = linker.instantiate(&*add).unwrap();
+    let result = linker
+        .call(first, "add", &[WasmValue::I32(2), WasmValue::I32(3)])
+        .unwrap();
+    assert_eq!(result.return_values, [WasmValue::I32(5)]);
+    // A second instance, added after the store ran a call, gets what is left of the budget.
+    let second = linker.instantiate(&*loops).unwrap();
+    let result = linker.call(second, "count", &[WasmValue::I32(10)]).unwrap();
+    assert_eq!(
+        result.return_values,
+        [WasmValue::I32(55)],
+        "{}: {:?}",
+        h.backend,
+        result.outcome
+    );
+    let result = linker
+        .call(first, "add", &[WasmValue::I32(1), WasmValue::I32(1)])
+        .unwrap();
+    assert_eq!(result.return_values, [WasmValue::I32(2)]);
+}

@@ -159,4 +159,5 @@ conformance! {
     fast_calls_refuse_what_calls_refuse,
     fast_calls_keep_every_limit,
     fast_calls_leave_output_for_take_output,
+    instances_added_after_a_call_run_under_the_store_budget,
 }

@@ -1011,6 +1011,22 @@ fn engines_are_recycled_invisibly_after_many_compiles() {
         .call("add", &[WasmValue::I32(4), WasmValue::I32(5)])
         .unwrap();
     assert_eq!(result.return_values, [WasmValue::I32(9)]);
+    // A linked store takes modules of any generation of its engine.
+    let mut linker = sandbox.linker().unwrap();
+    let id = linker.instantiate(&*first).unwrap();
+    let result = linker
+        .call(id, "add", &[WasmValue::I32(6), WasmValue::I32(7)])
+        .unwrap();
+    assert_eq!(result.return_values, [WasmValue::I32(13)]);
+    let fresh = sandbox.load(&distinct(-1)).unwrap();
+    let id = linker.instantiate(&*fresh).unwrap();
+    let result = linker.call(id, "f", &[]).unwrap();
+    assert_eq!(
+        result.return_values,
+        [WasmValue::I64(-1)],
+        "{:?}",
+        result.outcome
+    );
     for (n, module) in kept {
         let result = module
             .instantiate(sandbox.config())
