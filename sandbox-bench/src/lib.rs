@@ -269,3 +269,46 @@ mod tests {
         assert!(resident_bytes().is_some_and(|bytes| bytes > 0));
     }
 }
+
+/// What the probe binaries (`instance-memory`, `scaling`, `rss`, `fresh-instance`) share:
+/// reading their flags and printing their JSON lines.
+pub mod probe {
+    use sandbox::Runtime;
+    use std::process::ExitCode;
+
+    /// The engine a `--backend` flag names.
+    pub fn backend(value: Option<String>) -> Result<Runtime, String> {
+        match value.as_deref() {
+            Some("wasmtime") => Ok(Runtime::Wasmtime),
+            Some("wasmer") => Ok(Runtime::Wasmer),
+            other => Err(format!("unknown backend {other:?} (wasmtime or wasmer)")),
+        }
+    }
+
+    /// The positive number a flag's value gives.
+    pub fn positive<T: std::str::FromStr + PartialOrd + Default>(
+        value: Option<String>,
+        flag: &str,
+    ) -> Result<T, String> {
+        value
+            .and_then(|n| n.parse::<T>().ok())
+            .filter(|n| *n > T::default())
+            .ok_or(format!("{flag} needs a positive number"))
+    }
+
+    /// Prints the probe's JSON lines, or its error on stderr (then exits with a failure).
+    pub fn finish(name: &str, result: Result<Vec<String>, String>) -> ExitCode {
+        match result {
+            Ok(lines) => {
+                for line in lines {
+                    println!("{line}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("{name}: {err}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

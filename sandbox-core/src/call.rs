@@ -171,3 +171,20 @@ pub struct CapturedOutput {
     /// WASI calls the policy denied since they were last handed out.
     pub denied: Vec<Denial>,
 }
+
+impl CapturedOutput {
+    /// Takes what the capture buffers and the denial log hold (the truncation flags stay).
+    pub fn take_from(
+        stdout: &crate::CappedOutput,
+        stderr: &crate::CappedOutput,
+        denials: &crate::wasi::DenialLog,
+    ) -> Self {
+        CapturedOutput {
+            stdout: stdout.take(),
+            stderr: stderr.take(),
+            stdout_truncated: stdout.truncated(),
+            stderr_truncated: stderr.truncated(),
+            denied: denials.take(),
+        }
+    }
+}

@@ -5,7 +5,7 @@ use crate::fastcall::{Resolved, Typed};
 use crate::host::{self, from_value, to_value, HostState, HostTrap};
 use crate::middleware::ModuleLayout;
 use crate::tunables::{Accounting, RunTunables};
-use crate::wasi::{self, Captured, DeadlineGuard, GuestExit, RunOutput};
+use crate::wasi::{self, Captured, DeadlineGuard, GuestExit};
 use crate::watchdog::{Cause, RunSignal, SignalGuard};
 use sandbox_core::clock::Stamp;
 use sandbox_core::fuel::FUNCTION_ENTRY_COST;
@@ -143,6 +143,20 @@ impl SandboxGlobals {
     }
 }
 
+impl Slot {
+    /// The exported function `name`.
+    fn exported_function(&self, name: &str) -> Result<Function, SandboxError> {
+        self.instance
+            .exports
+            .get_function(name)
+            .cloned()
+            .map_err(|_| SandboxError::FunctionNotFound {
+                name: name.to_string(),
+                available: self.info.exported_functions().map(str::to_string).collect(),
+            })
+    }
+}
+
 /// A wasmer `Store` that may move to another thread between calls.
 ///
 /// wasmer 7 does not mark `Store` as `Send` because it is built from raw pointers into its own
@@ -237,18 +251,14 @@ struct RunReport {
 }
 
 impl RunReport {
-    fn into_result(self, peak_memory: u64, output: RunOutput) -> ExecutionResult {
-        let mut result = ExecutionResult::new(BackendKind::Wasmer, self.outcome);
-        result.return_values = self.values;
-        result.execution_time = self.elapsed;
-        result.fuel_consumed = self.fuel_consumed;
-        result.peak_memory = peak_memory;
-        result.stdout = output.stdout;
-        result.stderr = output.stderr;
-        result.stdout_truncated = output.stdout_truncated;
-        result.stderr_truncated = output.stderr_truncated;
-        result.record_denials(output.denied);
-        result
+    fn into_result(self, peak_memory: u64, output: CapturedOutput) -> ExecutionResult {
+        CallReport {
+            outcome: self.outcome,
+            execution_time: self.elapsed,
+            fuel_consumed: self.fuel_consumed,
+            peak_memory,
+        }
+        .into_execution_result(BackendKind::Wasmer, self.values, output)
     }
 }
 
@@ -672,7 +682,7 @@ impl StoreSet {
     }
 
     /// What the guest wrote since the last take.
-    fn take_output(&self) -> RunOutput {
+    fn take_output(&self) -> CapturedOutput {
         self.captured
             .as_ref()
             .map(|captured| captured.take())
@@ -808,15 +818,7 @@ impl StoreSet {
         let slot = self.slot(index)?;
         let signature = slot.info.function(name)?;
         signature.check_args(name, args)?;
-        let func = slot
-            .instance
-            .exports
-            .get_function(name)
-            .map_err(|_| SandboxError::FunctionNotFound {
-                name: name.to_string(),
-                available: slot.info.exported_functions().map(str::to_string).collect(),
-            })?
-            .clone();
+        let func = slot.exported_function(name)?;
         let params = args
             .iter()
             .map(|arg| to_store_value(&mut self.store, arg))
@@ -844,15 +846,7 @@ impl StoreSet {
         let position = match known {
             Some(position) => position,
             None => {
-                let func = slot
-                    .instance
-                    .exports
-                    .get_function(name)
-                    .map_err(|_| SandboxError::FunctionNotFound {
-                        name: name.to_string(),
-                        available: slot.info.exported_functions().map(str::to_string).collect(),
-                    })?
-                    .clone();
+                let func = slot.exported_function(name)?;
                 let typed = Typed::of(&self.store, &func, &signature);
                 self.resolved.push(Resolved {
                     slot: index,
@@ -1239,14 +1233,7 @@ impl Instance for WasmerInstance {
     }
 
     fn take_output(&mut self) -> CapturedOutput {
-        let output = self.set.take_output();
-        CapturedOutput {
-            stdout: output.stdout,
-            stderr: output.stderr,
-            stdout_truncated: output.stdout_truncated,
-            stderr_truncated: output.stderr_truncated,
-            denied: output.denied,
-        }
+        self.set.take_output()
     }
 
     fn fuel_consumed(&self) -> Option<u64> {

@@ -42,10 +42,8 @@
 
 use crate::host::HostState;
 use crate::preopen::PreopenFs;
-use sandbox_core::wasi::{
-    errno, path_argument, path_arguments, Denial, DenialLog, SOCKET_FUNCTIONS,
-};
-use sandbox_core::{CappedOutput, SandboxConfig, SandboxError};
+use sandbox_core::wasi::{errno, path_argument, path_arguments, DenialLog, SOCKET_FUNCTIONS};
+use sandbox_core::{CappedOutput, CapturedOutput, SandboxConfig, SandboxError};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
@@ -278,16 +276,6 @@ pub(crate) struct Captured {
     denials: DenialLog,
 }
 
-/// What one run wrote.
-#[derive(Debug, Default)]
-pub(crate) struct RunOutput {
-    pub(crate) stdout: Vec<u8>,
-    pub(crate) stderr: Vec<u8>,
-    pub(crate) stdout_truncated: bool,
-    pub(crate) stderr_truncated: bool,
-    pub(crate) denied: Vec<Denial>,
-}
-
 impl Captured {
     fn new(limit: u64) -> Arc<Self> {
         Arc::new(Captured {
@@ -326,14 +314,8 @@ impl Captured {
     }
 
     /// Takes what was written since the last take.
-    pub(crate) fn take(&self) -> RunOutput {
-        RunOutput {
-            stdout: self.stdout.take(),
-            stderr: self.stderr.take(),
-            stdout_truncated: self.stdout.truncated(),
-            stderr_truncated: self.stderr.truncated(),
-            denied: self.denials.take(),
-        }
+    pub(crate) fn take(&self) -> CapturedOutput {
+        CapturedOutput::take_from(&self.stdout, &self.stderr, &self.denials)
     }
 
     fn write(&self, stream: Stream, data: &[u8]) -> bool {

@@ -192,29 +192,54 @@ fn shared_engine(key: EngineKey) -> Result<Arc<SharedEngine>, SandboxError> {
     Ok(shared)
 }
 
-/// One thread per engine, for the life of the process (engines live in the registry forever),
-/// advancing the epoch so that store deadlines fire. The epoch tracks real time: a tick that
-/// `sleep` delivered late is caught up, so deadlines do not drift with the sleep overshoot.
+/// An engine the ticker advances: its epoch tracks real time from `started`.
+struct Ticked {
+    engine: wasmtime::EngineWeak,
+    started: std::time::Instant,
+    ticks: u128,
+}
+
+/// Registers `engine` with the process's one epoch ticker, starting the ticker on first use.
+///
+/// One thread advances the epoch of every engine that enforces time limits, every
+/// [`EPOCH_TICK`] (a thread per engine would wake the machine once per tick per engine
+/// configuration: a process with a dozen configurations, fuel on and off, pools of several
+/// shapes, took a dozen wake-ups a millisecond from the threads running wasm). The epoch
+/// tracks real time: ticks that `sleep` delivered late are caught up, so deadlines do not
+/// drift with the sleep overshoot. Engines live in the registry for the life of the process.
 fn start_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    let spawned = std::thread::Builder::new()
-        .name("sandbox-wasmtime-epoch".into())
-        .spawn(move || {
-            let started = std::time::Instant::now();
-            let mut ticks: u128 = 0;
-            loop {
-                std::thread::sleep(EPOCH_TICK);
-                let Some(engine) = weak.upgrade() else { break };
-                let due = started.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
-                while ticks < due {
-                    engine.increment_epoch();
-                    ticks += 1;
-                }
-            }
+    static TICKED: Mutex<Vec<Ticked>> = Mutex::new(Vec::new());
+    static STARTED: OnceLock<()> = OnceLock::new();
+    TICKED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Ticked {
+            engine: engine.weak(),
+            started: std::time::Instant::now(),
+            ticks: 0,
         });
-    if let Err(err) = spawned {
-        tracing::error!("cannot start the epoch ticker: {err}; time limits will not fire");
-    }
+    STARTED.get_or_init(|| {
+        let spawned = std::thread::Builder::new()
+            .name("sandbox-wasmtime-epoch".into())
+            .spawn(|| loop {
+                std::thread::sleep(EPOCH_TICK);
+                let mut ticked = TICKED.lock().unwrap_or_else(|e| e.into_inner());
+                ticked.retain_mut(|entry| {
+                    let Some(engine) = entry.engine.upgrade() else {
+                        return false;
+                    };
+                    let due = entry.started.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
+                    while entry.ticks < due {
+                        engine.increment_epoch();
+                        entry.ticks += 1;
+                    }
+                    true
+                });
+            });
+        if let Err(err) = spawned {
+            tracing::error!("cannot start the epoch ticker: {err}; time limits will not fire");
+        }
+    });
 }
 
 /// The core cost model as wasmtime's per-operator table.

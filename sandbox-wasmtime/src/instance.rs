@@ -1326,13 +1326,7 @@ impl StoreSet {
     /// The output and denials captured since they were last taken.
     fn take_output(&self) -> CapturedOutput {
         let state = self.store.data();
-        CapturedOutput {
-            stdout: state.stdout.take(),
-            stderr: state.stderr.take(),
-            stdout_truncated: state.stdout.truncated(),
-            stderr_truncated: state.stderr.truncated(),
-            denied: state.denials.take(),
-        }
+        CapturedOutput::take_from(&state.stdout, &state.stderr, &state.denials)
     }
 
     fn global(&mut self, index: usize, name: &str) -> Result<wasmtime::Global, SandboxError> {

@@ -20,6 +20,7 @@
 use sandbox::judge::{Judge, TestCase};
 use sandbox::lang::{Lang, StagedScript};
 use sandbox::{InstanceAllocation, Runtime, SandboxConfig};
+use sandbox_bench::probe;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -41,26 +42,14 @@ fn parse_args() -> Result<Args, String> {
     let mut script = None;
     let mut tests = 20;
     let mut args = std::env::args().skip(1);
-    let number = |value: Option<String>, flag: &str| {
-        value
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .ok_or(format!("{flag} needs a positive number"))
-    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--backend" => {
-                backend = Some(match args.next().as_deref() {
-                    Some("wasmtime") => Runtime::Wasmtime,
-                    Some("wasmer") => Runtime::Wasmer,
-                    other => return Err(format!("unknown backend {other:?}")),
-                })
-            }
+            "--backend" => backend = Some(probe::backend(args.next())?),
             "--wasm" => wasm = Some(PathBuf::from(args.next().ok_or("--wasm needs a file")?)),
             "--on-demand" => on_demand = true,
-            "--runs" => runs = number(args.next(), "--runs")?,
+            "--runs" => runs = probe::positive(args.next(), "--runs")?,
             "--script" => script = Some(PathBuf::from(args.next().ok_or("--script needs a file")?)),
-            "--tests" => tests = number(args.next(), "--tests")?,
+            "--tests" => tests = probe::positive(args.next(), "--tests")?,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -74,7 +63,7 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-fn measure(args: &Args) -> Result<String, String> {
+fn measure(args: &Args) -> Result<Vec<String>, String> {
     let wasm = std::fs::read(&args.wasm)
         .map_err(|err| format!("cannot read {}: {err}", args.wasm.display()))?;
     let pooled = args.backend == Runtime::Wasmtime && !args.on_demand;
@@ -137,18 +126,12 @@ fn measure(args: &Args) -> Result<String, String> {
         ));
     }
     line.push('}');
-    Ok(line)
+    Ok(vec![line])
 }
 
 fn main() -> ExitCode {
-    match parse_args().and_then(|args| measure(&args)) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("fresh-instance: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    probe::finish(
+        "fresh-instance",
+        parse_args().and_then(|args| measure(&args)),
+    )
 }

@@ -14,7 +14,7 @@
 //! runs it once per engine and allocation.
 
 use sandbox::{InstanceAllocation, Runtime, SandboxConfig};
-use sandbox_bench::{fixture, resident_bytes};
+use sandbox_bench::{fixture, probe, resident_bytes};
 use std::process::ExitCode;
 
 struct Args {
@@ -30,13 +30,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--backend" => {
-                backend = Some(match args.next().as_deref() {
-                    Some("wasmtime") => Runtime::Wasmtime,
-                    Some("wasmer") => Runtime::Wasmer,
-                    other => return Err(format!("unknown backend {other:?}")),
-                })
-            }
+            "--backend" => backend = Some(probe::backend(args.next())?),
             "--pooling" => pooling = true,
             "--instances" => {
                 instances = args
@@ -55,7 +49,7 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-fn measure(args: &Args) -> Result<String, String> {
+fn measure(args: &Args) -> Result<Vec<String>, String> {
     let config = SandboxConfig {
         instance_allocation: if args.pooling {
             InstanceAllocation::pooling(args.instances + 1)
@@ -88,23 +82,17 @@ fn measure(args: &Args) -> Result<String, String> {
     let after = resident_bytes().ok_or("no /proc/self/statm on this system")?;
     drop(live);
     let per_instance = after.saturating_sub(before) / u64::from(args.instances);
-    Ok(format!(
+    Ok(vec![format!(
         "{{\"backend\":\"{}\",\"allocation\":\"{}\",\"instances\":{},\"rss_before\":{before},\"rss_after\":{after},\"bytes_per_instance\":{per_instance}}}",
         args.backend,
         if args.pooling { "pooling" } else { "on_demand" },
         args.instances,
-    ))
+    )])
 }
 
 fn main() -> ExitCode {
-    match parse_args().and_then(|args| measure(&args)) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("instance-memory: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    probe::finish(
+        "instance-memory",
+        parse_args().and_then(|args| measure(&args)),
+    )
 }

@@ -15,7 +15,7 @@
 //! first step, a tenth of the work by default), `rss_last` and `ratio` (last / first).
 
 use sandbox::{Runtime, SandboxConfig, WasmValue};
-use sandbox_bench::{fixture, resident_bytes};
+use sandbox_bench::{fixture, probe, resident_bytes};
 use std::process::ExitCode;
 
 struct Args {
@@ -31,21 +31,9 @@ fn parse_args() -> Result<Args, String> {
     let mut count = None;
     let mut samples = 10;
     let mut args = std::env::args().skip(1);
-    let number = |value: Option<String>, flag: &str| {
-        value
-            .and_then(|n| n.parse::<u64>().ok())
-            .filter(|&n| n > 0)
-            .ok_or(format!("{flag} needs a positive number"))
-    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--backend" => {
-                backend = Some(match args.next().as_deref() {
-                    Some("wasmtime") => Runtime::Wasmtime,
-                    Some("wasmer") => Runtime::Wasmer,
-                    other => return Err(format!("unknown backend {other:?}")),
-                })
-            }
+            "--backend" => backend = Some(probe::backend(args.next())?),
             "--mode" => {
                 modules = Some(match args.next().as_deref() {
                     Some("runs") => false,
@@ -53,8 +41,8 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("unknown mode {other:?} (runs or modules)")),
                 })
             }
-            "--count" => count = Some(number(args.next(), "--count")?),
-            "--samples" => samples = number(args.next(), "--samples")?,
+            "--count" => count = Some(probe::positive(args.next(), "--count")?),
+            "--samples" => samples = probe::positive(args.next(), "--samples")?,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -75,7 +63,7 @@ fn distinct_module(n: u64) -> Vec<u8> {
     sandbox::compile_wat_to_wasm(text).expect("the generated module parses")
 }
 
-fn measure(args: &Args) -> Result<String, String> {
+fn measure(args: &Args) -> Result<Vec<String>, String> {
     let config = SandboxConfig::default();
     let sandbox = sandbox::sandbox(args.backend, config.clone()).map_err(|e| e.to_string())?;
     let add = sandbox
@@ -117,25 +105,16 @@ fn measure(args: &Args) -> Result<String, String> {
         .iter()
         .map(|(done, rss)| format!("[{done},{rss}]"))
         .collect();
-    Ok(format!(
+    Ok(vec![format!(
         "{{\"backend\":\"{}\",\"mode\":\"{}\",\"count\":{},\"samples\":[{}],\"rss_first\":{first},\"rss_last\":{last},\"ratio\":{:.3}}}",
         args.backend,
         if args.modules { "modules" } else { "runs" },
         args.count,
         list.join(","),
         last as f64 / first.max(1) as f64,
-    ))
+    )])
 }
 
 fn main() -> ExitCode {
-    match parse_args().and_then(|args| measure(&args)) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("rss: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    probe::finish("rss", parse_args().and_then(|args| measure(&args)))
 }

@@ -17,6 +17,7 @@
 
 use sandbox::judge::{Judge, TestCase};
 use sandbox::{InstanceAllocation, Runtime, SandboxConfig};
+use sandbox_bench::probe;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -36,32 +37,20 @@ fn parse_args() -> Result<Args, String> {
     let mut tests = 1000;
     let mut rounds = 7;
     let mut args = std::env::args().skip(1);
-    let number = |value: Option<String>, flag: &str| {
-        value
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .ok_or(format!("{flag} needs a positive number"))
-    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--backend" => {
-                backend = Some(match args.next().as_deref() {
-                    Some("wasmtime") => Runtime::Wasmtime,
-                    Some("wasmer") => Runtime::Wasmer,
-                    other => return Err(format!("unknown backend {other:?}")),
-                })
-            }
+            "--backend" => backend = Some(probe::backend(args.next())?),
             "--on-demand" => on_demand = true,
             "--jobs" => {
                 jobs = args
                     .next()
                     .ok_or("--jobs needs a list such as 1,2,4,8")?
                     .split(',')
-                    .map(|n| number(Some(n.to_string()), "--jobs"))
+                    .map(|n| probe::positive(Some(n.to_string()), "--jobs"))
                     .collect::<Result<_, _>>()?
             }
-            "--tests" => tests = number(args.next(), "--tests")?,
-            "--rounds" => rounds = number(args.next(), "--rounds")?,
+            "--tests" => tests = probe::positive(args.next(), "--tests")?,
+            "--rounds" => rounds = probe::positive(args.next(), "--rounds")?,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -139,16 +128,5 @@ fn measure(args: &Args) -> Result<Vec<String>, String> {
 }
 
 fn main() -> ExitCode {
-    match parse_args().and_then(|args| measure(&args)) {
-        Ok(lines) => {
-            for line in lines {
-                println!("{line}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("scaling: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    probe::finish("scaling", parse_args().and_then(|args| measure(&args)))
 }
