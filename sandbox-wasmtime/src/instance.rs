@@ -239,6 +239,8 @@ struct StoreState {
 #[derive(Clone, Copy)]
 struct RunLimits {
     time: Duration,
+    /// `time` in epoch ticks, rounded up (computed once: a 128-bit division per call).
+    time_ticks: u64,
     /// Whether the wall-clock limit is enforced (the engine checks epochs).
     epoch: bool,
     stack: u64,
@@ -539,6 +541,7 @@ impl CompiledModule for WasmtimeModule {
         };
         let limits = RunLimits {
             time: config.max_execution_time,
+            time_ticks: ticks_for(config.max_execution_time),
             // The engine decides: epochs are compiled in or not.
             epoch: self.engine.epoch,
             // The engine's limit is the one wasmtime enforces.
@@ -860,7 +863,7 @@ fn arm_deadline_at(store: &mut Store<StoreState>, limits: RunLimits, now: Stamp)
         let ticks = if state.watch_cancel {
             1
         } else {
-            ticks_for(limits.time)
+            limits.time_ticks
         };
         store.set_epoch_deadline(ticks);
     }
@@ -1492,6 +1495,7 @@ impl WasmtimeLinker {
     ) -> Result<Self, SandboxError> {
         let limits = RunLimits {
             time: config.max_execution_time,
+            time_ticks: ticks_for(config.max_execution_time),
             epoch: engine.epoch,
             stack: engine.max_stack_size,
             fuel: config.max_fuel,

@@ -1,4 +1,4 @@
-//! Judge throughput across workers: 1,000 trivial WASI test cases (the accepted "sum of two
+//! Judge throughput across workers: trivial WASI test cases (1,000 by default) (the accepted "sum of two
 //! numbers" solution of `examples/judge`) judged with 1, 2, 4 and 8 worker threads, on one
 //! engine and allocation per process.
 //!
@@ -12,8 +12,13 @@
 //! The solution is compiled once; each round judges every test in a fresh instance, and each
 //! worker count runs `rounds` rounds (default 7) after one round of warm-up, the counts taking
 //! turns so that all of them see the same machine. Prints one JSON object per worker count:
-//! `backend`, `allocation` (`pooling` or `on_demand`), `jobs`, `tests`, `cores` (the machine's available parallelism),
-//! `median_ns` and `min_ns` of a round, and `tests_per_sec` from the median.
+//! `backend`, `allocation` (`pooling` or `on_demand`), `jobs`, `tests`, `cores` (the machine's
+//! available parallelism), `median_ns` and `min_ns` of a round, `tests_per_sec` from the
+//! median, and `speedup`: the median over rounds of (the first count's time / this count's
+//! time) in the same round, a paired comparison that a slow spell of the machine does not
+//! tilt; `machine_speedup`: the same paired ratio for plain CPU work (threads spinning through
+//! a fixed loop, in the same rounds), that is, how much parallel capacity the machine itself
+//! offered while the judge was measured (a shared host's other tenants take some of it).
 
 use sandbox::judge::{Judge, TestCase};
 use sandbox::{InstanceAllocation, Runtime, SandboxConfig};
@@ -86,7 +91,14 @@ fn measure(args: &Args) -> Result<Vec<String>, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     let mut rounds: Vec<Vec<u128>> = vec![Vec::new(); judges.len()];
+    let mut machine: Vec<Vec<u128>> = vec![Vec::new(); judges.len()];
     for round in 0..=args.rounds {
+        for (&jobs, spins) in args.jobs.iter().zip(&mut machine) {
+            let elapsed = spin(jobs);
+            if round > 0 {
+                spins.push(elapsed);
+            }
+        }
         for (((judge, module), times), jobs) in judges.iter().zip(&mut rounds).zip(&args.jobs) {
             let started = Instant::now();
             let report = judge.evaluate_compiled(&**module, &tests);
@@ -108,15 +120,25 @@ fn measure(args: &Args) -> Result<Vec<String>, String> {
     let pooled = judges
         .first()
         .is_some_and(|(judge, _)| judge.config().instance_allocation.is_pooling());
+    // The speed-up over the first worker count, round by round: the counts of one round ran
+    // back to back, so a slow spell of the machine (another tenant of the host) weighs on
+    // both sides of a ratio instead of on one count's median.
+    let base = rounds.first().cloned().unwrap_or_default();
+    let machine_base = machine.first().cloned().unwrap_or_default();
     Ok(args
         .jobs
         .iter()
         .zip(&mut rounds)
-        .map(|(jobs, times)| {
+        .zip(&machine)
+        .map(|((jobs, times), spins)| {
+            let speedup = paired_speedup(&base, times);
+            // The same work per thread on `jobs` threads: throughput relative to one thread.
+            let machine_speedup = paired_speedup(&machine_base, spins) * *jobs as f64
+                / args.jobs.first().copied().unwrap_or(1) as f64;
             times.sort_unstable();
             let median = times[times.len() / 2];
             format!(
-                "{{\"backend\":\"{}\",\"allocation\":\"{}\",\"jobs\":{jobs},\"tests\":{},\"cores\":{cores},\"median_ns\":{median},\"min_ns\":{},\"tests_per_sec\":{:.0}}}",
+                "{{\"backend\":\"{}\",\"allocation\":\"{}\",\"jobs\":{jobs},\"tests\":{},\"cores\":{cores},\"median_ns\":{median},\"min_ns\":{},\"tests_per_sec\":{:.0},\"speedup\":{speedup:.3},\"machine_speedup\":{machine_speedup:.3}}}",
                 args.backend,
                 if pooled { "pooling" } else { "on_demand" },
                 args.tests,
@@ -125,6 +147,37 @@ fn measure(args: &Args) -> Result<Vec<String>, String> {
             )
         })
         .collect())
+}
+
+/// The median over rounds of `base[r] / times[r]`.
+fn paired_speedup(base: &[u128], times: &[u128]) -> f64 {
+    let mut ratios: Vec<f64> = base
+        .iter()
+        .zip(times)
+        .map(|(&one, &this)| one as f64 / this as f64)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The machine's own parallel capacity at the moment: `threads` threads each spinning through
+/// the same fixed amount of integer work (about 20 ms on one core of the reference machine);
+/// the wall time of all of them.
+fn spin(threads: usize) -> u128 {
+    let work = || {
+        let mut x: u64 = 0;
+        for i in 0..20_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        x
+    };
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(work);
+        }
+    });
+    started.elapsed().as_nanos()
 }
 
 fn main() -> ExitCode {
