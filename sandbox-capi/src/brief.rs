@@ -18,8 +18,11 @@ use crate::error::{c_string, sandbox_outcome_t, Error};
 use crate::ffi::{self, tagged};
 use crate::options::{duration, fuel_limit, import_entry, sandbox_backend_t, RawBackend};
 use crate::value::{from_i64, to_i64};
-use facade::{CompiledModule, ExecutionResult, Instance, Runtime, SandboxConfig, WasmValue};
+use facade::{
+    CompiledModule, ExecutionResult, ExportFunc, Instance, Runtime, SandboxConfig, WasmValue,
+};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CString};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
@@ -123,7 +126,23 @@ struct State {
     /// The loaded module's bytes, to load again under a policy changed afterwards.
     bytes: Option<Vec<u8>>,
     module: Option<Arc<dyn CompiledModule>>,
-    instance: Option<Box<dyn Instance>>,
+    instance: Option<Live>,
+}
+
+/// The live instance and the exports `sandbox_call` resolved on it (the call fast path:
+/// each name looked up once per instance).
+struct Live {
+    instance: Box<dyn Instance>,
+    funcs: HashMap<String, ExportFunc>,
+}
+
+impl Live {
+    fn new(instance: Box<dyn Instance>) -> Self {
+        Live {
+            instance,
+            funcs: HashMap::new(),
+        }
+    }
 }
 
 thread_local! {
@@ -283,7 +302,7 @@ fn instantiate(state: &mut State) -> Result<(), Error> {
     let instance = module
         .instantiate(state.sandbox.config())
         .map_err(|report| Error::from_failed_instantiation(&report))?;
-    state.instance = Some(instance);
+    state.instance = Some(Live::new(instance));
     Ok(())
 }
 
@@ -446,12 +465,33 @@ unsafe fn call(
     };
     if instance.is_none() {
         match module.instantiate(sandbox.config()) {
-            Ok(made) => *instance = Some(made),
+            Ok(made) => *instance = Some(Live::new(made)),
             Err(report) => return Ok(result_of(&report)),
         }
     }
-    let instance = instance.as_mut().ok_or_else(no_module)?;
-    let report = instance.call(func, values)?;
+    let Live { instance, funcs } = instance.as_mut().ok_or_else(no_module)?;
+    // The fast path: the export resolved once, the results in a small array; the output the
+    // brief's result has no place for is taken (and dropped) as `call` would.
+    let export = match funcs.get(func) {
+        Some(export) => export,
+        None => {
+            let export = instance.export_func(func)?;
+            // Bounded by the module's exports: only exported names get here.
+            funcs.entry(func.to_string()).or_insert(export)
+        }
+    };
+    let mut on_stack = [WasmValue::I32(0); STACK_ARGS];
+    let mut on_heap: Vec<WasmValue>;
+    let count = export.signature().results.len();
+    let results: &mut [WasmValue] = if count <= STACK_ARGS {
+        &mut on_stack[..count]
+    } else {
+        on_heap = vec![WasmValue::I32(0); count];
+        &mut on_heap
+    };
+    let call = instance.call_func(export, values, results)?;
+    let output = instance.take_output();
+    let report = call.into_execution_result(instance.kind(), results.to_vec(), output);
     Ok(result_of(&report))
 }
 

@@ -24,11 +24,14 @@ pub fn section(results: &Results, runs: &[HostRun]) -> String {
          `execution_result_free`), beside the same loop in Rust through `Instance::call` \
          (`sandbox-bench --bin calls`); the two programs run alternately, three times each, \
          and each figure is the median of their medians (± the spread between runs), so both \
-         sides see the same machine. The ratio is C / Rust. What C adds per call: reading the \
-         name, converting the `int64_t` arguments by the export's signature, `malloc`ing the \
-         returned values. Criterion's figure for the call is beside them, and the Rust fast \
-         path (`export_func` once, `call_func` with the values in arrays; same program, same \
-         rounds) for comparison.\n\n\
+         sides see the same machine. The ratio is C / Rust. `sandbox_call` takes the function's \
+         name on every call, as `Instance::call` does, and goes through the call fast path \
+         underneath (each name resolved once per instance, `call_func`, the output the brief's \
+         result has no place for taken and dropped); what it adds to that path per call: \
+         looking the name up, converting the `int64_t` arguments by the export's signature, \
+         `malloc`ing the returned values. Criterion's figure for Rust's `call` is beside them, \
+         and the Rust fast path (`export_func` once, `call_func` with the values in arrays; \
+         same program, same rounds) for comparison.\n\n\
          | engine | C | Rust, same loop | ratio | goal | | criterion | Rust, fast path |\n|---|---|---|---|---|---|---|---|\n",
     );
     for backend in ["wasmtime", "wasmer"] {
