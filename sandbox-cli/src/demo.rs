@@ -208,6 +208,8 @@ pub fn demo() -> anyhow::Result<u8> {
         }
     }
     println!();
+    all_as_expected &= at_scale(&wasm, &base)?;
+    println!();
     if all_as_expected {
         println!("Every engine enforced every limit.");
         Ok(status::OK)
@@ -215,4 +217,73 @@ pub fn demo() -> anyhow::Result<u8> {
         println!("Some engine did not behave as the contract says (marked ✗).");
         Ok(status::TOOL_ERROR)
     }
+}
+
+/// Calls through the fast path on one live instance.
+const FAST_CALLS: u32 = 100_000;
+/// Test cases the judge demo runs.
+const JUDGED: usize = 2_000;
+
+/// The same module at scale: many calls on one live instance through the fast path, and the
+/// judge (function mode, `fib`) on one worker and on one per core. Prints what it measured;
+/// `false` when a result was wrong.
+fn at_scale(wasm: &[u8], base: &SandboxConfig) -> anyhow::Result<bool> {
+    use sandbox::judge::{Judge, Mode, TestCase};
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "At scale: {FAST_CALLS} calls of fib(20) on one live instance (the fast path: the export resolved once), \
+         and the judge on {JUDGED} tests of fib, with 1 worker and with {cores} (one per core)"
+    );
+    let fib = |n: u64| (0..n).fold((0u64, 1u64), |(a, b), _| (b, a + b)).0;
+    let tests: Vec<TestCase> = (0..JUDGED)
+        .map(|i| {
+            TestCase::new(
+                i,
+                format!("{}", i % 90),
+                format!("{}\n", fib(i as u64 % 90)),
+            )
+        })
+        .collect();
+    let mut all_right = true;
+    for runtime in sandbox::available_runtimes() {
+        let config = SandboxConfig {
+            max_fuel: None,
+            ..base.clone()
+        };
+        let sandbox = sandbox::sandbox(runtime, config.clone())?;
+        let module = sandbox.load(wasm)?;
+        let mut instance = module
+            .instantiate(&config)
+            .map_err(|report| anyhow::anyhow!("{}", report.outcome.kind()))?;
+        let export = instance.export_func("fib")?;
+        let args = [WasmValue::I32(20)];
+        let mut results = [WasmValue::I64(0)];
+        let started = std::time::Instant::now();
+        let mut calls_right = true;
+        for _ in 0..FAST_CALLS {
+            let report = instance.call_func(&export, &args, &mut results)?;
+            calls_right &= report.is_ok() && results == [WasmValue::I64(6765)];
+        }
+        let per_call = started.elapsed() / FAST_CALLS;
+        let mut judged = Vec::new();
+        for jobs in [1, cores] {
+            let judge = Judge::on(runtime, SandboxConfig::default())
+                .mode(Mode::function("fib"))
+                .jobs(jobs);
+            let started = std::time::Instant::now();
+            let report = judge.evaluate(wasm, &tests);
+            let rate = JUDGED as f64 / started.elapsed().as_secs_f64();
+            calls_right &= report.passed == JUDGED;
+            judged.push(format!("{rate:.0} tests/s with {jobs}"));
+        }
+        all_right &= calls_right;
+        let mark = if calls_right { "✓" } else { "✗" };
+        println!(
+            "  {mark} {:<9} {} ns per call; judge: {}",
+            runtime.to_string(),
+            per_call.as_nanos(),
+            judged.join(", ")
+        );
+    }
+    Ok(all_right)
 }

@@ -106,6 +106,9 @@ fn the_demo_shows_every_limit_and_denial_on_every_engine() {
     let out = text(&output.stdout);
     assert!(out.contains("Every engine enforced every limit."), "{out}");
     assert!(!out.contains('✗'), "{out}");
+    // The same module at scale, on every engine.
+    assert!(out.contains("At scale: 100000 calls of fib(20)"), "{out}");
+    assert_eq!(out.matches(" ns per call; judge: ").count(), 2, "{out}");
     assert_eq!(
         out.matches("denied: the guest's clock_time_get was denied")
             .count(),
