@@ -949,7 +949,13 @@ impl Judge {
             (Runtime::Wasmer, _) => InstanceAllocation::OnDemand,
             (_, allocation) => allocation,
         };
-        Judge { runtime, ..self }.instance_allocation(allocation)
+        // The pool stays the judge's own choice (with its fallback to on-demand) when it was,
+        // or when this switch is what chose it.
+        let default_pool = allocation.is_pooling()
+            && (self.default_pool || allocation != self.config.instance_allocation);
+        let mut judge = Judge { runtime, ..self }.instance_allocation(allocation);
+        judge.default_pool = default_pool;
+        judge
     }
 
     /// How instances are allocated: on wasmtime a pool by default ([`default_judge_pool`]);
