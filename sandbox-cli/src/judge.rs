@@ -419,6 +419,8 @@ fn why(result: &TestCaseResult) -> String {
             )
         }
         Some(Detail::Exit { code }) => format!("exit code {code}"),
+        Some(Detail::Checker { message }) => format!("checker: {message}"),
+        Some(Detail::CheckerFailed(error)) => format!("the checker failed: {}", failure(error)),
         Some(Detail::DeterministicTimeLimit {
             error,
             time_limit,

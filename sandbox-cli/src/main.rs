@@ -13,6 +13,7 @@ mod judge;
 mod lang;
 mod limits;
 mod run;
+mod serve;
 mod status;
 mod units;
 
@@ -41,6 +42,10 @@ enum Command {
     Judge(judge::JudgeArgs),
     /// Run a bundled module on every compiled-in engine and watch each limit stop it.
     Demo,
+    /// Serve the multi-tenant HTTP API for runs and judging (SQLite under --data-dir).
+    Serve(serve::ServeArgs),
+    /// Manage the service's tenants: add, list, remove, rotate-key.
+    Tenant(serve::TenantArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +66,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::inspect(args),
         Command::Judge(args) => judge::judge(args),
         Command::Demo => demo::demo(),
+        Command::Serve(args) => serve::serve(args),
+        Command::Tenant(args) => serve::tenant(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -690,6 +690,11 @@ fn wrap_wasi(linker: &mut Linker<StoreState>) -> Result<(), SandboxError> {
                     wasi::MODULE,
                     stringify!($name),
                     move |mut $caller: Caller<'_, StoreState>, $($arg: $ty),*| -> wasmtime::Result<i32> {
+                        // What wiggle's own wrappers do before each call: the budget of
+                        // bytes a host call may copy out of the guest. Without it, a wrapped
+                        // function called before any other WASI function would find none
+                        // left and fail with `nomem`.
+                        let hostcall_fuel = wasmtime::AsContextMut::as_context_mut(&mut $caller).hostcall_fuel();
                         let memory = $caller
                             .get_export("memory")
                             .and_then(wasmtime::Extern::into_memory)
@@ -699,6 +704,7 @@ fn wrap_wasi(linker: &mut Linker<StoreState>) -> Result<(), SandboxError> {
                             .wasi
                             .as_mut()
                             .ok_or_else(|| wasmtime::Error::msg("no WASI context"))?;
+                        p1::WasiSnapshotPreview1::set_hostcall_fuel(ctx, hostcall_fuel);
                         let mut guest = wiggle::GuestMemory::Unshared(bytes);
                         let $errno = wrap!(@call $mode p1::$name(ctx, &mut guest, $($arg),*))?;
                         $record

@@ -41,6 +41,10 @@
 //! # Ok(()) }
 //! ```
 
+mod checker;
+
+pub use checker::{Check, Checker, CHECK_DIR};
+
 use crate::{
     BackendKind, CompiledModule, ExecutionResult, FuncSignature, InstanceAllocation, Outcome,
     Runtime, SandboxConfig, SandboxError, Trap, WasmValue,
@@ -610,6 +614,15 @@ pub enum Detail {
     },
     /// The run failed: a trap, a limit, or an error that kept it from starting.
     Failed(SandboxError),
+    /// Wrong answer by the problem's [`Checker`]: its first line of output.
+    /// JSON: `{"kind": "checker", "message"}`.
+    Checker {
+        /// What the checker printed first.
+        message: String,
+    },
+    /// Runtime error of the problem's [`Checker`] (not of the solution): it trapped or hit a
+    /// limit. JSON: `{"kind": "checker_failed", "error": {...}}`.
+    CheckerFailed(SandboxError),
     /// Time Limit Exceeded under deterministic time: the fuel the test's time limit converts
     /// to ran out. JSON: the `fuel_exhausted` error object (`used`, `limit`) plus
     /// `time_limit_ms`, `fuel_per_ms` and `equivalent_time_ms` (the fuel used, as time).
@@ -629,6 +642,8 @@ impl fmt::Display for Detail {
             Detail::Difference(difference) => difference.fmt(f),
             Detail::Exit { code } => write!(f, "exit code {code}"),
             Detail::Failed(error) => error.fmt(f),
+            Detail::Checker { message } => write!(f, "the checker rejected the output: {message}"),
+            Detail::CheckerFailed(error) => write!(f, "the checker failed: {error}"),
             Detail::DeterministicTimeLimit {
                 error,
                 time_limit,
@@ -672,6 +687,18 @@ impl Serialize for Detail {
                 map.end()
             }
             Detail::Failed(error) => error.serialize(serializer),
+            Detail::Checker { message } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("kind", "checker")?;
+                map.serialize_entry("message", message)?;
+                map.end()
+            }
+            Detail::CheckerFailed(error) => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("kind", "checker_failed")?;
+                map.serialize_entry("error", error)?;
+                map.end()
+            }
             Detail::DeterministicTimeLimit {
                 error,
                 time_limit,
@@ -880,6 +907,7 @@ pub struct Judge {
     /// Whether the pool is the judge's own choice ([`default_judge_pool`]) rather than the
     /// caller's: a default pool that cannot be reserved falls back to on-demand allocation.
     default_pool: bool,
+    checker: Option<Checker>,
 }
 
 impl Default for Judge {
@@ -923,6 +951,7 @@ impl Judge {
             max_reported_output: DEFAULT_MAX_REPORTED_OUTPUT,
             trust_artifacts: false,
             default_pool,
+            checker: None,
         }
     }
 
@@ -937,6 +966,13 @@ impl Judge {
     /// judge itself (never for contestants' submissions).
     pub unsafe fn trust_artifacts(mut self) -> Self {
         self.trust_artifacts = true;
+        self
+    }
+
+    /// Decides outputs with `checker` instead of comparing them with the expected output
+    /// (see [`Checker`]).
+    pub fn checker(mut self, checker: Checker) -> Self {
+        self.checker = Some(checker);
         self
     }
 
@@ -1388,6 +1424,22 @@ impl Judge {
                     limit: self.config.max_output_bytes,
                 })),
             ),
+            Outcome::Ok | Outcome::Exit { code: 0 } if self.checker.is_some() => {
+                let checker = self.checker.as_ref().expect("checked above");
+                match checker.check(
+                    test.input.as_bytes(),
+                    &output,
+                    test.expected_output.as_bytes(),
+                ) {
+                    Check::Accepted => (Verdict::Accepted, None),
+                    Check::Rejected { message } => {
+                        (Verdict::WrongAnswer, Some(Detail::Checker { message }))
+                    }
+                    Check::Failed(error) => {
+                        (Verdict::RuntimeError, Some(Detail::CheckerFailed(error)))
+                    }
+                }
+            }
             Outcome::Ok | Outcome::Exit { code: 0 } => {
                 match first_difference(test.expected_output.as_bytes(), &output) {
                     None => (Verdict::Accepted, None),

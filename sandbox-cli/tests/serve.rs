@@ -1,0 +1,317 @@
+//! `sandbox serve` and `sandbox tenant` as a user runs them: the real binary, a temporary data
+//! directory, HTTP on 127.0.0.1; SIGTERM drains, SIGKILL loses nothing.
+
+use reqwest::Client;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+const ECHO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $r (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (loop $more
+      (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 4096))
+      (drop (call $r (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (if (i32.gt_u (i32.load (i32.const 8)) (i32.const 0))
+        (then
+          (i32.store (i32.const 4) (i32.load (i32.const 8)))
+          (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12)))
+          (br $more))))))"#;
+
+fn sandbox() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+}
+
+/// `sandbox tenant add NAME`: the API key it prints.
+fn add_tenant(dir: &Path, name: &str, extra: &[&str]) -> String {
+    let output = sandbox()
+        .args(["tenant", "add", name, "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text.lines()
+        .find_map(|line| line.strip_prefix("api key:"))
+        .expect("the key is printed")
+        .trim()
+        .to_string()
+}
+
+/// A running `sandbox serve` and its base URL.
+struct Service {
+    child: Child,
+    base: String,
+}
+
+fn serve(dir: &Path, workers: &str) -> Service {
+    let mut child = sandbox()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            workers,
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines
+        .next()
+        .expect("serve prints where it listens")
+        .unwrap();
+    let base = first
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    // Keep reading so the service never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Service { child, base }
+}
+
+impl Service {
+    fn signal(&mut self, signal: i32) {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc_kill(self.child.id() as i32, signal) };
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+const SIGKILL: i32 = 9;
+const SIGTERM: i32 = 15;
+
+fn client() -> Client {
+    sandbox_server::install_crypto_provider();
+    Client::new()
+}
+
+async fn upload(client: &Client, base: &str, key: &str, bytes: &str) -> String {
+    let response = client
+        .put(format!("{base}/v1/modules"))
+        .bearer_auth(key)
+        .body(bytes.to_string())
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["sha256"].as_str().expect("uploaded").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_from_tenant_to_verdict_then_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = add_tenant(
+        dir.path(),
+        "alice",
+        &["--max-fuel", "1000000000", "--rate", "600/min"],
+    );
+    let listed = sandbox()
+        .args(["tenant", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("alice") && listed.contains("600"),
+        "{listed}"
+    );
+    let mut service = serve(dir.path(), "2");
+    let client = client();
+    let base = service.base.clone();
+    let module = upload(&client, &base, &key, ECHO).await;
+    let run: Value = client
+        .post(format!("{base}/v1/runs?wait=true"))
+        .bearer_auth(&key)
+        .json(&json!({"module": module, "stdin": "hi", "backend": "wasmer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["result"]["stdout"], "hi", "{run}");
+    let problem: Value = client
+        .post(format!("{base}/v1/problems"))
+        .bearer_auth(&key)
+        .json(&json!({"tests": [{"id": 1, "input": "same", "expected_output": "same"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let submission: Value = client
+        .post(format!("{base}/v1/submissions?wait=true"))
+        .bearer_auth(&key)
+        .json(&json!({"problem": problem["id"], "module": module}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(submission["verdict"], "accepted", "{submission}");
+    // The key rotated by the CLI while the service runs stops working within two seconds.
+    let rotated = sandbox()
+        .args(["tenant", "rotate-key", "alice", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(rotated.status.success());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let status = client
+        .get(format!("{base}/v1/runs/x"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 401);
+    service.signal(SIGTERM);
+    let status = service.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM drains and exits 0: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_jobs_survive_two_sigkills() {
+    const JOBS: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let key = add_tenant(dir.path(), "durable", &[]);
+    let service = serve(dir.path(), "2");
+    let client = client();
+    let module = upload(&client, &service.base, &key, ECHO).await;
+    let base = Arc::new(RwLock::new(service.base.clone()));
+    let service = Arc::new(std::sync::Mutex::new(service));
+    let next = Arc::new(AtomicUsize::new(0));
+    let accepted: Arc<std::sync::Mutex<Vec<(usize, String)>>> = Arc::default();
+
+    let mut submitters = Vec::new();
+    for _ in 0..16 {
+        let (client, base, next, accepted, key, module) = (
+            client.clone(),
+            base.clone(),
+            next.clone(),
+            accepted.clone(),
+            key.clone(),
+            module.clone(),
+        );
+        submitters.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= JOBS {
+                    return;
+                }
+                // Until this job is accepted (the service may be down between a kill and the
+                // restart; a request cut by the kill is sent again).
+                loop {
+                    let url = format!("{}/v1/runs", base.read().unwrap());
+                    let sent = client
+                        .post(url)
+                        .bearer_auth(&key)
+                        .json(&json!({"module": module, "stdin": format!("job {n}")}))
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await;
+                    if let Ok(response) = sent {
+                        if response.status().as_u16() == 202 {
+                            if let Ok(body) = response.json::<Value>().await {
+                                accepted
+                                    .lock()
+                                    .unwrap()
+                                    .push((n, body["id"].as_str().unwrap().to_string()));
+                                break;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+    // Two SIGKILLs while jobs are being accepted and run, each followed by a restart.
+    for threshold in [JOBS / 4, JOBS * 3 / 5] {
+        let started = Instant::now();
+        while accepted.lock().unwrap().len() < threshold {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "accepting stalled"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut running = service.lock().unwrap();
+        running.signal(SIGKILL);
+        running.child.wait().unwrap();
+        *running = serve(dir.path(), "2");
+        *base.write().unwrap() = running.base.clone();
+    }
+    for submitter in submitters {
+        submitter.await.unwrap();
+    }
+    // Wait for the queue to empty, then stop the service and read its database.
+    let started = Instant::now();
+    loop {
+        let url = format!("{}/readyz", base.read().unwrap());
+        let ready: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        if ready["queued"] == 0 && ready["running"] == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "jobs did not finish: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    {
+        let mut running = service.lock().unwrap();
+        running.signal(SIGTERM);
+        assert!(running.child.wait().unwrap().success());
+    }
+    let url = format!("sqlite://{}", dir.path().join("sandbox.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(String, String, Option<String>, i64)> =
+        sqlx::query_as("SELECT id, state, result, attempts FROM jobs")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let stored: std::collections::HashMap<String, (String, Option<String>, i64)> = rows
+        .into_iter()
+        .map(|(id, state, result, attempts)| (id, (state, result, attempts)))
+        .collect();
+    let accepted = accepted.lock().unwrap();
+    assert_eq!(accepted.len(), JOBS);
+    for (n, id) in accepted.iter() {
+        let (state, result, attempts) = stored
+            .get(id)
+            .unwrap_or_else(|| panic!("accepted job {id} was lost"));
+        assert_eq!(state, "done", "{id}");
+        let result: Value = serde_json::from_str(result.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            result["stdout"],
+            format!("job {n}"),
+            "{id} has another job's result"
+        );
+        assert!(*attempts >= 1);
+    }
+    // Every stored job is done: nothing left running or queued.
+    assert!(stored.values().all(|(state, _, _)| state == "done"));
+}

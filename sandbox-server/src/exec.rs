@@ -1,0 +1,352 @@
+//! Running jobs: the engines, the compiled-module cache, runs and submissions.
+//!
+//! Each engine is created once per backend. A run's module is compiled once per backend and
+//! kept (bounded, least recently used out) by its SHA-256, so a module run a thousand times
+//! is read from the database and compiled once; the facade's disk cache under the data
+//! directory keeps compiled code across restarts. A submission is compiled once for all its
+//! tests (the judge's own cache, in memory and on disk).
+
+use crate::model::{ProblemSpec, RunSpec, SubmissionSpec};
+use crate::store::{JobKind, Store};
+use sandbox::judge::{parse_tests, Checker, Judge, Mode, TestCase};
+use sandbox::{
+    BackendKind, CacheConfig, CompiledModule, ExecutionResult, Outcome, Runtime, Sandbox,
+    SandboxConfig, SandboxError,
+};
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Compiled modules kept per backend.
+const MODULES_KEPT: usize = 1024;
+/// Problems kept parsed.
+const PROBLEMS_KEPT: usize = 256;
+
+/// A finished job: its result as JSON and the outcome (or verdict) name.
+pub struct Finished {
+    /// The result.
+    pub result: serde_json::Value,
+    /// `ok`, `exit`, `trap`, ... for a run; the verdict for a submission.
+    pub outcome: String,
+}
+
+/// A problem, parsed.
+struct Problem {
+    spec: ProblemSpec,
+    tests: Vec<TestCase>,
+}
+
+/// Engines and caches shared by the workers.
+pub struct Engines {
+    base: SandboxConfig,
+    sandboxes: Mutex<HashMap<BackendKind, Arc<dyn Sandbox>>>,
+    modules: Mutex<Lru<(String, BackendKind), Arc<dyn CompiledModule>>>,
+    problems: Mutex<Lru<(i64, String), Arc<Problem>>>,
+}
+
+impl Engines {
+    /// Engines caching compiled code under `data_dir/cache`.
+    pub fn new(data_dir: &Path) -> Engines {
+        let cache = CacheConfig {
+            memory: true,
+            dir: Some(data_dir.join("cache")),
+            ..CacheConfig::off()
+        };
+        Engines {
+            base: SandboxConfig {
+                cache,
+                ..SandboxConfig::default()
+            },
+            sandboxes: Mutex::new(HashMap::new()),
+            modules: Mutex::new(Lru::new(MODULES_KEPT)),
+            problems: Mutex::new(Lru::new(PROBLEMS_KEPT)),
+        }
+    }
+
+    fn sandbox(&self, backend: BackendKind) -> Result<Arc<dyn Sandbox>, SandboxError> {
+        let mut sandboxes = lock(&self.sandboxes);
+        if let Some(sandbox) = sandboxes.get(&backend) {
+            return Ok(sandbox.clone());
+        }
+        let sandbox = sandbox::sandbox(backend, self.base.clone())?;
+        sandboxes.insert(backend, sandbox.clone());
+        Ok(sandbox)
+    }
+
+    /// Module `sha256` compiled for runs on `backend`.
+    fn run_module(
+        &self,
+        store: &Store,
+        handle: &tokio::runtime::Handle,
+        sha256: &str,
+        backend: BackendKind,
+    ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
+        let key = (sha256.to_string(), backend);
+        if let Some(module) = lock(&self.modules).get(&key) {
+            return Ok(module);
+        }
+        let bytes = module_bytes(store, handle, sha256)?;
+        let module = self.sandbox(backend)?.load(&bytes)?;
+        lock(&self.modules).put(key, module.clone());
+        Ok(module)
+    }
+
+    /// Runs a job.
+    pub fn execute(
+        &self,
+        store: &Store,
+        handle: &tokio::runtime::Handle,
+        tenant_id: i64,
+        kind: JobKind,
+        spec: &str,
+    ) -> Finished {
+        let finished = match kind {
+            JobKind::Run => serde_json::from_str::<RunSpec>(spec)
+                .map_err(|error| format!("unreadable run spec: {error}"))
+                .map(|spec| self.run(store, handle, &spec)),
+            JobKind::Submission => serde_json::from_str::<SubmissionSpec>(spec)
+                .map_err(|error| format!("unreadable submission spec: {error}"))
+                .and_then(|spec| self.judge(store, handle, tenant_id, &spec)),
+        };
+        finished.unwrap_or_else(|message| internal_error(&message))
+    }
+
+    fn run(&self, store: &Store, handle: &tokio::runtime::Handle, spec: &RunSpec) -> Finished {
+        let backend = match spec.backend.parse::<Runtime>() {
+            Ok(backend) => backend,
+            Err(error) => {
+                return failed(
+                    BackendKind::Wasmtime,
+                    SandboxError::Unsupported {
+                        reason: error.to_string(),
+                    },
+                )
+            }
+        };
+        let module = match self.run_module(store, handle, &spec.module, backend) {
+            Ok(module) => module,
+            Err(error) => return failed(backend, error),
+        };
+        let config = SandboxConfig {
+            max_fuel: Some(spec.fuel),
+            max_execution_time: Duration::from_millis(spec.timeout_ms),
+            max_memory_bytes: spec.max_memory_bytes,
+            max_output_bytes: spec.max_output_bytes,
+            stdin: spec.stdin.clone(),
+            env: spec.env.clone(),
+            args: spec.argv.clone(),
+            ..self.base.clone()
+        };
+        let entry = spec.invoke.as_deref().unwrap_or("_start");
+        let args = match &spec.invoke {
+            None => Vec::new(),
+            Some(name) => match module
+                .info()
+                .function(name)
+                .and_then(|signature| signature.parse_args(name, &spec.args))
+            {
+                Ok(args) => args,
+                Err(error) => return failed(backend, error),
+            },
+        };
+        let result = match module.instantiate(&config) {
+            Ok(mut instance) => instance
+                .call(entry, &args)
+                .unwrap_or_else(|error| ExecutionResult::new(backend, Outcome::Failed(error))),
+            Err(report) => *report,
+        };
+        Finished {
+            outcome: result.outcome.kind().to_string(),
+            result: result.to_json(),
+        }
+    }
+
+    fn problem(
+        &self,
+        store: &Store,
+        handle: &tokio::runtime::Handle,
+        tenant_id: i64,
+        id: &str,
+    ) -> Result<Arc<Problem>, String> {
+        let key = (tenant_id, id.to_string());
+        if let Some(problem) = lock(&self.problems).get(&key) {
+            return Ok(problem);
+        }
+        let text = handle
+            .block_on(store.problem(tenant_id, id))
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| format!("problem {id} no longer exists"))?;
+        let spec: ProblemSpec =
+            serde_json::from_str(&text).map_err(|error| format!("unreadable problem: {error}"))?;
+        let tests = parse_tests(spec.tests.to_string().as_bytes())
+            .map_err(|error| format!("unreadable tests: {error}"))?;
+        let problem = Arc::new(Problem { spec, tests });
+        lock(&self.problems).put(key, problem.clone());
+        Ok(problem)
+    }
+
+    fn judge(
+        &self,
+        store: &Store,
+        handle: &tokio::runtime::Handle,
+        tenant_id: i64,
+        spec: &SubmissionSpec,
+    ) -> Result<Finished, String> {
+        let problem = self.problem(store, handle, tenant_id, &spec.problem)?;
+        let backend: Runtime = spec.backend.parse().map_err(|error| format!("{error}"))?;
+        let bytes = module_bytes(store, handle, &spec.module).map_err(|error| error.to_string())?;
+        let limits = &problem.spec.limits;
+        let mut config = self.base.clone();
+        if let Some(ms) = limits.time_limit_ms {
+            config.max_execution_time = Duration::from_millis(ms);
+        }
+        if let Some(bytes) = limits.memory_limit_bytes {
+            config.max_memory_bytes = bytes;
+        }
+        if let Some(bytes) = limits.max_output_bytes {
+            config.max_output_bytes = bytes;
+        }
+        let mut judge = Judge::on(backend, config.clone()).jobs(1).fuel(limits.fuel);
+        if let Some(name) = &problem.spec.invoke {
+            judge = judge.mode(Mode::function(name.clone()));
+        }
+        if let Some(checker) = &problem.spec.checker {
+            let checker_config = SandboxConfig {
+                max_fuel: None,
+                max_execution_time: Duration::from_secs(10),
+                max_memory_bytes: 256 << 20,
+                ..self.base.clone()
+            };
+            let compiled = module_bytes(store, handle, checker)
+                .and_then(|bytes| sandbox::sandbox(backend, checker_config.clone())?.load(&bytes))
+                .and_then(|module| Checker::new(module, checker_config));
+            match compiled {
+                Ok(checker) => judge = judge.checker(checker),
+                Err(error) => return Err(format!("the problem's checker cannot run: {error}")),
+            }
+        }
+        let report = judge.evaluate(&bytes, &problem.tests);
+        Ok(Finished {
+            outcome: report.verdict.name().to_string(),
+            result: report.to_json(),
+        })
+    }
+}
+
+fn module_bytes(
+    store: &Store,
+    handle: &tokio::runtime::Handle,
+    sha256: &str,
+) -> Result<Vec<u8>, SandboxError> {
+    handle
+        .block_on(store.module_bytes(sha256))
+        .map_err(|error| SandboxError::Io {
+            path: format!("module {sha256}"),
+            reason: error.to_string(),
+        })?
+        .ok_or_else(|| SandboxError::Io {
+            path: format!("module {sha256}"),
+            reason: "not in the store".into(),
+        })
+}
+
+fn failed(backend: BackendKind, error: SandboxError) -> Finished {
+    let result = ExecutionResult::new(backend, Outcome::Failed(error));
+    Finished {
+        outcome: result.outcome.kind().to_string(),
+        result: result.to_json(),
+    }
+}
+
+/// The result of a job the service itself failed on (never the guest's doing).
+pub fn internal_error(message: &str) -> Finished {
+    Finished {
+        outcome: "internal_error".into(),
+        result: serde_json::json!({
+            "outcome": {"kind": "internal_error", "message": message},
+        }),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A small least-recently-used map.
+struct Lru<K, V> {
+    entries: HashMap<K, (u64, V)>,
+    order: VecDeque<(u64, K)>,
+    clock: u64,
+    capacity: usize,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> Lru<K, V> {
+    fn new(capacity: usize) -> Self {
+        Lru {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            clock: 0,
+            capacity,
+        }
+    }
+
+    fn get(&mut self, key: &K) -> Option<V> {
+        self.clock += 1;
+        let clock = self.clock;
+        let entry = self.entries.get_mut(key)?;
+        entry.0 = clock;
+        let value = entry.1.clone();
+        self.order.push_back((clock, key.clone()));
+        self.trim_order();
+        Some(value)
+    }
+
+    fn put(&mut self, key: K, value: V) {
+        self.clock += 1;
+        self.entries.insert(key.clone(), (self.clock, value));
+        self.order.push_back((self.clock, key));
+        while self.entries.len() > self.capacity {
+            let Some((stamp, key)) = self.order.pop_front() else {
+                break;
+            };
+            if self.entries.get(&key).is_some_and(|entry| entry.0 == stamp) {
+                self.entries.remove(&key);
+            }
+        }
+        self.trim_order();
+    }
+
+    /// Drops stale entries of the order queue so it stays proportional to the map.
+    fn trim_order(&mut self) {
+        if self.order.len() > 4 * self.capacity.max(16) {
+            let entries = &self.entries;
+            self.order
+                .retain(|(stamp, key)| entries.get(key).is_some_and(|entry| entry.0 == *stamp));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_least_recently_used_entry_goes_first() {
+        let mut lru = Lru::new(2);
+        lru.put("a", 1);
+        lru.put("b", 2);
+        assert_eq!(lru.get(&"a"), Some(1));
+        lru.put("c", 3);
+        assert_eq!(lru.get(&"b"), None);
+        assert_eq!(lru.get(&"a"), Some(1));
+        assert_eq!(lru.get(&"c"), Some(3));
+        for n in 0..1000 {
+            lru.get(&"a");
+            lru.put("c", n);
+        }
+        assert!(lru.order.len() <= 64);
+    }
+}
