@@ -116,6 +116,7 @@ conformance! {
     wasi_escapes_are_denied_and_host_files_unchanged,
     wasi_symlink_made_by_the_guest_does_not_escape,
     wasi_preopens_read_and_write_as_granted,
+    wasi_a_wrapped_function_works_as_the_first_call,
     wasi_without_preopens_sees_no_files,
     wasi_escapes_are_denied_under_a_root_preopen,
     wasi_root_preopen_is_the_guest_root,

@@ -337,6 +337,23 @@ pub fn wasi_preopens_read_and_write_as_granted(h: &Harness) {
     );
 }
 
+/// A wrapped WASI function (the sandbox logs path denials around `path_open` and friends) as
+/// the guest's very first WASI call: no other call has run before it to set up the host-call
+/// state (on wasmtime, wiggle's budget of bytes a call may copy, which the wrapper must set
+/// itself: it failed with `nomem` before).
+pub fn wasi_a_wrapped_function_works_as_the_first_call(h: &Harness) {
+    let tree = Tree::new(&format!("first-{}", h.backend));
+    std::fs::write(tree.root.join("hello.txt"), "from the host\n").unwrap();
+    let config = SandboxConfig {
+        allow_filesystem: true,
+        preopens: vec![preopen(&tree, "", "/", false)],
+        ..SandboxConfig::default()
+    };
+    let result = h.run_wasi("open_first.wat", &config);
+    assert_eq!(result.outcome, Outcome::Ok, "{}: {:?}", h.backend, result.outcome);
+    assert_eq!(text(&result.stdout), "from the host\n");
+}
+
 pub fn wasi_without_preopens_sees_no_files(h: &Harness) {
     let config = SandboxConfig {
         args: vec!["read-ro".into(), "read-absolute".into(), "write-rw".into()],
