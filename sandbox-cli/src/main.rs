@@ -7,6 +7,7 @@
 mod cache;
 mod compile;
 mod demo;
+mod demo_service;
 mod denials;
 mod inspect;
 mod judge;

@@ -314,7 +314,10 @@ async fn ten_thousand_jobs_survive_two_sigkills() {
     }
     // Every stored job is done: nothing left running or queued.
     assert!(stored.values().all(|(state, _, _)| state == "done"));
-    let retried = stored.values().filter(|(_, _, attempts)| *attempts > 1).count();
+    let retried = stored
+        .values()
+        .filter(|(_, _, attempts)| *attempts > 1)
+        .count();
     eprintln!(
         "{} jobs accepted, {} stored (the rest were committed by a service killed before it \
          answered), {retried} run again after a kill",

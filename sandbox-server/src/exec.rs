@@ -194,7 +194,7 @@ impl Engines {
         spec: &SubmissionSpec,
     ) -> Result<Finished, String> {
         let problem = self.problem(store, handle, tenant_id, &spec.problem)?;
-        let backend: Runtime = spec.backend.parse().map_err(|error| format!("{error}"))?;
+        let backend: Runtime = spec.backend.parse()?;
         let bytes = module_bytes(store, handle, &spec.module).map_err(|error| error.to_string())?;
         let limits = &problem.spec.limits;
         let mut config = self.base.clone();

@@ -23,7 +23,8 @@ pub struct RunLimits {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    /// SHA-256 (hex) of a module uploaded with `PUT /v1/modules`.
+    /// SHA-256 (hex) of a module uploaded with `PUT /v1/modules` (this or `module_base64`).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub module: Option<String>,
     /// The module itself (wasm or WAT), base64; stored like an upload.
     pub module_base64: Option<String>,
@@ -49,6 +50,7 @@ pub struct RunRequest {
     #[serde(default)]
     pub limits: RunLimits,
     /// Where to POST the result when it is ready (http or https).
+    #[schema(format = "uri")]
     pub callback_url: Option<String>,
 }
 
@@ -100,13 +102,14 @@ pub struct ProblemLimits {
 pub struct ProblemRequest {
     /// Test cases, in the judge's format: `[{"id", "input", "expected_output",
     /// "time_limit_ms"?, "memory_limit_bytes"?, "fuel"?}]`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, min_items = 1)]
     pub tests: serde_json::Value,
     /// Limits of every test that sets none.
     #[serde(default)]
     pub limits: ProblemLimits,
     /// SHA-256 of a checker module (a WASI command: exit 0 accepts), for problems with more
     /// than one right answer.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub checker: Option<String>,
     /// Judge a function instead of a WASI command: the input is its arguments, the expected
     /// output its printed results.
@@ -132,13 +135,15 @@ pub struct ProblemSpec {
 pub struct SubmissionRequest {
     /// The problem's id.
     pub problem: String,
-    /// SHA-256 of an uploaded module.
+    /// SHA-256 of an uploaded module (this or `module_base64`).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub module: Option<String>,
     /// The module itself (wasm or WAT), base64.
     pub module_base64: Option<String>,
     /// `wasmtime` (default) or `wasmer`.
     pub backend: Option<String>,
     /// Where to POST the verdict.
+    #[schema(format = "uri")]
     pub callback_url: Option<String>,
 }
 
@@ -158,6 +163,7 @@ pub struct SubmissionSpec {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// Up to 100 submissions.
+    #[schema(min_items = 1, max_items = 100)]
     pub submissions: Vec<SubmissionRequest>,
 }
 

@@ -21,8 +21,8 @@ pub struct QueuedJob {
     pub tenant_id: i64,
     /// Run or submission.
     pub kind: JobKind,
-    /// The request, as JSON.
-    pub spec: Arc<str>,
+    /// The request, as JSON, when small enough to keep in memory (else read when it runs).
+    pub spec: Option<Arc<str>>,
     /// Claims so far (the next claim is `attempts + 1`).
     pub attempts: i64,
     /// When it was queued (in this process).
@@ -281,7 +281,7 @@ mod tests {
             id: format!("{tenant_id}-{n}"),
             tenant_id,
             kind: JobKind::Run,
-            spec: Arc::from("{}"),
+            spec: Some(Arc::from("{}")),
             attempts: 0,
             queued_at: Instant::now(),
             callback_url: None,

@@ -192,7 +192,7 @@ impl Server {
                 id: job.id,
                 tenant_id: job.tenant_id,
                 kind: job.kind,
-                spec: Arc::from(job.spec),
+                spec: job.spec.map(Arc::from),
                 attempts: job.attempts,
                 queued_at: Instant::now(),
                 callback_url: job.callback_url,
@@ -350,12 +350,20 @@ fn work(service: &Service) {
         metrics.workers_busy.inc();
         let started = Instant::now();
         let finished = catch_unwind(AssertUnwindSafe(|| {
+            let spec = match &job.spec {
+                Some(spec) => spec.to_string(),
+                None => match service.handle.block_on(service.store.job_spec(&job.id)) {
+                    Ok(Some(spec)) => spec,
+                    Ok(None) => return internal_error("the job's request is gone"),
+                    Err(error) => return internal_error(&error.to_string()),
+                },
+            };
             service.engines.execute(
                 &service.store,
                 &service.handle,
                 job.tenant_id,
                 job.kind,
-                &job.spec,
+                &spec,
             )
         }))
         .unwrap_or_else(|_| internal_error("the worker panicked on this job"));

@@ -1,7 +1,7 @@
 //! The bench report's sections on scale: judge throughput across worker threads (the
 //! `scaling` probe), a fresh instance of an interpreter-sized module (`fresh-instance`, on
-//! CPython for WASI) and resident memory over a long run (`rss`), each against the goals of the
-//! scaling issue. The probes are release binaries of `sandbox-bench`, one engine per process;
+//! CPython for WASI), resident memory over a long run (`rss`), each against the goals of the
+//! scaling issue, and the execution service under load over HTTP (`http-load`). The probes are release binaries of `sandbox-bench`, one engine per process;
 //! their JSON lines are kept in the criterion directory (tagged with the probe's name) for
 //! `--report-only`.
 
@@ -23,6 +23,12 @@ const FRESH_INSTANCE_GOAL_NS: f64 = 5e6;
 /// first tenth.
 const RSS_GOAL: f64 = 1.2;
 
+/// Trivial runs accepted and completed per second through the HTTP API, at least.
+const HTTP_RUNS_GOAL: f64 = 2000.0;
+/// Latency of a `?wait=true` trivial run: median and 99th percentile, at most (ms).
+const HTTP_P50_GOAL_MS: f64 = 2.0;
+const HTTP_P99_GOAL_MS: f64 = 20.0;
+
 /// The probe runs: binary and arguments.
 fn probes(python: Option<&Path>) -> Vec<(&'static str, Vec<String>)> {
     let args = |list: &[&str]| list.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
@@ -36,6 +42,17 @@ fn probes(python: Option<&Path>) -> Vec<(&'static str, Vec<String>)> {
             args(&["--backend", "wasmtime", "--on-demand", "--tests", "4000"]),
         ),
         ("scaling", args(&["--backend", "wasmer", "--tests", "4000"])),
+        (
+            "http-load",
+            args(&[
+                "--runs",
+                "20000",
+                "--latency-runs",
+                "2000",
+                "--concurrency",
+                "32",
+            ]),
+        ),
     ];
     for backend in ["wasmtime", "wasmer"] {
         for mode in ["runs", "modules"] {
@@ -138,6 +155,7 @@ pub fn section(lines: &[String]) -> anyhow::Result<String> {
     scaling(&mut out, &of_probe(lines, "scaling")?);
     fresh_instance(&mut out, &of_probe(lines, "fresh-instance")?);
     rss(&mut out, &of_probe(lines, "rss")?);
+    http_load(&mut out, &of_probe(lines, "http-load")?);
     Ok(out)
 }
 
@@ -371,6 +389,54 @@ fn rss(out: &mut String, runs: &[Value]) {
         let _ = writeln!(out, "{row}");
     }
     out.push('\n');
+}
+
+fn http_load(out: &mut String, runs: &[Value]) {
+    let throughput = runs.iter().find(|run| text(run, "phase") == "throughput");
+    let latency = runs.iter().find(|run| text(run, "phase") == "latency");
+    let (Some(throughput), Some(latency)) = (throughput, latency) else {
+        return;
+    };
+    let _ = writeln!(out, "## Execution service over HTTP\n");
+    let _ = writeln!(
+        out,
+        "`sandbox serve` (release, SQLite in a temporary directory, {workers} workers on this \
+         machine's {cores:.0} logical CPUs) under load from a second process on loopback \
+         (`cargo run --release -p sandbox-bench --bin http-load -- --runs {runs} --latency-runs \
+         {latency_runs} --concurrency {concurrency}`; the client is that process, on the same \
+         two CPUs). **Throughput**: {concurrency} connections submit {runs} trivial runs (a WASI \
+         command whose `_start` returns), each answered 202 once committed; the clock stops when \
+         the last result is stored. **Latency**: one connection, one `?wait=true` run at a time \
+         ({latency_runs} of them), each timed from the request to the complete answer (accept, \
+         commit, queue, run, result commit, answer).\n",
+        workers = number(throughput, "workers"),
+        cores = number(throughput, "cores"),
+        runs = number(throughput, "runs"),
+        latency_runs = number(latency, "runs"),
+        concurrency = number(throughput, "concurrency"),
+    );
+    let rate = number(throughput, "runs_per_s");
+    let p50 = number(latency, "p50_ms");
+    let p99 = number(latency, "p99_ms");
+    let _ = writeln!(out, "| measure | value | goal | |\n|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| runs accepted and completed per second | {rate:.0} (accepted at {:.0}/s) | ≥ {HTTP_RUNS_GOAL:.0} | {} |",
+        number(throughput, "accepted_per_s"),
+        mark(rate >= HTTP_RUNS_GOAL)
+    );
+    let _ = writeln!(
+        out,
+        "| `?wait=true` latency, p50 | {p50:.2} ms | ≤ {HTTP_P50_GOAL_MS} ms | {} |",
+        mark(p50 <= HTTP_P50_GOAL_MS)
+    );
+    let _ = writeln!(
+        out,
+        "| `?wait=true` latency, p99 | {p99:.2} ms (p90 {:.2}, max {:.2}) | ≤ {HTTP_P99_GOAL_MS} ms | {} |\n",
+        number(latency, "p90_ms"),
+        number(latency, "max_ms"),
+        mark(p99 <= HTTP_P99_GOAL_MS)
+    );
 }
 
 #[cfg(test)]

@@ -350,7 +350,13 @@ pub fn wasi_a_wrapped_function_works_as_the_first_call(h: &Harness) {
         ..SandboxConfig::default()
     };
     let result = h.run_wasi("open_first.wat", &config);
-    assert_eq!(result.outcome, Outcome::Ok, "{}: {:?}", h.backend, result.outcome);
+    assert_eq!(
+        result.outcome,
+        Outcome::Ok,
+        "{}: {:?}",
+        h.backend,
+        result.outcome
+    );
     assert_eq!(text(&result.stdout), "from the host\n");
 }
 

@@ -19,10 +19,13 @@ const TTL: Duration = Duration::from_secs(2);
 /// Most cached lookups (unknown keys included); the cache is emptied when full.
 const MAX_ENTRIES: usize = 10_000;
 
+/// A cached lookup: when it was made and the tenant found (or none).
+type Lookup = (Instant, Option<Arc<Tenant>>);
+
 /// Cached lookups.
 #[derive(Default)]
 pub struct AuthCache {
-    tenants: Mutex<HashMap<String, (Instant, Option<Arc<Tenant>>)>>,
+    tenants: Mutex<HashMap<String, Lookup>>,
     admin: Mutex<Option<(Instant, Option<String>)>>,
 }
 

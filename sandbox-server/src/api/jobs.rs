@@ -27,14 +27,17 @@ pub const MAX_BATCH: usize = 100;
 
 /// `?wait=true`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Answer with the result if it is ready within the service's bound (else 202).
     #[serde(default)]
+    #[param(required = false)]
     pub wait: bool,
 }
 
 /// `?ids=a,b,c`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IdsQuery {
     /// Comma-separated submission ids (at most 100).
     pub ids: String,
@@ -380,7 +383,7 @@ async fn enqueue(service: &Service, tenant: &Tenant, jobs: Vec<Job>) -> Result<(
             id,
             tenant_id: tenant.id,
             kind,
-            spec: Arc::from(spec),
+            spec: (spec.len() <= crate::store::MEMORY_SPEC_BYTES).then(|| Arc::from(spec)),
             attempts: 0,
             queued_at,
             callback_url,

@@ -90,6 +90,10 @@ pub async fn show(
     State(service): State<AppState>,
     ApiPath(sha256): ApiPath<String>,
 ) -> Result<Json<ModuleUploaded>, ApiError> {
+    // Something that is not a hash names no module: 404, like an unknown one.
+    if check_sha(&sha256, "sha256").is_err() {
+        return Err(ApiError::not_found(format!("module {}", cut(&sha256))));
+    }
     let bytes = tenant_module(&service, &tenant, &sha256, "sha256").await?;
     let info = tokio::task::spawn_blocking(move || inspect(&bytes).map(|info| (info, bytes.len())))
         .await

@@ -21,7 +21,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn readyz(State(service): State<AppState>) -> Response {
-    let database = service.store.job_counts().await;
+    let database = service.store.ping().await;
     let (queued, running) = service.scheduler.depth();
     let ready = database.is_ok() && !service.is_draining();
     let body = serde_json::json!({
@@ -67,8 +67,63 @@ pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 
 struct BearerAuth;
 
+/// The error answers every authenticated route can give, documented on each of them.
+fn add_error_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let admin = path.starts_with("/v1/tenants");
+        for (operation, has_body) in [
+            (item.get.as_mut(), false),
+            (item.put.as_mut(), true),
+            (item.post.as_mut(), true),
+            (item.delete.as_mut(), false),
+        ] {
+            let Some(operation) = operation else { continue };
+            if operation.security.is_none() {
+                continue;
+            }
+            let responses = &mut operation.responses.responses;
+            let mut add = |code: &str, description: &str| {
+                responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| error(description));
+            };
+            add(
+                "400",
+                "A malformed request: a path or query that does not parse, a body that is not JSON",
+            );
+            add("401", "No key, or a key no tenant has");
+            add("500", "The service failed (logged)");
+            if admin {
+                add("403", "A tenant's key on an administrator's route");
+            }
+            if has_body {
+                add("413", "The body is larger than the service accepts");
+                add("422", "A body of the wrong shape, or a value out of bounds (the error names the field)");
+            }
+            if !admin && has_body {
+                add("404", "A module or problem this tenant does not have");
+            }
+        }
+    }
+}
+
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        add_error_responses(openapi);
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",

@@ -175,8 +175,9 @@ pub struct QueuedJob {
     pub tenant_id: i64,
     /// Run or submission.
     pub kind: JobKind,
-    /// The request, as JSON.
-    pub spec: String,
+    /// The request, as JSON; `None` when it is larger than `MEMORY_SPEC_BYTES` (read again
+    /// when the job runs).
+    pub spec: Option<String>,
     /// Claims so far.
     pub attempts: i64,
     /// When it was accepted.
@@ -197,6 +198,10 @@ pub struct DueCallback {
     /// Deliveries tried so far.
     pub attempts: i64,
 }
+
+/// Job specs up to this size are kept in memory while queued; larger ones (a big stdin) are
+/// read from the database when the job runs, so a full queue holds a bounded amount.
+pub const MEMORY_SPEC_BYTES: usize = 64 << 10;
 
 /// The schema, in order; applied by [`Store::open`].
 const MIGRATIONS: &[(i64, &str, &str)] =
@@ -570,9 +575,10 @@ impl Store {
     /// Every queued job, oldest first.
     pub async fn queued_jobs(&self) -> Result<Vec<QueuedJob>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, tenant_id, kind, spec, attempts, created_at, callback_url FROM jobs \
-             WHERE state = 'queued' ORDER BY seq",
+            "SELECT id, tenant_id, kind, CASE WHEN length(spec) <= ? THEN spec END, attempts, \
+             created_at, callback_url FROM jobs WHERE state = 'queued' ORDER BY seq",
         )
+        .bind(MEMORY_SPEC_BYTES as i64)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -589,15 +595,19 @@ impl Store {
             .collect())
     }
 
-    /// How many jobs are in each state.
-    pub async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| (JobState::parse(row.get::<&str, _>(0)), row.get(1)))
-            .collect())
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The spec of job `id` (for jobs queued without it in memory).
+    pub async fn job_spec(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query("SELECT spec FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.get(0)))
     }
 
     // ---- callbacks ----
