@@ -839,3 +839,46 @@ fn b64(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_puts_what_it_cannot_finish_back_in_the_queue() {
+    let h = Harness::start_with(|config| {
+        config.workers = 1;
+        config.drain_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let (key, _) = h.tenant("slow", json!({})).await;
+    let funcs = h.upload(&key, FUNCS).await;
+    // A run that takes 3 s, then one behind it in the queue.
+    let spin = json!({"module": funcs, "invoke": "spin", "limits": {"fuel": 100000000000u64, "timeout_ms": 3000}});
+    let (_, running) = h.post("/v1/runs", &key, spin.clone()).await;
+    let (_, queued) = h.post("/v1/runs", &key, spin).await;
+    for _ in 0..100 {
+        if h.get(
+            &format!("/v1/runs/{}", running["id"].as_str().unwrap()),
+            &key,
+        )
+        .await
+        .1["state"]
+            == "running"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let base = h.base.clone();
+    let dir = h.stop().await;
+    // Stopped: nothing answers any more.
+    assert!(reqwest::get(format!("{base}/healthz")).await.is_err());
+    // Both jobs are queued again, for the next start (which runs nothing: no workers).
+    let mut config = test_config(dir.path());
+    config.workers = 0;
+    let h = Harness::start_in(dir, config).await;
+    for job in [&running, &queued] {
+        let (_, view) = h
+            .get(&format!("/v1/runs/{}", job["id"].as_str().unwrap()), &key)
+            .await;
+        assert_eq!(view["state"], "queued", "{view}");
+    }
+    h.stop().await;
+}

@@ -70,6 +70,7 @@ const CALLS: &[(&str, &str, &[WasmValue])] = &[
     ("reactor_default.wat", "", &[]),
     ("preview0.wat", "_start", &[]),
     ("stdio_probe.wasm", "_start", &[]),
+    ("open_first.wat", "_start", &[]),
 ];
 
 /// WASI commands whose fuel differs between the engines, with the reason (see
@@ -86,12 +87,27 @@ fn fuel_differs(fixture_name: &str) -> Option<&'static str> {
 
 fn run(backend: BackendKind, fixture_name: &str, func: &str, args: &[WasmValue]) -> Normalised {
     let harness = Harness::new(backend);
-    let config = SandboxConfig {
+    let mut config = SandboxConfig {
         max_fuel: Some(5_000_000),
         max_execution_time: Duration::from_secs(2),
         max_memory_bytes: 16 * 1024 * 1024,
         ..SandboxConfig::default()
     };
+    if fixture_name == "open_first.wat" {
+        // It opens `hello.txt` in the first preopen: give it one, the guest's root.
+        let dir = std::env::temp_dir().join(format!(
+            "sandbox-differential-open-first-{}-{backend}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hello.txt"), "from the host\n").unwrap();
+        config.allow_filesystem = true;
+        config.preopens = vec![sandbox::Preopen {
+            host: dir,
+            guest: "/".into(),
+            writable: false,
+        }];
+    }
     let module = match harness.try_load_bytes(&fixture(fixture_name), &config) {
         Ok(module) => module,
         Err(err) => return Normalised::of_error(&err),

@@ -26,10 +26,35 @@ type Lookup = (Instant, Option<Arc<Tenant>>);
 #[derive(Default)]
 pub struct AuthCache {
     tenants: Mutex<HashMap<String, Lookup>>,
+    /// (tenant, module) pairs known to be allowed: uploads are never taken back (a tenant's
+    /// removal fails its key first), so a positive answer stays true.
+    modules: Mutex<std::collections::HashSet<(i64, String)>>,
     admin: Mutex<Option<(Instant, Option<String>)>>,
 }
 
 impl AuthCache {
+    /// Whether `tenant_id` may use module `sha256` (uploaded it), asking the store once.
+    pub async fn tenant_has_module(
+        &self,
+        store: &crate::store::Store,
+        tenant_id: i64,
+        sha256: &str,
+    ) -> Result<bool, crate::store::StoreError> {
+        let key = (tenant_id, sha256.to_string());
+        if lock(&self.modules).contains(&key) {
+            return Ok(true);
+        }
+        let allowed = store.tenant_has_module(tenant_id, sha256).await?;
+        if allowed {
+            let mut modules = lock(&self.modules);
+            if modules.len() >= 10 * MAX_ENTRIES {
+                modules.clear();
+            }
+            modules.insert(key);
+        }
+        Ok(allowed)
+    }
+
     /// Forgets every cached lookup (after a change made through this service).
     pub fn clear(&self) {
         lock(&self.tenants).clear();

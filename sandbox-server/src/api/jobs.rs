@@ -611,7 +611,11 @@ async fn resolve_module(
         )),
         (Some(sha256), None) => {
             check_sha(sha256, &field("module"))?;
-            if !service.store.tenant_has_module(tenant.id, sha256).await? {
+            if !service
+                .auth
+                .tenant_has_module(&service.store, tenant.id, sha256)
+                .await?
+            {
                 return Err(ApiError::not_found(format!("module {sha256}")).field(&field("module")));
             }
             Ok(sha256.to_string())

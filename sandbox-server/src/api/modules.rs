@@ -111,7 +111,11 @@ pub async fn tenant_module(
     field: &str,
 ) -> Result<Vec<u8>, ApiError> {
     check_sha(sha256, field)?;
-    if !service.store.tenant_has_module(tenant.id, sha256).await? {
+    if !service
+        .auth
+        .tenant_has_module(&service.store, tenant.id, sha256)
+        .await?
+    {
         return Err(ApiError::not_found(format!("module {sha256}")).field(field));
     }
     service

@@ -213,7 +213,13 @@ pub struct Store {
     pool: SqlitePool,
     writer: Writer,
     path: Option<PathBuf>,
+    checkpoints: Option<std::sync::Arc<tokio::task::AbortHandle>>,
 }
+
+/// How often the WAL is checkpointed into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// A WAL file larger than this is checkpointed and truncated (which waits for writers).
+const WAL_TRUNCATE_BYTES: u64 = 256 << 20;
 
 impl Store {
     /// Opens (creating it if needed) the database at `url` (`sqlite://PATH`, `sqlite::memory:`
@@ -229,7 +235,11 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Checkpoints (which fsync) are a background task's, never a commit's: an
+            // automatic checkpoint made the commit that crossed its threshold wait for the
+            // disk, every few hundred jobs.
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -249,7 +259,16 @@ impl Store {
             .collect();
         Migrator::with_migrations(migrations).run(&pool).await?;
         let writer = Writer::start(options, on_complete).await?;
-        Ok(Store { pool, writer, path })
+        let checkpoints = path.clone().map(|path| {
+            let task = tokio::spawn(checkpoint(pool.clone(), path));
+            std::sync::Arc::new(task.abort_handle())
+        });
+        Ok(Store {
+            pool,
+            writer,
+            path,
+            checkpoints,
+        })
     }
 
     /// The database file, when it is one.
@@ -260,6 +279,12 @@ impl Store {
     /// Commits the writer's pending writes and stops it.
     pub async fn close(&self) {
         self.writer.close().await;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.abort();
+        }
+        let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.pool)
+            .await;
         self.pool.close().await;
     }
 
@@ -690,6 +715,27 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .and_then(|row| row.get(0)))
+    }
+}
+
+/// Copies committed pages from the WAL into the database file, in the background: passive
+/// checkpoints, which never make a writer wait, and a truncating one when the WAL has grown
+/// past [`WAL_TRUNCATE_BYTES`] (writers kept it busy).
+async fn checkpoint(pool: SqlitePool, path: PathBuf) {
+    let mut wal = path.into_os_string();
+    wal.push("-wal");
+    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
+    loop {
+        ticks.tick().await;
+        let large = std::fs::metadata(&wal).is_ok_and(|meta| meta.len() > WAL_TRUNCATE_BYTES);
+        let sql = if large {
+            "PRAGMA wal_checkpoint(TRUNCATE)"
+        } else {
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        };
+        if let Err(error) = sqlx::query(sql).execute(&pool).await {
+            tracing::warn!(%error, "checkpoint failed");
+        }
     }
 }
 
