@@ -5,6 +5,9 @@
 //!   the facade checked with each engine feature alone and both together, the whole
 //!   workspace's tests (conformance on both engines included), the conformance suite once more
 //!   with every optimisation on (module cache, pooling allocator), and the tidy checks.
+//! - `features`: checks that the packages CI or the bench report build alone (the Python
+//!   extension, the C library, the benches) resolve shared dependencies with the workspace
+//!   build's features (`workspace-hack`), so nothing is compiled twice; part of `ci`.
 //! - `fixtures`: rebuilds the C fixtures (`conformance-tests/fixtures/c/*.c`), the judge
 //!   example's solutions (`examples/judge/*.c`), the bench's WASI hello-world
 //!   (`sandbox-bench/fixtures/*.c`) and compute kernels (`sandbox-bench/kernels/*.c`) into
@@ -41,6 +44,7 @@
 
 mod c_report;
 mod capi;
+mod features;
 mod python;
 mod python_report;
 mod report;
@@ -58,13 +62,14 @@ fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     match args.first().map(String::as_str) {
         Some("ci") => ci(&root),
+        Some("features") => features::check(&root),
         Some("bench") => bench(&root, &args[1..]),
         Some("fixtures") => fixtures(&root),
         Some("fuzz") => fuzz(&root, &args[1..]),
         Some("capi") => capi::task(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <ci | fixtures | bench [--quick] [--report-only] [criterion args] | fuzz [--count N] [--seed S] [--jobs J] [--mutants M] | capi [--release] [--check] [--header] [--test] [--bench]>"
+                "usage: cargo xtask <ci | features | fixtures | bench [--quick] [--report-only] [criterion args] | fuzz [--count N] [--seed S] [--jobs J] [--mutants M] | capi [--release] [--check] [--header] [--test] [--bench]>"
             );
             Ok(())
         }
@@ -103,6 +108,7 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     setup::ensure()?;
     cargo(root, &["fmt", "--all", "--", "--check"])?;
     tidy::check(root)?;
+    features::check(root)?;
     cargo(
         root,
         &[
