@@ -10,19 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-const ECHO: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $r (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (loop $more
-      (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 4096))
-      (drop (call $r (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
-      (if (i32.gt_u (i32.load (i32.const 8)) (i32.const 0))
-        (then
-          (i32.store (i32.const 4) (i32.load (i32.const 8)))
-          (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12)))
-          (br $more))))))"#;
+/// A WASI command copying stdin to stdout (shared with the service's own tests).
+const ECHO: &str = include_str!("../../sandbox-server/tests/echo.wat");
 
 fn sandbox() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sandbox"))

@@ -315,43 +315,13 @@ async fn quotas_answer_422_429_and_503() {
         assert_eq!(body["error"]["field"], field, "{body}");
     }
     // The tenant's own queue bound: 429 with Retry-After.
-    for _ in 0..2 {
-        assert_eq!(
-            h.post("/v1/runs", &capped, json!({"module": module}))
-                .await
-                .0,
-            202
-        );
-    }
-    let response = h
-        .request(
-            Method::POST,
-            "/v1/runs",
-            Some(&capped),
-            Some(json!({"module": module})),
-        )
-        .await;
+    let response = third_run_after_two(&h, &capped, &module).await;
     assert_eq!(response.status().as_u16(), 429);
     assert!(response.headers().get("retry-after").is_some());
     // The rate: two a minute, the third refused.
     let (rated, _) = h.tenant("rated", json!({"rate_per_min": 2})).await;
     let module = h.upload(&rated, HELLO).await;
-    for _ in 0..2 {
-        assert_eq!(
-            h.post("/v1/runs", &rated, json!({"module": module}))
-                .await
-                .0,
-            202
-        );
-    }
-    let response = h
-        .request(
-            Method::POST,
-            "/v1/runs",
-            Some(&rated),
-            Some(json!({"module": module})),
-        )
-        .await;
+    let response = third_run_after_two(&h, &rated, &module).await;
     assert_eq!(response.status().as_u16(), 429);
     let retry: u64 = response.headers()["retry-after"]
         .to_str()
@@ -373,6 +343,21 @@ async fn quotas_answer_422_429_and_503() {
         "{body}"
     );
     h.stop().await;
+}
+
+/// Two runs accepted (202), then the answer to a third.
+async fn third_run_after_two(h: &Harness, key: &str, module: &str) -> reqwest::Response {
+    for _ in 0..2 {
+        let (status, body) = h.post("/v1/runs", key, json!({"module": module})).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    h.request(
+        Method::POST,
+        "/v1/runs",
+        Some(key),
+        Some(json!({"module": module})),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
