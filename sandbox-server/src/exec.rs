@@ -40,14 +40,21 @@ struct Problem {
 /// Engines and caches shared by the workers.
 pub struct Engines {
     base: SandboxConfig,
+    /// The service's default limits, for tests that set none.
+    defaults: crate::config::Bounds,
+    /// The service's maxima: the judge's pools are sized for the largest memory limit, so
+    /// every problem shares one engine per backend (an engine per distinct limit would each
+    /// reserve a pool).
+    maxima: crate::config::Bounds,
     sandboxes: Mutex<HashMap<BackendKind, Arc<dyn Sandbox>>>,
     modules: Mutex<Lru<(String, BackendKind), Arc<dyn CompiledModule>>>,
     problems: Mutex<Lru<(i64, String), Arc<Problem>>>,
 }
 
 impl Engines {
-    /// Engines caching compiled code under `data_dir/cache`.
-    pub fn new(data_dir: &Path) -> Engines {
+    /// Engines for `config`, caching compiled code under its data directory's `cache`.
+    pub fn new(config: &crate::config::ServerConfig) -> Engines {
+        let data_dir: &Path = &config.data_dir;
         let cache = CacheConfig {
             memory: true,
             dir: Some(data_dir.join("cache")),
@@ -58,6 +65,8 @@ impl Engines {
                 cache,
                 ..SandboxConfig::default()
             },
+            defaults: config.defaults,
+            maxima: config.maxima,
             sandboxes: Mutex::new(HashMap::new()),
             modules: Mutex::new(Lru::new(MODULES_KEPT)),
             problems: Mutex::new(Lru::new(PROBLEMS_KEPT)),
@@ -179,8 +188,23 @@ impl Engines {
             .ok_or_else(|| format!("problem {id} no longer exists"))?;
         let spec: ProblemSpec =
             serde_json::from_str(&text).map_err(|error| format!("unreadable problem: {error}"))?;
-        let tests = parse_tests(spec.tests.to_string().as_bytes())
+        let mut tests = parse_tests(spec.tests.to_string().as_bytes())
             .map_err(|error| format!("unreadable tests: {error}"))?;
+        // Every test carries its limits (the problem's, else the service's), so the judge's
+        // own configuration is the same for every problem.
+        let time_limit = Duration::from_millis(
+            spec.limits
+                .time_limit_ms
+                .unwrap_or(self.defaults.timeout_ms),
+        );
+        let memory_limit = spec
+            .limits
+            .memory_limit_bytes
+            .unwrap_or(self.defaults.max_memory_bytes);
+        for test in &mut tests {
+            test.time_limit.get_or_insert(time_limit);
+            test.memory_limit.get_or_insert(memory_limit);
+        }
         let problem = Arc::new(Problem { spec, tests });
         lock(&self.problems).put(key, problem.clone());
         Ok(problem)
@@ -198,12 +222,7 @@ impl Engines {
         let bytes = module_bytes(store, handle, &spec.module).map_err(|error| error.to_string())?;
         let limits = &problem.spec.limits;
         let mut config = self.base.clone();
-        if let Some(ms) = limits.time_limit_ms {
-            config.max_execution_time = Duration::from_millis(ms);
-        }
-        if let Some(bytes) = limits.memory_limit_bytes {
-            config.max_memory_bytes = bytes;
-        }
+        config.max_memory_bytes = self.maxima.max_memory_bytes;
         if let Some(bytes) = limits.max_output_bytes {
             config.max_output_bytes = bytes;
         }

@@ -171,7 +171,7 @@ impl Server {
             .map_err(|error| StartError::Io(error.to_string()))?;
         let scheduler = Arc::new(Scheduler::new(config.max_queue));
         let service = Arc::new(Service {
-            engines: Engines::new(&config.data_dir),
+            engines: Engines::new(&config),
             store: store.clone(),
             scheduler: scheduler.clone(),
             shared: shared.clone(),
