@@ -1,6 +1,6 @@
 //! The check that keeps one build of the engines: the packages built on their own (the Python
-//! extension by maturin in CI; the Python extension and the C library in release for the bench
-//! report) must compile every shared dependency with the features of the build they follow,
+//! extension by maturin and the conformance suite's optimised pass in CI; the Python extension
+//! and the C library in release for the bench report) must compile every shared dependency with the features of the build they follow,
 //! or cargo compiles those dependencies, and everything above them (both engines), a second
 //! time. `workspace-hack` pins the union; this compares cargo's unit graphs (its
 //! `--unit-graph` output, read through `RUSTC_BOOTSTRAP` for inspection only: nothing is
@@ -14,6 +14,10 @@ use std::process::Command;
 /// (a build that follows, the build whose compiled dependencies it must reuse).
 const PAIRS: &[(&[&str], &[&str])] = &[
     (&["-p", "sandbox-py"], &["--workspace", "--tests"]),
+    (
+        &["-p", "conformance-tests", "--tests"],
+        &["--workspace", "--tests"],
+    ),
     (
         &["-p", "sandbox-py", "--release"],
         &["-p", "sandbox-bench", "--release", "--bins"],
