@@ -1,10 +1,12 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
 //! - `ci`: exactly what CI runs (`.ci/run` calls it): the Debian packages it needs installed
-//!   when missing (`setup.rs`), format check, clippy with warnings denied,
-//!   the facade checked with each engine feature alone and both together, the whole
-//!   workspace's tests (conformance on both engines included), the conformance suite once more
-//!   with every optimisation on (module cache, pooling allocator), and the tidy checks.
+//!   when missing (`setup.rs`), format check, the tidy checks, the feature-unification check,
+//!   the facade checked with each engine feature alone and with none, clippy with warnings
+//!   denied on every target (inside the test build: clippy-driver as the members' compiler),
+//!   the whole workspace's tests (conformance on both engines and the execution service
+//!   included), the conformance suite once more with every optimisation on (module cache,
+//!   pooling allocator), the C library's tests and the Python package's.
 //! - `features`: checks that the packages CI or the bench report build alone (the Python
 //!   extension, the C library, the benches) resolve shared dependencies with the workspace
 //!   build's features (`workspace-hack`), so nothing is compiled twice; part of `ci`.
