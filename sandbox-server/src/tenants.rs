@@ -97,8 +97,8 @@ pub async fn ensure_admin_key(
     }
     let key = keys::random_token("sk_admin_");
     write_private(&file, &key).map_err(|error| {
-        StoreError::NotFound(format!(
-            "a writable data directory for {} ({error})",
+        StoreError::Io(format!(
+            "cannot write the administrator's key to {}: {error}",
             file.display()
         ))
     })?;
@@ -130,7 +130,7 @@ impl Admin {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|error| StoreError::NotFound(format!("a tokio runtime ({error})")))?;
+            .map_err(|error| StoreError::Io(format!("cannot start a tokio runtime: {error}")))?;
         let store = runtime.block_on(Store::open(url, Box::new(|_| {})))?;
         Ok(Admin { runtime, store })
     }

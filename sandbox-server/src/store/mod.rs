@@ -40,6 +40,12 @@ pub enum StoreError {
     /// Nothing by that name or id.
     #[error("{0} not found")]
     NotFound(String),
+    /// A file beside the database (the administrator's key) or the runtime could not be made.
+    #[error("{0}")]
+    Io(String),
+    /// A write the writer task could not commit (its transaction failed).
+    #[error("could not commit: {0}")]
+    Write(String),
     /// The store's writer has stopped (the service is shutting down).
     #[error("the store is closed")]
     Closed,

@@ -145,7 +145,7 @@ async fn run(
 fn fail(batch: Vec<WriteOp>, error: &StoreError) {
     for op in batch {
         if let WriteOp::Insert { done, .. } = op {
-            let _ = done.send(Err(StoreError::Exists(format!("job ({error})"))));
+            let _ = done.send(Err(StoreError::Write(error.to_string())));
         }
     }
 }
