@@ -43,13 +43,25 @@ enum Command {
     Judge(judge::JudgeArgs),
     /// Run a bundled module on every compiled-in engine and watch each limit stop it.
     Demo,
-    /// Serve the multi-tenant HTTP API for runs and judging (SQLite under --data-dir).
+    /// Serve the multi-tenant HTTP API for runs and judging (SQLite under --data-dir, or
+    /// PostgreSQL shared with `sandbox worker`s).
     Serve(serve::ServeArgs),
+    /// Run the service's jobs from its PostgreSQL database, without serving HTTP (any number
+    /// of workers, on any number of hosts).
+    Worker(serve::WorkerArgs),
     /// Manage the service's tenants: add, list, remove, rotate-key.
     Tenant(serve::TenantArgs),
 }
 
 fn main() -> ExitCode {
+    // `sandbox runner` (internal): a worker's runner process. First, before anything else
+    // can start a thread: it locks itself down on its only thread.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "runner")
+    {
+        return ExitCode::from(sandbox_server::runner::runner_main().clamp(0, 255) as u8);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -68,6 +80,7 @@ fn main() -> ExitCode {
         Command::Judge(args) => judge::judge(args),
         Command::Demo => demo::demo(),
         Command::Serve(args) => serve::serve(args),
+        Command::Worker(args) => serve::worker(args),
         Command::Tenant(args) => serve::tenant(args),
     };
     match result {

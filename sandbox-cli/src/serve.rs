@@ -1,7 +1,9 @@
-//! `sandbox serve` and `sandbox tenant ...`: the execution service and its tenants.
+//! `sandbox serve`, `sandbox worker` and `sandbox tenant ...`: the execution service, its
+//! workers on other hosts, and its tenants.
 
 use crate::units::{parse_duration, parse_size};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
+use sandbox_server::runner::{lockdown, Isolation, RunnerSettings};
 use sandbox_server::{ServerConfig, TenantLimits};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +11,8 @@ use std::path::PathBuf;
 /// Where the service keeps its state (shared by `serve` and `tenant`).
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// Database URL (`sqlite://PATH`); default `sqlite://DATA_DIR/sandbox.db`.
+    /// Database URL: `sqlite://PATH` (one machine; default `sqlite://DATA_DIR/sandbox.db`) or
+    /// `postgres://USER:PASSWORD@HOST/DB` (the API and `sandbox worker`s on many hosts).
     #[arg(long, value_name = "URL")]
     database: Option<String>,
     /// Directory of the database, the compiled-module cache and the administrator's key.
@@ -48,6 +51,108 @@ pub struct ServeArgs {
     /// How long SIGTERM lets running jobs finish before putting them back in the queue.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     drain_timeout: std::time::Duration,
+    #[command(flatten)]
+    isolation: IsolationArgs,
+}
+
+/// Where guests run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IsolationMode {
+    /// On the worker's threads, in its process (the engines' own isolation only).
+    None,
+    /// In runner processes that lock themselves down (seccomp, Landlock, no_new_privs,
+    /// rlimits) before they touch a guest.
+    Process,
+}
+
+/// How guests are isolated (`serve` and `worker`).
+#[derive(Debug, Args)]
+pub struct IsolationArgs {
+    /// `process` (default where the kernel supports it) or `none`.
+    #[arg(long, value_enum, value_name = "MODE")]
+    isolation: Option<IsolationMode>,
+    /// A runner process is replaced after this many jobs.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    runner_max_jobs: u64,
+    /// A runner process whose resident memory passes this during a job is killed (its job is
+    /// retried in a fresh runner, then failed as internal_error).
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
+    runner_memory: u64,
+}
+
+impl IsolationArgs {
+    /// The isolation in effect: `process` needs Landlock and seccomp; without them the
+    /// default falls back to `none` with a warning, and an explicit `process` is an error.
+    fn resolve(&self) -> anyhow::Result<Isolation> {
+        let process = || -> anyhow::Result<Isolation> {
+            let program = std::env::current_exe()
+                .map_err(|error| anyhow::anyhow!("cannot find the sandbox binary: {error}"))?;
+            let mut settings = RunnerSettings::new(program, &["runner"]);
+            settings.max_jobs = self.runner_max_jobs.max(1);
+            settings.memory_ceiling_bytes = self.runner_memory;
+            settings.recycle_rss_bytes = settings.recycle_rss_bytes.min(self.runner_memory);
+            Ok(Isolation::Process(settings))
+        };
+        match self.isolation {
+            Some(IsolationMode::None) => Ok(Isolation::None),
+            Some(IsolationMode::Process) => match lockdown::available() {
+                Ok(_) => process(),
+                Err(reason) => anyhow::bail!(
+                    "--isolation process cannot lock runner processes down here: {reason}"
+                ),
+            },
+            None => match lockdown::available() {
+                Ok(_) => process(),
+                Err(reason) => {
+                    eprintln!(
+                        "warning: guests run in the worker's own process (no runner \
+                         processes): {reason}. Pass --isolation none to accept this."
+                    );
+                    Ok(Isolation::None)
+                }
+            },
+        }
+    }
+}
+
+/// `sandbox worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The service's PostgreSQL database (`postgres://USER:PASSWORD@HOST/DB`).
+    #[arg(long, value_name = "URL")]
+    database: String,
+    /// Directory of this host's module cache and compiled-code cache.
+    #[arg(long, value_name = "DIR", default_value = "sandbox-data")]
+    data_dir: PathBuf,
+    /// Jobs run at once (default: one per core).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Take only jobs on these engines (repeat or comma-separate; default: every engine of
+    /// this build).
+    #[arg(long, value_name = "ENGINE", value_delimiter = ',')]
+    backend: Vec<sandbox::Runtime>,
+    /// How long SIGTERM lets running jobs finish before putting them back in the queue.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    drain_timeout: std::time::Duration,
+    #[command(flatten)]
+    isolation: IsolationArgs,
+}
+
+/// Runs a worker until SIGTERM or Ctrl-C.
+pub fn worker(args: WorkerArgs) -> anyhow::Result<u8> {
+    sandbox_server::init_logging();
+    let mut config = ServerConfig::new(&args.data_dir);
+    config.database = Some(args.database);
+    if let Some(jobs) = args.jobs {
+        config.workers = jobs.max(1);
+    }
+    if !args.backend.is_empty() {
+        config.backends = Some(args.backend.iter().map(ToString::to_string).collect());
+    }
+    config.drain_timeout = args.drain_timeout;
+    config.isolation = args.isolation.resolve()?;
+    sandbox_server::work(config)?;
+    Ok(crate::status::OK)
 }
 
 /// Runs the service until SIGTERM or Ctrl-C.
@@ -59,6 +164,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if let Some(workers) = args.workers {
         config.workers = workers;
     }
+    config.isolation = if config.workers == 0 {
+        Isolation::None
+    } else {
+        args.isolation.resolve()?
+    };
     config.max_body_bytes = usize::try_from(args.max_body).unwrap_or(usize::MAX);
     config.max_queue = args.max_queue;
     config.wait_timeout = args.wait_timeout;

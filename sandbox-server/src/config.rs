@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Default limits of a run, and the service's own maxima (a tenant's maxima default to these
 /// and cannot exceed them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Bounds {
     /// Fuel.
     pub fuel: u64,
@@ -27,7 +27,8 @@ pub struct ServerConfig {
     pub database: Option<String>,
     /// Where the database, the compiled-module cache and the administrator's key live.
     pub data_dir: PathBuf,
-    /// Worker threads running guests (0: accept and store jobs, run none).
+    /// Worker threads running guests (0: accept and store jobs, run none: with PostgreSQL,
+    /// `sandbox worker` processes run them).
     pub workers: usize,
     /// Largest request body in bytes (413 above it).
     pub max_body_bytes: usize,
@@ -49,6 +50,16 @@ pub struct ServerConfig {
     pub maxima: Bounds,
     /// Most tests in one problem.
     pub max_tests: usize,
+    /// Claims of a job (or runner processes it ended) before it is finished as
+    /// `internal_error` instead of being tried again (poison-job protection).
+    pub max_attempts: u32,
+    /// Where guests run: on the workers' threads or in locked-down runner processes.
+    pub isolation: crate::runner::Isolation,
+    /// The engines this process's workers take jobs of (`None`: every engine of the build).
+    pub backends: Option<Vec<String>>,
+    /// How often a worker with an empty queue looks at the database when no notification
+    /// came (PostgreSQL).
+    pub poll_interval: Duration,
 }
 
 impl ServerConfig {
@@ -81,6 +92,24 @@ impl ServerConfig {
                 max_output_bytes: 16 << 20,
             },
             max_tests: 1_000,
+            max_attempts: 3,
+            isolation: crate::runner::Isolation::None,
+            poll_interval: Duration::from_secs(1),
+            backends: None,
+        }
+    }
+
+    /// The directory of modules fetched from the database (`DATA_DIR/modules`).
+    pub fn modules_dir(&self) -> PathBuf {
+        self.data_dir.join("modules")
+    }
+
+    /// The directories of this service's runner processes.
+    pub fn runner_dirs(&self) -> crate::runner::RunnerDirs {
+        crate::runner::RunnerDirs {
+            modules: self.modules_dir(),
+            cache: self.data_dir.join("cache"),
+            scratch: self.data_dir.join("runners"),
         }
     }
 

@@ -13,6 +13,7 @@ use sandbox::{
     BackendKind, CacheConfig, CompiledModule, ExecutionResult, Outcome, Runtime, Sandbox,
     SandboxConfig, SandboxError,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,123 @@ const MODULES_KEPT: usize = 1024;
 /// Problems kept parsed.
 const PROBLEMS_KEPT: usize = 256;
 
+/// Where a job's module bytes and problem come from: the store (and the worker's disk) in
+/// the worker, the disk and the task in a runner process.
+pub trait Source {
+    /// The bytes of module `sha256`.
+    fn module(&self, sha256: &str) -> Result<Vec<u8>, SandboxError>;
+    /// The spec (JSON) of problem `id` of `tenant_id`.
+    fn problem(&self, tenant_id: i64, id: &str) -> Result<String, String>;
+}
+
+/// Modules from the worker's disk (`DATA_DIR/modules/SHA256.wasm`), fetched from the store
+/// the first time a host needs them (modules travel by hash, once per host, never per job);
+/// problems from the store.
+pub struct StoreSource<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// The runtime to wait on it with (workers are plain threads).
+    pub handle: &'a tokio::runtime::Handle,
+    /// The module cache directory.
+    pub modules_dir: &'a Path,
+}
+
+impl StoreSource<'_> {
+    /// Makes sure module `sha256` is on disk; returns its path.
+    pub fn ensure(&self, sha256: &str) -> Result<std::path::PathBuf, SandboxError> {
+        let io = |reason: String| SandboxError::Io {
+            path: format!("module {sha256}"),
+            reason,
+        };
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(io("not a SHA-256".into()));
+        }
+        let path = self.modules_dir.join(format!("{sha256}.wasm"));
+        if path.is_file() {
+            return Ok(path);
+        }
+        let bytes = self
+            .handle
+            .block_on(self.store.module_bytes(sha256))
+            .map_err(|error| io(error.to_string()))?
+            .ok_or_else(|| io("not in the store".into()))?;
+        std::fs::create_dir_all(self.modules_dir).map_err(|error| io(error.to_string()))?;
+        let partial = self
+            .modules_dir
+            .join(format!(".{sha256}.{}.partial", crate::keys::random_id("")));
+        std::fs::write(&partial, &bytes)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|error| {
+                let _ = std::fs::remove_file(&partial);
+                io(error.to_string())
+            })?;
+        Ok(path)
+    }
+}
+
+impl Source for StoreSource<'_> {
+    fn module(&self, sha256: &str) -> Result<Vec<u8>, SandboxError> {
+        let path = self.ensure(sha256)?;
+        read_module(&path, sha256)
+    }
+
+    fn problem(&self, tenant_id: i64, id: &str) -> Result<String, String> {
+        self.handle
+            .block_on(self.store.problem(tenant_id, id))
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| format!("problem {id} no longer exists"))
+    }
+}
+
+/// Reads a module file of the cache.
+pub fn read_module(path: &Path, sha256: &str) -> Result<Vec<u8>, SandboxError> {
+    std::fs::read(path).map_err(|error| SandboxError::Io {
+        path: format!("module {sha256}"),
+        reason: error.to_string(),
+    })
+}
+
+/// A job as a runner process gets it: everything it needs but the module bytes, which it
+/// reads from the module cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Task {
+    /// The job's tenant.
+    pub tenant_id: i64,
+    /// Run or submission.
+    pub kind: JobKind,
+    /// The job's spec (JSON).
+    pub spec: String,
+    /// The problem's spec (JSON), for a submission.
+    pub problem: Option<String>,
+}
+
+impl Task {
+    /// The modules the job needs: the run's or the submission's, and the problem's checker.
+    pub fn modules(&self) -> Vec<String> {
+        let mut modules = Vec::new();
+        match self.kind {
+            JobKind::Run => {
+                if let Ok(spec) = serde_json::from_str::<RunSpec>(&self.spec) {
+                    modules.push(spec.module);
+                }
+            }
+            JobKind::Submission => {
+                if let Ok(spec) = serde_json::from_str::<SubmissionSpec>(&self.spec) {
+                    modules.push(spec.module);
+                }
+                if let Some(problem) = &self.problem {
+                    if let Ok(problem) = serde_json::from_str::<ProblemSpec>(problem) {
+                        modules.extend(problem.checker);
+                    }
+                }
+            }
+        }
+        modules
+    }
+}
+
 /// A finished job: its result as JSON and the outcome (or verdict) name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finished {
     /// The result.
     pub result: serde_json::Value,
@@ -51,13 +168,39 @@ pub struct Engines {
     problems: Mutex<Lru<(i64, String), Arc<Problem>>>,
 }
 
+/// What [`Engines`] are made of (sent to runner processes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnginesConfig {
+    /// The compiled-code cache directory (`None`: in memory only).
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Limits of tests that set none.
+    pub defaults: crate::config::Bounds,
+    /// The service's maxima.
+    pub maxima: crate::config::Bounds,
+}
+
+impl EnginesConfig {
+    /// The engines of the service `config`: compiled code cached under its data directory.
+    pub fn of(config: &crate::config::ServerConfig) -> EnginesConfig {
+        EnginesConfig {
+            cache_dir: Some(config.data_dir.join("cache")),
+            defaults: config.defaults,
+            maxima: config.maxima,
+        }
+    }
+}
+
 impl Engines {
-    /// Engines for `config`, caching compiled code under its data directory's `cache`.
+    /// Engines for the service `config`.
     pub fn new(config: &crate::config::ServerConfig) -> Engines {
-        let data_dir: &Path = &config.data_dir;
+        Engines::with(&EnginesConfig::of(config))
+    }
+
+    /// Engines made of `config`.
+    pub fn with(config: &EnginesConfig) -> Engines {
         let cache = CacheConfig {
             memory: true,
-            dir: Some(data_dir.join("cache")),
+            dir: config.cache_dir.clone(),
             ..CacheConfig::off()
         };
         Engines {
@@ -86,8 +229,7 @@ impl Engines {
     /// Module `sha256` compiled for runs on `backend`.
     fn run_module(
         &self,
-        store: &Store,
-        handle: &tokio::runtime::Handle,
+        source: &dyn Source,
         sha256: &str,
         backend: BackendKind,
     ) -> Result<Arc<dyn CompiledModule>, SandboxError> {
@@ -95,7 +237,7 @@ impl Engines {
         if let Some(module) = lock(&self.modules).get(&key) {
             return Ok(module);
         }
-        let bytes = module_bytes(store, handle, sha256)?;
+        let bytes = source.module(sha256)?;
         let module = self.sandbox(backend)?.load(&bytes)?;
         lock(&self.modules).put(key, module.clone());
         Ok(module)
@@ -104,8 +246,7 @@ impl Engines {
     /// Runs a job.
     pub fn execute(
         &self,
-        store: &Store,
-        handle: &tokio::runtime::Handle,
+        source: &dyn Source,
         tenant_id: i64,
         kind: JobKind,
         spec: &str,
@@ -113,15 +254,15 @@ impl Engines {
         let finished = match kind {
             JobKind::Run => serde_json::from_str::<RunSpec>(spec)
                 .map_err(|error| format!("unreadable run spec: {error}"))
-                .map(|spec| self.run(store, handle, &spec)),
+                .map(|spec| self.run(source, &spec)),
             JobKind::Submission => serde_json::from_str::<SubmissionSpec>(spec)
                 .map_err(|error| format!("unreadable submission spec: {error}"))
-                .and_then(|spec| self.judge(store, handle, tenant_id, &spec)),
+                .and_then(|spec| self.judge(source, tenant_id, &spec)),
         };
         finished.unwrap_or_else(|message| internal_error(&message))
     }
 
-    fn run(&self, store: &Store, handle: &tokio::runtime::Handle, spec: &RunSpec) -> Finished {
+    fn run(&self, source: &dyn Source, spec: &RunSpec) -> Finished {
         let backend = match spec.backend.parse::<Runtime>() {
             Ok(backend) => backend,
             Err(error) => {
@@ -133,7 +274,7 @@ impl Engines {
                 )
             }
         };
-        let module = match self.run_module(store, handle, &spec.module, backend) {
+        let module = match self.run_module(source, &spec.module, backend) {
             Ok(module) => module,
             Err(error) => return failed(backend, error),
         };
@@ -173,8 +314,7 @@ impl Engines {
 
     fn problem(
         &self,
-        store: &Store,
-        handle: &tokio::runtime::Handle,
+        source: &dyn Source,
         tenant_id: i64,
         id: &str,
     ) -> Result<Arc<Problem>, String> {
@@ -182,10 +322,7 @@ impl Engines {
         if let Some(problem) = lock(&self.problems).get(&key) {
             return Ok(problem);
         }
-        let text = handle
-            .block_on(store.problem(tenant_id, id))
-            .map_err(|error| error.to_string())?
-            .ok_or_else(|| format!("problem {id} no longer exists"))?;
+        let text = source.problem(tenant_id, id)?;
         let spec: ProblemSpec =
             serde_json::from_str(&text).map_err(|error| format!("unreadable problem: {error}"))?;
         let mut tests = parse_tests(spec.tests.to_string().as_bytes())
@@ -212,14 +349,15 @@ impl Engines {
 
     fn judge(
         &self,
-        store: &Store,
-        handle: &tokio::runtime::Handle,
+        source: &dyn Source,
         tenant_id: i64,
         spec: &SubmissionSpec,
     ) -> Result<Finished, String> {
-        let problem = self.problem(store, handle, tenant_id, &spec.problem)?;
+        let problem = self.problem(source, tenant_id, &spec.problem)?;
         let backend: Runtime = spec.backend.parse()?;
-        let bytes = module_bytes(store, handle, &spec.module).map_err(|error| error.to_string())?;
+        let bytes = source
+            .module(&spec.module)
+            .map_err(|error| error.to_string())?;
         let limits = &problem.spec.limits;
         let mut config = self.base.clone();
         config.max_memory_bytes = self.maxima.max_memory_bytes;
@@ -237,7 +375,8 @@ impl Engines {
                 max_memory_bytes: 256 << 20,
                 ..self.base.clone()
             };
-            let compiled = module_bytes(store, handle, checker)
+            let compiled = source
+                .module(checker)
                 .and_then(|bytes| sandbox::sandbox(backend, checker_config.clone())?.load(&bytes))
                 .and_then(|module| Checker::new(module, checker_config));
             match compiled {
@@ -251,23 +390,6 @@ impl Engines {
             result: report.to_json(),
         })
     }
-}
-
-fn module_bytes(
-    store: &Store,
-    handle: &tokio::runtime::Handle,
-    sha256: &str,
-) -> Result<Vec<u8>, SandboxError> {
-    handle
-        .block_on(store.module_bytes(sha256))
-        .map_err(|error| SandboxError::Io {
-            path: format!("module {sha256}"),
-            reason: error.to_string(),
-        })?
-        .ok_or_else(|| SandboxError::Io {
-            path: format!("module {sha256}"),
-            reason: "not in the store".into(),
-        })
 }
 
 fn failed(backend: BackendKind, error: SandboxError) -> Finished {

@@ -23,17 +23,18 @@
 pub mod api;
 mod callbacks;
 pub mod config;
-mod exec;
+pub mod exec;
 pub mod keys;
 pub mod metrics;
 pub mod model;
+pub mod runner;
 mod scheduler;
 mod service;
 pub mod store;
 pub mod tenants;
 
 pub use config::{Bounds, ServerConfig};
-pub use service::{serve, Server, StartError};
+pub use service::{redact, serve, work, Server, StartError};
 pub use store::{Store, StoreError, Tenant, TenantLimits};
 
 /// Logs to stderr at `info` (or as `RUST_LOG` says), once per process.

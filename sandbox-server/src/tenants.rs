@@ -131,7 +131,7 @@ impl Admin {
             .enable_all()
             .build()
             .map_err(|error| StoreError::Io(format!("cannot start a tokio runtime: {error}")))?;
-        let store = runtime.block_on(Store::open(url, Box::new(|_| {})))?;
+        let store = runtime.block_on(Store::open(url, std::sync::Arc::new(|_| {})))?;
         Ok(Admin { runtime, store })
     }
 

@@ -67,15 +67,16 @@ pub async fn create_run(
     refuse_while_draining(&service)?;
     let callback_url = check_callback(&service, request.callback_url.as_deref())?;
     let spec = run_spec(&service, &tenant, request).await?;
+    let backend = spec.backend.clone();
     let spec = serde_json::to_string(&spec).map_err(ApiError::internal)?;
-    let id = keys::random_id("run_");
-    accept(
-        &service,
-        &tenant,
-        vec![(id, JobKind::Run, spec, callback_url)],
-        query.wait,
-    )
-    .await
+    let job = Job {
+        id: keys::random_id("run_"),
+        kind: JobKind::Run,
+        spec,
+        callback_url,
+        backend,
+    };
+    accept(&service, &tenant, vec![job], query.wait).await
 }
 
 /// A run of this tenant.
@@ -147,7 +148,7 @@ pub async fn create_batch(
             .await?,
         );
     }
-    let ids: Vec<String> = jobs.iter().map(|job| job.0.clone()).collect();
+    let ids: Vec<String> = jobs.iter().map(|job| job.id.clone()).collect();
     enqueue(&service, &tenant, jobs).await?;
     Ok((StatusCode::ACCEPTED, Json(BatchAccepted { ids })).into_response())
 }
@@ -275,7 +276,16 @@ fn refuse_while_draining(service: &Service) -> Result<(), ApiError> {
     }
 }
 
-type Job = (String, JobKind, String, Option<String>);
+/// A job checked and ready to commit.
+struct Job {
+    id: String,
+    kind: JobKind,
+    /// The stored spec (JSON).
+    spec: String,
+    callback_url: Option<String>,
+    /// The engine it runs on (workers may take only some).
+    backend: String,
+}
 
 async fn submission_job(
     service: &Service,
@@ -312,12 +322,13 @@ async fn submission_job(
         backend: backend.to_string(),
     };
     let spec = serde_json::to_string(&spec).map_err(ApiError::internal)?;
-    Ok((
-        keys::random_id("sub_"),
-        JobKind::Submission,
+    Ok(Job {
+        id: keys::random_id("sub_"),
+        kind: JobKind::Submission,
         spec,
         callback_url,
-    ))
+        backend: backend.to_string(),
+    })
 }
 
 /// Commits jobs and queues them, or refuses them all (429 for the tenant's rate or queue
@@ -337,62 +348,88 @@ async fn enqueue(service: &Service, tenant: &Tenant, jobs: Vec<Job>) -> Result<(
                 .retry_after(seconds)
             })?;
     }
-    service
-        .scheduler
-        .reserve(tenant.id, count, tenant.limits.max_queue)
-        .map_err(|refusal| match refusal {
-            Refusal::TenantQueueFull { limit } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_jobs",
-                format!("this tenant has {limit} jobs unfinished, its maximum"),
-            )
-            .retry_after(1),
-            Refusal::QueueFull => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "queue_full",
-                "the service's queue is full",
-            )
-            .retry_after(1),
-            Refusal::Closed => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the service is shutting down",
-            )
-            .retry_after(1),
-        })?;
+    let refusal = |refusal: Refusal| match refusal {
+        Refusal::TenantQueueFull { limit } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_jobs",
+            format!("this tenant has {limit} jobs unfinished, its maximum"),
+        )
+        .retry_after(1),
+        Refusal::QueueFull => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_full",
+            "the service's queue is full",
+        )
+        .retry_after(1),
+        Refusal::Closed => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the service is shutting down",
+        )
+        .retry_after(1),
+    };
+    let shared = service.shared_queue();
+    if shared {
+        // The queue is the database's (workers anywhere take jobs from it): its counts are
+        // the bounds. Requests committing at the same moment may pass a bound together, by
+        // at most their own jobs.
+        if service.is_draining() {
+            return Err(refusal(Refusal::Closed));
+        }
+        let (unfinished, queued, _) = service.store.unfinished(tenant.id).await?;
+        if queued as usize + count > service.config.max_queue {
+            return Err(refusal(Refusal::QueueFull));
+        }
+        if let Some(limit) = tenant.limits.max_queue {
+            if unfinished as usize + count > limit as usize {
+                return Err(refusal(Refusal::TenantQueueFull { limit }));
+            }
+        }
+    } else {
+        service
+            .scheduler
+            .reserve(tenant.id, count, tenant.limits.max_queue)
+            .map_err(refusal)?;
+    }
     let created_at = now_ms();
     let new_jobs: Vec<NewJob> = jobs
         .iter()
-        .map(|(id, kind, spec, callback_url)| NewJob {
-            id: id.clone(),
+        .map(|job| NewJob {
+            id: job.id.clone(),
             tenant_id: tenant.id,
-            kind: *kind,
-            spec: spec.clone(),
-            callback_url: callback_url.clone(),
+            kind: job.kind,
+            spec: job.spec.clone(),
+            callback_url: job.callback_url.clone(),
+            backend: job.backend.clone(),
             created_at,
         })
         .collect();
     if let Err(error) = service.store.insert_jobs(new_jobs).await {
-        service.scheduler.unreserve(tenant.id, count);
+        if !shared {
+            service.scheduler.unreserve(tenant.id, count);
+        }
         return Err(error.into());
+    }
+    service.shared.metrics.accepted.inc_by(count as u64);
+    if shared {
+        return Ok(());
     }
     let queued_at = Instant::now();
     let queued = jobs
         .into_iter()
-        .map(|(id, kind, spec, callback_url)| QueuedJob {
-            id,
+        .map(|job| QueuedJob {
+            spec: (job.spec.len() <= crate::store::MEMORY_SPEC_BYTES).then(|| Arc::from(job.spec)),
+            id: job.id,
             tenant_id: tenant.id,
-            kind,
-            spec: (spec.len() <= crate::store::MEMORY_SPEC_BYTES).then(|| Arc::from(spec)),
+            kind: job.kind,
             attempts: 0,
             queued_at,
-            callback_url,
+            callback_url: job.callback_url,
         })
         .collect();
     service
         .scheduler
         .push(queued, tenant.limits.max_concurrent, true);
-    service.shared.metrics.accepted.inc_by(count as u64);
     Ok(())
 }
 
@@ -403,8 +440,8 @@ async fn accept(
     jobs: Vec<Job>,
     wait: bool,
 ) -> Result<Response, ApiError> {
-    let id = jobs[0].0.clone();
-    let kind = jobs[0].1;
+    let id = jobs[0].id.clone();
+    let kind = jobs[0].kind;
     let waiter = wait.then(|| service.shared.waiters.register(&id));
     if let Err(error) = enqueue(service, tenant, jobs).await {
         service.shared.waiters.forget(&id);

@@ -22,7 +22,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
     responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn readyz(State(service): State<AppState>) -> Response {
     let database = service.store.ping().await;
-    let (queued, running) = service.scheduler.depth();
+    let (queued, running) = service.depth().await.unwrap_or((0, 0));
     let ready = database.is_ok() && !service.is_draining();
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
@@ -46,7 +46,7 @@ pub async fn readyz(State(service): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
 pub async fn metrics(State(service): State<AppState>) -> Response {
-    let (queued, _) = service.scheduler.depth();
+    let (queued, _) = service.depth().await.unwrap_or((0, 0));
     service.shared.metrics.queue_depth.set(queued as i64);
     (
         [(

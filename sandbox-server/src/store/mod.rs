@@ -1,29 +1,38 @@
-//! The job store: tenants, modules, problems, jobs and callbacks in SQLite (WAL), with the
-//! migrations embedded and applied when it opens.
+//! The job store: tenants, modules, problems, jobs and callbacks, in SQLite (the embedded
+//! default, one machine) or PostgreSQL (many workers on many hosts), behind one trait,
+//! [`JobStore`], with the same schema and migrations (embedded, applied when it opens).
+//! [`Store`] is the one the `--database` URL names: `sqlite://PATH` (or a bare path) or
+//! `postgres://...`.
 //!
 //! Durability: every write the API acknowledges (a job accepted with 202, a module stored, a
-//! result) is committed first. With WAL and `synchronous = NORMAL` a commit survives the
-//! process being killed (it is in the write-ahead log, which the next open replays); only a
-//! power loss can take the last commits back, as in SQLite's own durability model.
+//! result) is committed first. SQLite runs in WAL mode with `synchronous = NORMAL` (a commit
+//! survives the process being killed; only a power loss can take the last commits back);
+//! PostgreSQL with its own settings (`synchronous_commit` on by default).
 //!
-//! Jobs are written by one task ([`writer`]) that commits many small writes in one
+//! Claims carry a lease and an attempt number; a result is written only for the attempt that
+//! holds the job (fenced: a worker whose lease expired and whose job was taken over cannot
+//! overwrite the result of the one that took it). A job whose claims expired
+//! `max_attempts` times (it kept killing its worker) is finished as `internal_error` instead
+//! of being claimed again ([`JobStore::requeue`]).
+//!
+//! Jobs are written by one task per store ([`writer`]) that commits many small writes in one
 //! transaction (group commit): acceptances, claims and completions at a few thousand per
 //! second cost a few transactions each millisecond, not one each.
 
+#[macro_use]
+mod common;
+mod postgres;
+mod sqlite;
 mod writer;
 
-use serde::{Deserialize, Serialize};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
-pub use writer::{Completion, NewJob};
-use writer::{WriteOp, Writer};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A failure of the store.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +59,15 @@ pub enum StoreError {
     #[error("the store is closed")]
     Closed,
     /// The database URL is not one this build can open.
-    #[error("unsupported database URL {0:?}: this build stores jobs in SQLite (sqlite://PATH)")]
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH (one machine) or \
+         postgres://USER:PASSWORD@HOST/DATABASE (workers on many hosts)"
+    )]
     UnsupportedUrl(String),
+    /// An operation this database does not offer (claiming from the shared queue is
+    /// PostgreSQL's).
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// Milliseconds since the Unix epoch.
@@ -110,7 +126,7 @@ pub enum JobState {
 }
 
 impl JobState {
-    fn parse(text: &str) -> JobState {
+    pub(crate) fn parse(text: &str) -> JobState {
         match text {
             "running" => JobState::Running,
             "done" => JobState::Done,
@@ -138,7 +154,7 @@ impl JobKind {
         }
     }
 
-    fn parse(text: &str) -> JobKind {
+    pub(crate) fn parse(text: &str) -> JobKind {
         if text == "submission" {
             JobKind::Submission
         } else {
@@ -209,613 +225,422 @@ pub struct DueCallback {
 /// read from the database when the job runs, so a full queue holds a bounded amount.
 pub const MEMORY_SPEC_BYTES: usize = 64 << 10;
 
-/// The schema, in order; applied by [`Store::open`].
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
-
-/// The job store.
-#[derive(Clone)]
-pub struct Store {
-    pool: SqlitePool,
-    writer: Writer,
-    path: Option<PathBuf>,
-    checkpoints: Option<std::sync::Arc<tokio::task::AbortHandle>>,
+/// A job to insert.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Its id.
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: i64,
+    /// Run or submission.
+    pub kind: JobKind,
+    /// The request, as JSON.
+    pub spec: String,
+    /// Where to POST the result.
+    pub callback_url: Option<String>,
+    /// The engine it runs on (`wasmtime`, `wasmer`): workers may take only some.
+    pub backend: String,
+    /// When it was accepted.
+    pub created_at: i64,
 }
 
-/// How often the WAL is checkpointed into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-/// A WAL file larger than this is checkpointed and truncated (which waits for writers).
-const WAL_TRUNCATE_BYTES: u64 = 256 << 20;
+/// A result to store.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The job.
+    pub id: String,
+    /// The job's tenant.
+    pub tenant_id: i64,
+    /// The attempt the result belongs to (the claim's number).
+    pub attempt: i64,
+    /// The result, as JSON.
+    pub result: String,
+    /// The outcome (or verdict) name, for metrics and listings.
+    pub outcome: String,
+    /// Where to POST the result, if anywhere.
+    pub callback_url: Option<String>,
+}
 
-impl Store {
-    /// Opens (creating it if needed) the database at `url` (`sqlite://PATH`, `sqlite::memory:`
-    /// or a bare path) and applies the migrations. `on_complete` is called after each
-    /// completion is committed.
-    pub async fn open(
-        url: &str,
-        on_complete: Box<dyn Fn(Completion) + Send + Sync>,
-    ) -> Result<Store, StoreError> {
-        let (options, path) = connect_options(url)?;
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            // Checkpoints (which fsync) are a background task's, never a commit's: an
-            // automatic checkpoint made the commit that crossed its threshold wait for the
-            // disk, every few hundred jobs.
-            .pragma("wal_autocheckpoint", "0");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        let migrations = MIGRATIONS
-            .iter()
-            .map(|(version, name, sql)| {
-                Migration::new(
-                    *version,
-                    (*name).into(),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations).run(&pool).await?;
-        let writer = Writer::start(options, on_complete).await?;
-        let checkpoints = path.clone().map(|path| {
-            let task = tokio::spawn(checkpoint(pool.clone(), path));
-            std::sync::Arc::new(task.abort_handle())
-        });
-        Ok(Store {
-            pool,
-            writer,
-            path,
-            checkpoints,
-        })
-    }
+/// A result committed: what the service's hook hears (from this process's writer with
+/// SQLite; from any process, through `LISTEN`, with PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    /// The job.
+    pub id: String,
+    /// Whether a callback is owed for it.
+    pub callback: bool,
+}
 
-    /// The database file, when it is one.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
+/// Called once for each result committed.
+pub type DoneHook = Arc<dyn Fn(Done) + Send + Sync>;
 
-    /// Commits the writer's pending writes and stops it.
-    pub async fn close(&self) {
-        self.writer.close().await;
-        if let Some(checkpoints) = &self.checkpoints {
-            checkpoints.abort();
-        }
-        let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.pool)
-            .await;
-        self.pool.close().await;
-    }
+/// What [`JobStore::requeue`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requeued {
+    /// Jobs put back in the queue.
+    pub requeued: u64,
+    /// Jobs finished as `internal_error` because their claims had expired `max_attempts`
+    /// times (poison jobs).
+    pub poisoned: Vec<String>,
+}
+
+/// The result stored for a job that kept killing the worker that ran it.
+pub fn poison_result(attempts: i64) -> String {
+    serde_json::json!({
+        "outcome": {
+            "kind": "internal_error",
+            "message": format!(
+                "the job was claimed {attempts} times and its worker never finished it \
+                 (killed or crashed each time); it is not run again"
+            ),
+        },
+    })
+    .to_string()
+}
+
+/// Which database a store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite: one process serves the database (it holds a lock on it); its workers take jobs
+    /// from an in-memory queue in front of it.
+    Sqlite,
+    /// PostgreSQL: any number of API and worker processes share it; workers claim jobs from
+    /// it (`FOR UPDATE SKIP LOCKED`).
+    Postgres,
+}
+
+/// The operations of a job store. Both databases implement all of them with the same
+/// meaning; [`Store`] is the one a URL names.
+pub trait JobStore: Send + Sync {
+    /// Commits pending writes and closes the connections.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+    /// Whether the database answers.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     // ---- administrator and tenants ----
 
     /// The hash of the administrator's key, if one was set.
-    pub async fn admin_key_hash(&self) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query("SELECT key_hash FROM admin WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| row.get(0)))
-    }
-
+    fn admin_key_hash(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// Sets the hash of the administrator's key.
-    pub async fn set_admin_key_hash(&self, hash: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO admin (id, key_hash) VALUES (1, ?) \
-             ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash",
-        )
-        .bind(hash)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Adds a tenant.
-    pub async fn add_tenant(
+    fn set_admin_key_hash(&self, hash: &str)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Adds a tenant ([`StoreError::Exists`] if the name is taken).
+    fn add_tenant(
         &self,
         name: &str,
         key_hash: &str,
         webhook_secret: &str,
         limits: &TenantLimits,
-    ) -> Result<Tenant, StoreError> {
-        let now = now_ms();
-        let inserted = sqlx::query(
-            "INSERT INTO tenants (name, key_hash, webhook_secret, max_concurrent, rate_per_min, \
-             max_queue, max_memory_bytes, max_fuel, max_timeout_ms, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(key_hash)
-        .bind(webhook_secret)
-        .bind(limits.max_concurrent.map(i64::from))
-        .bind(limits.rate_per_min.map(i64::from))
-        .bind(limits.max_queue.map(i64::from))
-        .bind(limits.max_memory_bytes.map(clamp_i64))
-        .bind(limits.max_fuel.map(clamp_i64))
-        .bind(limits.max_timeout_ms.map(clamp_i64))
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::Exists(format!("tenant {name:?}")));
-        }
-        self.tenant_by_name(name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("tenant {name:?}")))
-    }
-
+    ) -> impl Future<Output = Result<Tenant, StoreError>> + Send;
     /// Every tenant, by name.
-    pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!("{TENANT_COLUMNS} ORDER BY name")))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(tenant_of).collect())
-    }
-
+    fn tenants(&self) -> impl Future<Output = Result<Vec<Tenant>, StoreError>> + Send;
     /// The tenant called `name`.
-    pub async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("{TENANT_COLUMNS} WHERE name = ?")))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(tenant_of))
-    }
-
+    fn tenant_by_name(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
     /// The tenant whose key hashes to `hash`.
-    pub async fn tenant_by_key_hash(&self, hash: &str) -> Result<Option<Tenant>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "{TENANT_COLUMNS} WHERE key_hash = ?"
-        )))
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(tenant_of))
-    }
-
+    fn tenant_by_key_hash(
+        &self,
+        hash: &str,
+    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
     /// The tenant numbered `id`.
-    pub async fn tenant_by_id(&self, id: i64) -> Result<Option<Tenant>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("{TENANT_COLUMNS} WHERE id = ?")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(tenant_of))
-    }
-
+    fn tenant_by_id(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
     /// Replaces the key hash of tenant `name`.
-    pub async fn set_tenant_key_hash(&self, name: &str, hash: &str) -> Result<(), StoreError> {
-        let updated = sqlx::query("UPDATE tenants SET key_hash = ? WHERE name = ?")
-            .bind(hash)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("tenant {name:?}")));
-        }
-        Ok(())
-    }
-
+    fn set_tenant_key_hash(
+        &self,
+        name: &str,
+        hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes tenant `name` with its problems, jobs and callbacks (modules other tenants
     /// use stay).
-    pub async fn remove_tenant(&self, name: &str) -> Result<(), StoreError> {
-        let deleted = sqlx::query("DELETE FROM tenants WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("tenant {name:?}")));
-        }
-        Ok(())
-    }
+    fn remove_tenant(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    // ---- modules ----
+    // ---- modules and problems ----
 
     /// Stores `bytes` under `sha256` (once) and lets `tenant_id` use them.
-    pub async fn put_module(
+    fn put_module(
         &self,
         tenant_id: i64,
         sha256: &str,
         bytes: &[u8],
-    ) -> Result<(), StoreError> {
-        let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO modules (sha256, bytes, size, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (sha256) DO NOTHING",
-        )
-        .bind(sha256)
-        .bind(bytes)
-        .bind(bytes.len() as i64)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO tenant_modules (tenant_id, sha256, created_at) VALUES (?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant_id)
-        .bind(sha256)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Whether `tenant_id` uploaded the module `sha256`.
-    pub async fn tenant_has_module(
+    fn tenant_has_module(
         &self,
         tenant_id: i64,
         sha256: &str,
-    ) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query("SELECT 1 FROM tenant_modules WHERE tenant_id = ? AND sha256 = ?")
-                .bind(tenant_id)
-                .bind(sha256)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
-    }
-
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The bytes of module `sha256`.
-    pub async fn module_bytes(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query("SELECT bytes FROM modules WHERE sha256 = ?")
-            .bind(sha256)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| row.get(0)))
-    }
-
-    // ---- problems ----
-
+    fn module_bytes(
+        &self,
+        sha256: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
     /// Stores a problem.
-    pub async fn insert_problem(
+    fn insert_problem(
         &self,
         id: &str,
         tenant_id: i64,
         spec: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO problems (id, tenant_id, spec, created_at) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(tenant_id)
-            .bind(spec)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The spec of problem `id` of `tenant_id`.
-    pub async fn problem(&self, tenant_id: i64, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query("SELECT spec FROM problems WHERE id = ? AND tenant_id = ?")
-                .bind(id)
-                .bind(tenant_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|row| row.get(0)),
-        )
-    }
+    fn problem(
+        &self,
+        tenant_id: i64,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     // ---- jobs ----
 
-    /// Commits new jobs (one group commit for all of them).
-    pub async fn insert_jobs(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
-        let (done, answer) = tokio::sync::oneshot::channel();
-        self.writer.send(WriteOp::Insert { jobs, done })?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// Records that `owner` claimed job `id` as attempt `attempt`, holding it until
-    /// `lease_until`. Written with the next group commit; the caller does not wait (a claim
-    /// lost with the process leaves the job queued, and it runs again).
-    pub fn claim(
+    /// Commits new jobs (one transaction for all of them) and wakes the workers.
+    fn insert_jobs(&self, jobs: Vec<NewJob>)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records that `owner` took job `id` from the in-memory queue as attempt `attempt`,
+    /// holding it until `lease_until`. Written with the next group commit; the caller does
+    /// not wait (a claim lost with the process leaves the job queued, and it runs again).
+    fn claim(
         &self,
         id: &str,
         attempt: i64,
         owner: &str,
         lease_until: i64,
-    ) -> Result<(), StoreError> {
-        self.writer.send(WriteOp::Claim {
-            id: id.to_string(),
-            attempt,
-            owner: owner.to_string(),
-            lease_until,
-            started_at: now_ms(),
-        })
-    }
-
-    /// Stores the result of attempt `attempt` of job `id` (and its callback, if it has one),
-    /// unless the job is already done or another attempt holds it. The caller does not wait:
-    /// the store calls its `on_complete` hook once the result is committed.
-    pub fn complete(&self, completion: Completion) -> Result<(), StoreError> {
-        self.writer.send(WriteOp::Complete(Box::new(completion)))
-    }
-
+    ) -> Result<(), StoreError>;
+    /// Claims up to `max` queued jobs for `owner` until `lease_until`, tenants' oldest first,
+    /// the tenants with the fewest jobs running first, none of a tenant at its
+    /// `max_concurrent`, only jobs on one of `backends`. PostgreSQL only (`FOR UPDATE SKIP LOCKED`: workers never wait for
+    /// each other's claims). Each job's `attempts` is the count before this claim (the claim
+    /// is attempt `attempts + 1`), as for jobs taken from the in-memory queue.
+    fn claim_next(
+        &self,
+        owner: &str,
+        max: usize,
+        lease_until: i64,
+        backends: &[String],
+    ) -> impl Future<Output = Result<Vec<QueuedJob>, StoreError>> + Send;
+    /// A counter that moves when jobs may have been queued (PostgreSQL's `NOTIFY
+    /// sandbox_jobs`, heard by this process); workers wait on it between empty claims, and
+    /// poll anyway.
+    fn job_signal(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// Stores the result of attempt `completion.attempt` (and its callback, if it has one),
+    /// unless the job is done or another attempt holds it (fenced). The caller does not wait:
+    /// the hook hears of the result once it is committed.
+    fn complete(&self, completion: Completion) -> Result<(), StoreError>;
+    /// Commits every write sent before (claims, completions).
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Job `id` of `tenant_id`.
-    pub async fn job(&self, tenant_id: i64, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, tenant_id, kind, state, spec, result, attempts, created_at, started_at, \
-             finished_at FROM jobs WHERE id = ? AND tenant_id = ?",
-        )
-        .bind(id)
-        .bind(tenant_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| JobRecord {
-            id: row.get(0),
-            tenant_id: row.get(1),
-            kind: JobKind::parse(row.get::<&str, _>(2)),
-            state: JobState::parse(row.get::<&str, _>(3)),
-            spec: row.get(4),
-            result: row.get(5),
-            attempts: row.get(6),
-            created_at: row.get(7),
-            started_at: row.get(8),
-            finished_at: row.get(9),
-        }))
-    }
-
-    /// Puts back in the queue every running job whose lease has expired or whose owner is
-    /// not `owner` (the previous process of this service, when it holds the database alone).
-    /// Returns how many.
-    pub async fn requeue_orphans(&self, owner: &str, exclusive: bool) -> Result<u64, StoreError> {
-        let result = sqlx::query(
-            "UPDATE jobs SET state = 'queued', owner = NULL, lease_until = NULL \
-             WHERE state = 'running' AND (lease_until < ? OR (? AND owner IS NOT ?))",
-        )
-        .bind(now_ms())
-        .bind(exclusive)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected())
-    }
-
-    /// Extends the leases of `owner`'s running jobs to `until`.
-    pub async fn renew_leases(&self, owner: &str, until: i64) -> Result<u64, StoreError> {
-        let result =
-            sqlx::query("UPDATE jobs SET lease_until = ? WHERE owner = ? AND state = 'running'")
-                .bind(until)
-                .bind(owner)
-                .execute(&self.pool)
-                .await?;
-        Ok(result.rows_affected())
-    }
-
-    /// Puts `owner`'s running jobs back in the queue (a draining service that could not
-    /// finish them).
-    pub async fn release(&self, owner: &str) -> Result<u64, StoreError> {
-        self.writer.flush().await?;
-        let result = sqlx::query(
-            "UPDATE jobs SET state = 'queued', owner = NULL, lease_until = NULL \
-             WHERE owner = ? AND state = 'running'",
-        )
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected())
-    }
-
-    /// Every queued job, oldest first.
-    pub async fn queued_jobs(&self) -> Result<Vec<QueuedJob>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, kind, CASE WHEN length(spec) <= ? THEN spec END, attempts, \
-             created_at, callback_url FROM jobs WHERE state = 'queued' ORDER BY seq",
-        )
-        .bind(MEMORY_SPEC_BYTES as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| QueuedJob {
-                id: row.get(0),
-                tenant_id: row.get(1),
-                kind: JobKind::parse(row.get::<&str, _>(2)),
-                spec: row.get(3),
-                attempts: row.get(4),
-                created_at: row.get(5),
-                callback_url: row.get(6),
-            })
-            .collect())
-    }
-
-    /// Whether the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
-        Ok(())
-    }
-
+    fn job(
+        &self,
+        tenant_id: i64,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
     /// The spec of job `id` (for jobs queued without it in memory).
-    pub async fn job_spec(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query("SELECT spec FROM jobs WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| row.get(0)))
-    }
+    fn job_spec(&self, id: &str)
+        -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// The stored result of job `id` (any tenant): for callbacks.
+    fn job_result(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Puts back in the queue the running jobs whose lease expired before `now` (every
+    /// running job with `all_running`: a service that holds its SQLite database alone and
+    /// starts again), except those claimed `max_attempts` times already: they end as
+    /// `internal_error` (poison jobs), their callbacks owed.
+    fn requeue(
+        &self,
+        now: i64,
+        all_running: bool,
+        max_attempts: i64,
+    ) -> impl Future<Output = Result<Requeued, StoreError>> + Send;
+    /// Extends the leases of `owner`'s running jobs to `until`; returns how many it holds.
+    fn renew_leases(
+        &self,
+        owner: &str,
+        until: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Puts `owner`'s running jobs back in the queue (a draining process that could not
+    /// finish them), after committing its pending writes.
+    fn release(&self, owner: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Every queued job, oldest first.
+    fn queued_jobs(&self) -> impl Future<Output = Result<Vec<QueuedJob>, StoreError>> + Send;
+    /// Jobs not finished: (of `tenant_id`, queued in the whole service, running in the whole
+    /// service). The API's bounds when the queue is the database's.
+    fn unfinished(
+        &self,
+        tenant_id: i64,
+    ) -> impl Future<Output = Result<(u64, u64, u64), StoreError>> + Send;
 
     // ---- callbacks ----
 
-    /// Pending callbacks due at `now`, oldest first.
-    pub async fn due_callbacks(
+    /// Pending callbacks due at `now`, oldest first, taken for delivery (with PostgreSQL,
+    /// held for a minute so that another API process does not deliver them at once too).
+    fn due_callbacks(
         &self,
         now: i64,
         limit: i64,
-    ) -> Result<Vec<DueCallback>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT job_id, tenant_id, url, attempts FROM callbacks \
-             WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| DueCallback {
-                job_id: row.get(0),
-                tenant_id: row.get(1),
-                url: row.get(2),
-                attempts: row.get(3),
-            })
-            .collect())
-    }
-
+    ) -> impl Future<Output = Result<Vec<DueCallback>, StoreError>> + Send;
     /// The earliest time a pending callback is due, if any is pending.
-    pub async fn next_callback_at(&self) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query("SELECT MIN(next_at) FROM callbacks WHERE state = 'pending'")
-                .fetch_one(&self.pool)
-                .await?
-                .get(0),
-        )
-    }
-
+    fn next_callback_at(&self) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
     /// Records a delivery attempt: `state` is `delivered`, `failed` (no more attempts) or
     /// `pending` (try again at `next_at`).
-    pub async fn callback_attempted(
+    fn callback_attempted(
         &self,
         job_id: &str,
         state: &str,
         next_at: i64,
         error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE callbacks SET attempts = attempts + 1, state = ?, next_at = ?, last_error = ? \
-             WHERE job_id = ?",
-        )
-        .bind(state)
-        .bind(next_at)
-        .bind(error)
-        .bind(job_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The delivery state of job `id`'s callback: (state, attempts, last error).
-    pub async fn callback_state(
+    #[allow(clippy::type_complexity)]
+    fn callback_state(
         &self,
         job_id: &str,
-    ) -> Result<Option<(String, i64, Option<String>)>, StoreError> {
-        Ok(
-            sqlx::query("SELECT state, attempts, last_error FROM callbacks WHERE job_id = ?")
-                .bind(job_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|row| (row.get(0), row.get(1), row.get(2))),
-        )
-    }
-
-    /// The stored result of job `id` (any tenant): for callbacks.
-    pub async fn job_result(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query("SELECT result FROM jobs WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .and_then(|row| row.get(0)))
-    }
+    ) -> impl Future<Output = Result<Option<(String, i64, Option<String>)>, StoreError>> + Send;
 }
 
-/// Copies committed pages from the WAL into the database file, in the background: passive
-/// checkpoints, which never make a writer wait, and a truncating one when the WAL has grown
-/// past [`WAL_TRUNCATE_BYTES`] (writers kept it busy).
-async fn checkpoint(pool: SqlitePool, path: PathBuf) {
-    let mut wal = path.into_os_string();
-    wal.push("-wal");
-    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
-    loop {
-        ticks.tick().await;
-        let large = std::fs::metadata(&wal).is_ok_and(|meta| meta.len() > WAL_TRUNCATE_BYTES);
-        let sql = if large {
-            "PRAGMA wal_checkpoint(TRUNCATE)"
+/// The job store a URL names: SQLite or PostgreSQL.
+#[derive(Clone)]
+pub enum Store {
+    /// `sqlite://PATH`.
+    Sqlite(Arc<SqliteStore>),
+    /// `postgres://...`.
+    Postgres(Arc<PgStore>),
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl Store {
+    /// Opens (creating it if needed, for SQLite) the database at `url` and applies the
+    /// migrations. `on_done` hears of each result committed.
+    pub async fn open(url: &str, on_done: DoneHook) -> Result<Store, StoreError> {
+        if is_postgres_url(url) {
+            Ok(Store::Postgres(Arc::new(
+                PgStore::open(url, on_done).await?,
+            )))
         } else {
-            "PRAGMA wal_checkpoint(PASSIVE)"
-        };
-        if let Err(error) = sqlx::query(sql).execute(&pool).await {
-            tracing::warn!(%error, "checkpoint failed");
+            Ok(Store::Sqlite(Arc::new(
+                SqliteStore::open(url, on_done).await?,
+            )))
+        }
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The database file, when it is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Store::Sqlite(store) => store.path(),
+            Store::Postgres(_) => None,
         }
     }
 }
 
-const TENANT_COLUMNS: &str =
-    "SELECT id, name, webhook_secret, max_concurrent, rate_per_min, max_queue, \
-     max_memory_bytes, max_fuel, max_timeout_ms, created_at FROM tenants";
-
-fn tenant_of(row: &sqlx::sqlite::SqliteRow) -> Tenant {
-    let small = |index: usize| {
-        row.get::<Option<i64>, _>(index)
-            .map(|n| n.clamp(0, u32::MAX as i64) as u32)
+/// Inherent methods of [`Store`] that call the implementation's.
+macro_rules! delegate {
+    ($( $(#[$meta:meta])* async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*
+     $( sync fn $sname:ident(&self $(, $sarg:ident: $sty:ty)*) -> $sret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$meta])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        Store::Sqlite(store) => JobStore::$name(&**store $(, $arg)*).await,
+                        Store::Postgres(store) => JobStore::$name(&**store $(, $arg)*).await,
+                    }
+                }
+            )*
+            $(
+                #[doc = concat!("See [`JobStore::", stringify!($sname), "`].")]
+                pub fn $sname(&self $(, $sarg: $sty)*) -> $sret {
+                    match self {
+                        Store::Sqlite(store) => JobStore::$sname(&**store $(, $sarg)*),
+                        Store::Postgres(store) => JobStore::$sname(&**store $(, $sarg)*),
+                    }
+                }
+            )*
+        }
     };
-    let large = |index: usize| row.get::<Option<i64>, _>(index).map(|n| n.max(0) as u64);
-    Tenant {
-        id: row.get(0),
-        name: row.get(1),
-        webhook_secret: row.get(2),
-        limits: TenantLimits {
-            max_concurrent: small(3),
-            rate_per_min: small(4),
-            max_queue: small(5),
-            max_memory_bytes: large(6),
-            max_fuel: large(7),
-            max_timeout_ms: large(8),
-        },
-        created_at: row.get(9),
-    }
 }
 
-fn clamp_i64(value: u64) -> i64 {
+delegate! {
+    /// See [`JobStore::close`].
+    async fn close(&self) -> ();
+    /// See [`JobStore::ping`].
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// See [`JobStore::admin_key_hash`].
+    async fn admin_key_hash(&self) -> Result<Option<String>, StoreError>;
+    /// See [`JobStore::set_admin_key_hash`].
+    async fn set_admin_key_hash(&self, hash: &str) -> Result<(), StoreError>;
+    /// See [`JobStore::add_tenant`].
+    async fn add_tenant(&self, name: &str, key_hash: &str, webhook_secret: &str, limits: &TenantLimits) -> Result<Tenant, StoreError>;
+    /// See [`JobStore::tenants`].
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// See [`JobStore::tenant_by_name`].
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>, StoreError>;
+    /// See [`JobStore::tenant_by_key_hash`].
+    async fn tenant_by_key_hash(&self, hash: &str) -> Result<Option<Tenant>, StoreError>;
+    /// See [`JobStore::tenant_by_id`].
+    async fn tenant_by_id(&self, id: i64) -> Result<Option<Tenant>, StoreError>;
+    /// See [`JobStore::set_tenant_key_hash`].
+    async fn set_tenant_key_hash(&self, name: &str, hash: &str) -> Result<(), StoreError>;
+    /// See [`JobStore::remove_tenant`].
+    async fn remove_tenant(&self, name: &str) -> Result<(), StoreError>;
+    /// See [`JobStore::put_module`].
+    async fn put_module(&self, tenant_id: i64, sha256: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// See [`JobStore::tenant_has_module`].
+    async fn tenant_has_module(&self, tenant_id: i64, sha256: &str) -> Result<bool, StoreError>;
+    /// See [`JobStore::module_bytes`].
+    async fn module_bytes(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// See [`JobStore::insert_problem`].
+    async fn insert_problem(&self, id: &str, tenant_id: i64, spec: &str) -> Result<(), StoreError>;
+    /// See [`JobStore::problem`].
+    async fn problem(&self, tenant_id: i64, id: &str) -> Result<Option<String>, StoreError>;
+    /// See [`JobStore::insert_jobs`].
+    async fn insert_jobs(&self, jobs: Vec<NewJob>) -> Result<(), StoreError>;
+    /// See [`JobStore::claim_next`].
+    async fn claim_next(&self, owner: &str, max: usize, lease_until: i64, backends: &[String]) -> Result<Vec<QueuedJob>, StoreError>;
+    /// See [`JobStore::flush`].
+    async fn flush(&self) -> Result<(), StoreError>;
+    /// See [`JobStore::job`].
+    async fn job(&self, tenant_id: i64, id: &str) -> Result<Option<JobRecord>, StoreError>;
+    /// See [`JobStore::job_spec`].
+    async fn job_spec(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// See [`JobStore::job_result`].
+    async fn job_result(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// See [`JobStore::requeue`].
+    async fn requeue(&self, now: i64, all_running: bool, max_attempts: i64) -> Result<Requeued, StoreError>;
+    /// See [`JobStore::renew_leases`].
+    async fn renew_leases(&self, owner: &str, until: i64) -> Result<u64, StoreError>;
+    /// See [`JobStore::release`].
+    async fn release(&self, owner: &str) -> Result<u64, StoreError>;
+    /// See [`JobStore::queued_jobs`].
+    async fn queued_jobs(&self) -> Result<Vec<QueuedJob>, StoreError>;
+    /// See [`JobStore::unfinished`].
+    async fn unfinished(&self, tenant_id: i64) -> Result<(u64, u64, u64), StoreError>;
+    /// See [`JobStore::due_callbacks`].
+    async fn due_callbacks(&self, now: i64, limit: i64) -> Result<Vec<DueCallback>, StoreError>;
+    /// See [`JobStore::next_callback_at`].
+    async fn next_callback_at(&self) -> Result<Option<i64>, StoreError>;
+    /// See [`JobStore::callback_attempted`].
+    async fn callback_attempted(&self, job_id: &str, state: &str, next_at: i64, error: Option<&str>) -> Result<(), StoreError>;
+    /// See [`JobStore::callback_state`].
+    async fn callback_state(&self, job_id: &str) -> Result<Option<(String, i64, Option<String>)>, StoreError>;
+    sync fn claim(&self, id: &str, attempt: i64, owner: &str, lease_until: i64) -> Result<(), StoreError>;
+    sync fn complete(&self, completion: Completion) -> Result<(), StoreError>;
+    sync fn job_signal(&self) -> tokio::sync::watch::Receiver<u64>;
+}
+
+pub(crate) fn clamp_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-/// The connection options of `url` and the database file it names.
-fn connect_options(url: &str) -> Result<(SqliteConnectOptions, Option<PathBuf>), StoreError> {
-    if url == "sqlite::memory:" || url == ":memory:" {
-        return Ok((SqliteConnectOptions::from_str("sqlite::memory:")?, None));
-    }
-    let path = if let Some(rest) = url.strip_prefix("sqlite://") {
-        rest
-    } else if let Some(rest) = url.strip_prefix("sqlite:") {
-        rest
-    } else if url.contains("://") {
-        return Err(StoreError::UnsupportedUrl(url.to_string()));
-    } else {
-        url
-    };
-    let path = path.split('?').next().unwrap_or(path);
-    let path = PathBuf::from(path);
-    Ok((SqliteConnectOptions::new().filename(&path), Some(path)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_urls() {
-        assert_eq!(
-            connect_options("sqlite:///tmp/x.db").unwrap().1,
-            Some(PathBuf::from("/tmp/x.db"))
-        );
-        assert_eq!(
-            connect_options("sqlite://data/x.db?mode=rwc").unwrap().1,
-            Some(PathBuf::from("data/x.db"))
-        );
-        assert_eq!(
-            connect_options("x.db").unwrap().1,
-            Some(PathBuf::from("x.db"))
-        );
-        assert!(connect_options("sqlite::memory:").unwrap().1.is_none());
-        assert!(matches!(
-            connect_options("mysql://host/db"),
-            Err(StoreError::UnsupportedUrl(_))
-        ));
-    }
 }

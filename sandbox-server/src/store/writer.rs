@@ -6,50 +6,12 @@
 //! A batch that fails as a whole (a constraint broken by one write) is applied again one write
 //! per transaction, so one bad write fails alone.
 
-use super::{now_ms, StoreError};
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, SqliteConnection};
+use super::{now_ms, Completion, Done, DoneHook, NewJob, StoreError};
+use sqlx::{Connection, PgPool, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
-
-/// A job to insert.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    /// Its id.
-    pub id: String,
-    /// Its tenant.
-    pub tenant_id: i64,
-    /// Run or submission.
-    pub kind: super::JobKind,
-    /// The request, as JSON.
-    pub spec: String,
-    /// Where to POST the result.
-    pub callback_url: Option<String>,
-    /// When it was accepted.
-    pub created_at: i64,
-}
-
-/// A result to store.
-#[derive(Debug, Clone)]
-pub struct Completion {
-    /// The job.
-    pub id: String,
-    /// The job's tenant.
-    pub tenant_id: i64,
-    /// The attempt the result belongs to (the claim's number).
-    pub attempt: i64,
-    /// The result, as JSON.
-    pub result: String,
-    /// The outcome (or verdict) name, for metrics and listings.
-    pub outcome: String,
-    /// Where to POST the result, if anywhere.
-    pub callback_url: Option<String>,
-    /// Whether the store took it (false: the job was already done or taken over). Set by the
-    /// store before the hook is called.
-    pub stored: bool,
-}
 
 pub(super) enum WriteOp {
     Insert {
@@ -75,17 +37,13 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) async fn start(
-        options: SqliteConnectOptions,
-        on_complete: Box<dyn Fn(Completion) + Send + Sync>,
-    ) -> Result<Writer, StoreError> {
-        let connection = SqliteConnection::connect_with(&options).await?;
+    pub(super) fn start<C: Apply>(connection: C, on_done: Option<DoneHook>) -> Writer {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(connection, receiver, on_complete));
-        Ok(Writer {
+        let task = tokio::spawn(run(connection, receiver, on_done));
+        Writer {
             sender,
             stopped: std::sync::Arc::new(tokio::sync::Mutex::new(Some(task))),
-        })
+        }
     }
 
     pub(super) fn send(&self, op: WriteOp) -> Result<(), StoreError> {
@@ -109,14 +67,14 @@ impl Writer {
     }
 }
 
-async fn run(
-    mut connection: SqliteConnection,
+async fn run<C: Apply>(
+    mut connection: C,
     mut receiver: mpsc::UnboundedReceiver<WriteOp>,
-    on_complete: Box<dyn Fn(Completion) + Send + Sync>,
+    on_done: Option<DoneHook>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let outcome = apply(&mut connection, &mut batch).await;
+        let outcome = connection.apply(&mut batch).await;
         let stored = match outcome {
             Ok(stored) => stored,
             Err(error) => {
@@ -124,7 +82,7 @@ async fn run(
                 let mut stored = Vec::new();
                 for op in std::mem::take(&mut batch) {
                     let mut one = vec![op];
-                    match apply(&mut connection, &mut one).await {
+                    match connection.apply(&mut one).await {
                         Ok(done) => stored.extend(done),
                         Err(error) => {
                             tracing::error!(%error, "a write failed");
@@ -135,8 +93,10 @@ async fn run(
                 stored
             }
         };
-        for completion in stored {
-            on_complete(completion);
+        if let Some(hook) = &on_done {
+            for done in stored {
+                hook(done);
+            }
         }
     }
 }
@@ -150,97 +110,136 @@ fn fail(batch: Vec<WriteOp>, error: &StoreError) {
     }
 }
 
-/// Applies `batch` in one transaction; on success, answers its writes, empties it and
-/// returns the completions (marked stored or not). On failure, leaves it as it was.
-async fn apply(
-    connection: &mut SqliteConnection,
-    batch: &mut Vec<WriteOp>,
-) -> Result<Vec<Completion>, StoreError> {
-    let mut tx = connection.begin().await?;
-    let mut stored = Vec::new();
-    for op in batch.iter() {
-        match op {
-            WriteOp::Insert { jobs, .. } => {
-                for job in jobs {
-                    sqlx::query(
-                        "INSERT INTO jobs (id, tenant_id, kind, state, spec, callback_url, created_at) \
-                         VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                    )
-                    .bind(&job.id)
-                    .bind(job.tenant_id)
-                    .bind(job.kind.name())
-                    .bind(&job.spec)
-                    .bind(&job.callback_url)
-                    .bind(job.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            WriteOp::Claim {
-                id,
-                attempt,
-                owner,
-                lease_until,
-                started_at,
-            } => {
-                sqlx::query(
-                    "UPDATE jobs SET state = 'running', attempts = ?, owner = ?, lease_until = ?, \
-                     started_at = ? WHERE id = ? AND state = 'queued'",
-                )
-                .bind(attempt)
-                .bind(owner)
-                .bind(lease_until)
-                .bind(started_at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            WriteOp::Complete(completion) => {
-                let updated = sqlx::query(
-                    "UPDATE jobs SET state = 'done', result = ?, outcome = ?, finished_at = ?, \
-                     owner = NULL, lease_until = NULL \
-                     WHERE id = ? AND state = 'running' AND attempts = ?",
-                )
-                .bind(&completion.result)
-                .bind(&completion.outcome)
-                .bind(now_ms())
-                .bind(&completion.id)
-                .bind(completion.attempt)
-                .execute(&mut *tx)
-                .await?;
-                let took = updated.rows_affected() == 1;
-                if took {
-                    if let Some(url) = &completion.callback_url {
+/// A connection the writer commits batches on.
+pub(super) trait Apply: Send + 'static {
+    /// Applies `batch` in one transaction; on success, answers its writes, empties it and
+    /// returns the results stored. On failure, leaves it as it was.
+    fn apply(
+        &mut self,
+        batch: &mut Vec<WriteOp>,
+    ) -> impl std::future::Future<Output = Result<Vec<Done>, StoreError>> + Send;
+}
+
+/// The body of [`Apply::apply`]; `$postgres` adds the notifications PostgreSQL's listeners
+/// wait for (`sandbox_jobs` when jobs were queued, `sandbox_done` with each result's id).
+macro_rules! apply_batch {
+    ($connection:expr, $batch:expr, $postgres:expr) => {{
+        let mut tx = $connection.begin().await?;
+        let mut stored = Vec::new();
+        let mut inserted = false;
+        for op in $batch.iter() {
+            match op {
+                WriteOp::Insert { jobs, .. } => {
+                    for job in jobs {
+                        inserted = true;
                         sqlx::query(
-                            "INSERT INTO callbacks (job_id, tenant_id, url, next_at, state) \
-                             VALUES (?, ?, ?, ?, 'pending') ON CONFLICT DO NOTHING",
+                            "INSERT INTO jobs (id, tenant_id, kind, state, spec, callback_url, \
+                             created_at, backend) VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7)",
                         )
-                        .bind(&completion.id)
-                        .bind(completion.tenant_id)
-                        .bind(url)
-                        .bind(now_ms())
+                        .bind(&job.id)
+                        .bind(job.tenant_id)
+                        .bind(job.kind.name())
+                        .bind(&job.spec)
+                        .bind(&job.callback_url)
+                        .bind(job.created_at)
+                        .bind(&job.backend)
                         .execute(&mut *tx)
                         .await?;
                     }
                 }
-                let mut completion = (**completion).clone();
-                completion.stored = took;
-                stored.push(completion);
+                WriteOp::Claim {
+                    id,
+                    attempt,
+                    owner,
+                    lease_until,
+                    started_at,
+                } => {
+                    sqlx::query(
+                        "UPDATE jobs SET state = 'running', attempts = $1, owner = $2, \
+                         lease_until = $3, started_at = $4 WHERE id = $5 AND state = 'queued'",
+                    )
+                    .bind(attempt)
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(started_at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                WriteOp::Complete(completion) => {
+                    let now = now_ms();
+                    let updated = sqlx::query(
+                        "UPDATE jobs SET state = 'done', result = $1, outcome = $2, \
+                         finished_at = $3, owner = NULL, lease_until = NULL \
+                         WHERE id = $4 AND state = 'running' AND attempts = $5",
+                    )
+                    .bind(&completion.result)
+                    .bind(&completion.outcome)
+                    .bind(now)
+                    .bind(&completion.id)
+                    .bind(completion.attempt)
+                    .execute(&mut *tx)
+                    .await?;
+                    if updated.rows_affected() == 1 {
+                        if let Some(url) = &completion.callback_url {
+                            sqlx::query(
+                                "INSERT INTO callbacks (job_id, tenant_id, url, next_at, state) \
+                                 VALUES ($1, $2, $3, $4, 'pending') ON CONFLICT DO NOTHING",
+                            )
+                            .bind(&completion.id)
+                            .bind(completion.tenant_id)
+                            .bind(url)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        let done = Done {
+                            id: completion.id.clone(),
+                            callback: completion.callback_url.is_some(),
+                        };
+                        if $postgres {
+                            sqlx::query("SELECT pg_notify('sandbox_done', $1)")
+                                .bind(super::postgres::done_payload(&done))
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        stored.push(done);
+                    }
+                }
+                WriteOp::Flush(_) => {}
             }
-            WriteOp::Flush(_) => {}
         }
-    }
-    tx.commit().await?;
-    for op in batch.drain(..) {
-        match op {
-            WriteOp::Insert { done, .. } => {
-                let _ = done.send(Ok(()));
-            }
-            WriteOp::Flush(done) => {
-                let _ = done.send(());
-            }
-            WriteOp::Claim { .. } | WriteOp::Complete(_) => {}
+        if $postgres && inserted {
+            sqlx::query("SELECT pg_notify('sandbox_jobs', '')")
+                .execute(&mut *tx)
+                .await?;
         }
+        tx.commit().await?;
+        for op in $batch.drain(..) {
+            match op {
+                WriteOp::Insert { done, .. } => {
+                    let _ = done.send(Ok(()));
+                }
+                WriteOp::Flush(done) => {
+                    let _ = done.send(());
+                }
+                WriteOp::Claim { .. } | WriteOp::Complete(_) => {}
+            }
+        }
+        Ok(stored)
+    }};
+}
+
+impl Apply for SqliteConnection {
+    async fn apply(&mut self, batch: &mut Vec<WriteOp>) -> Result<Vec<Done>, StoreError> {
+        apply_batch!(self, batch, false)
     }
-    Ok(stored)
+}
+
+/// A pool, not one connection: a connection PostgreSQL dropped (a restart, a failover) is
+/// replaced for the next batch.
+impl Apply for PgPool {
+    async fn apply(&mut self, batch: &mut Vec<WriteOp>) -> Result<Vec<Done>, StoreError> {
+        apply_batch!(self, batch, true)
+    }
 }

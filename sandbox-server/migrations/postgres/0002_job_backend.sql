@@ -1,0 +1,4 @@
+-- The engine a job runs on, so that workers can take only the jobs of their engines.
+ALTER TABLE jobs ADD COLUMN backend TEXT NOT NULL DEFAULT 'wasmtime';
+DROP INDEX jobs_by_tenant;
+CREATE INDEX jobs_by_tenant ON jobs (tenant_id, state, backend, seq);
