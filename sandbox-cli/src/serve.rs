@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// How long SIGTERM lets running jobs finish before putting them back in the queue.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     drain_timeout: std::time::Duration,
+    /// How long a claim holds a job without being renewed (renewed at a third of it): a job
+    /// of a process that died is taken over after at most this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    lease: std::time::Duration,
     #[command(flatten)]
     isolation: IsolationArgs,
 }
@@ -134,6 +138,14 @@ pub struct WorkerArgs {
     /// How long SIGTERM lets running jobs finish before putting them back in the queue.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     drain_timeout: std::time::Duration,
+    /// How long a claim holds a job without being renewed (renewed at a third of it): the
+    /// jobs of a worker that died are taken over after at most this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    lease: std::time::Duration,
+    /// Most times a job is claimed (or ends a runner process) before it is finished as
+    /// internal_error instead of being tried again.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    max_attempts: u32,
     #[command(flatten)]
     isolation: IsolationArgs,
 }
@@ -150,6 +162,8 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<u8> {
         config.backends = Some(args.backend.iter().map(ToString::to_string).collect());
     }
     config.drain_timeout = args.drain_timeout;
+    config.lease = args.lease.max(std::time::Duration::from_millis(300));
+    config.max_attempts = args.max_attempts.max(1);
     config.isolation = args.isolation.resolve()?;
     sandbox_server::work(config)?;
     Ok(crate::status::OK)
@@ -164,6 +178,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if let Some(workers) = args.workers {
         config.workers = workers;
     }
+    config.lease = args.lease.max(std::time::Duration::from_millis(300));
     config.isolation = if config.workers == 0 {
         Isolation::None
     } else {

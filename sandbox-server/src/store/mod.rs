@@ -23,6 +23,8 @@
 mod common;
 mod postgres;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 mod writer;
 
 pub use postgres::PgStore;

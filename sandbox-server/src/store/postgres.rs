@@ -36,7 +36,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 const CALLBACK_HOLD_MS: i64 = 60_000;
 
 /// Queued jobs of each tenant a claim looks at (the rest of a tenant's queue waits behind
-/// them; more than the workers that claim at once, so that skipped locks leave enough).
+/// them; more than the workers that claim at once, so that skipped locks leave enough). A
+/// tenant's k-th oldest job, with r of its jobs running, takes turn r + k: tenants
+/// alternate, the one with the fewest running first.
 const CLAIM_WINDOW: i64 = 32;
 
 /// The PostgreSQL job store.
@@ -161,16 +163,16 @@ impl JobStore for PgStore {
             "WITH picked AS ( \
                  SELECT j.seq FROM jobs j \
                  JOIN ( \
-                     SELECT c.seq, r.running FROM tenants t \
+                     SELECT c.seq, r.running + c.rank AS turn FROM tenants t \
                      CROSS JOIN LATERAL (SELECT count(*) AS running FROM jobs \
                          WHERE tenant_id = t.id AND state = 'running') r \
-                     CROSS JOIN LATERAL (SELECT seq FROM jobs \
-                         WHERE tenant_id = t.id AND state = 'queued' AND backend = ANY($7) \
-                         ORDER BY seq LIMIT $6) c \
+                     CROSS JOIN LATERAL (SELECT seq, row_number() OVER (ORDER BY seq) AS rank \
+                         FROM (SELECT seq FROM jobs WHERE tenant_id = t.id AND state = 'queued' \
+                             AND backend = ANY($7) ORDER BY seq LIMIT $6) window_of_tenant) c \
                      WHERE t.max_concurrent IS NULL OR r.running < t.max_concurrent \
                  ) candidates ON candidates.seq = j.seq \
                  WHERE j.state = 'queued' \
-                 ORDER BY candidates.running, j.seq \
+                 ORDER BY candidates.turn, j.seq \
                  LIMIT $4 \
                  FOR UPDATE OF j SKIP LOCKED \
              ) \
