@@ -1,21 +1,15 @@
 //! `sandbox serve` and `sandbox tenant` as a user runs them: the real binary, a temporary data
 //! directory, HTTP on 127.0.0.1; SIGTERM drains, SIGKILL loses nothing.
 
-use reqwest::Client;
+mod common;
+
+use common::{api_key, client, sandbox, upload, ECHO, SIGKILL, SIGTERM};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-
-/// A WASI command copying stdin to stdout (shared with the service's own tests).
-const ECHO: &str = include_str!("../../sandbox-server/tests/echo.wat");
-
-fn sandbox() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sandbox"))
-}
 
 /// `sandbox tenant add NAME`: the API key it prints.
 fn add_tenant(dir: &Path, name: &str, extra: &[&str]) -> String {
@@ -25,17 +19,7 @@ fn add_tenant(dir: &Path, name: &str, extra: &[&str]) -> String {
         .args(extra)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    text.lines()
-        .find_map(|line| line.strip_prefix("api key:"))
-        .expect("the key is printed")
-        .trim()
-        .to_string()
+    api_key(&output)
 }
 
 /// A running `sandbox serve` and its base URL.
@@ -45,7 +29,8 @@ struct Service {
 }
 
 fn serve(dir: &Path, workers: &str) -> Service {
-    let mut child = sandbox()
+    let mut command: Command = sandbox();
+    command
         .args([
             "serve",
             "--listen",
@@ -54,56 +39,18 @@ fn serve(dir: &Path, workers: &str) -> Service {
             workers,
             "--data-dir",
         ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines
-        .next()
-        .expect("serve prints where it listens")
-        .unwrap();
-    let base = first
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
-    // Keep reading so the service never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Service { child, base }
+        .arg(dir);
+    let (child, first) = common::start(command);
+    Service {
+        child,
+        base: common::address(&first),
+    }
 }
 
 impl Service {
     fn signal(&mut self, signal: i32) {
-        // SAFETY: sending a signal to our own child.
-        unsafe { libc_kill(self.child.id() as i32, signal) };
+        common::signal(&self.child, signal);
     }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, signal: i32) -> i32;
-}
-const SIGKILL: i32 = 9;
-const SIGTERM: i32 = 15;
-
-fn client() -> Client {
-    sandbox_server::install_crypto_provider();
-    Client::new()
-}
-
-async fn upload(client: &Client, base: &str, key: &str, bytes: &str) -> String {
-    let response = client
-        .put(format!("{base}/v1/modules"))
-        .bearer_auth(key)
-        .body(bytes.to_string())
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    body["sha256"].as_str().expect("uploaded").to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
