@@ -7,6 +7,8 @@
 //!   the whole workspace's tests (conformance on both engines and the execution service
 //!   included), the conformance suite once more with every optimisation on (module cache,
 //!   pooling allocator), the C library's tests and the Python package's.
+//! - `setup`: installs and starts what `ci` needs beyond Rust (Debian packages; PostgreSQL
+//!   started with the tests' role and database), as `ci` does first.
 //! - `features`: checks that the packages CI or the bench report build alone (the Python
 //!   extension, the C library, the benches) resolve shared dependencies with the workspace
 //!   build's features (`workspace-hack`), so nothing is compiled twice; part of `ci`.
@@ -65,13 +67,14 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(&root),
         Some("features") => features::check(&root),
+        Some("setup") => setup::ensure().and_then(|()| setup::postgres()),
         Some("bench") => bench(&root, &args[1..]),
         Some("fixtures") => fixtures(&root),
         Some("fuzz") => fuzz(&root, &args[1..]),
         Some("capi") => capi::task(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!(
-                "usage: cargo xtask <ci | features | fixtures | bench [--quick] [--report-only] [criterion args] | fuzz [--count N] [--seed S] [--jobs J] [--mutants M] | capi [--release] [--check] [--header] [--test] [--bench]>"
+                "usage: cargo xtask <ci | setup | features | fixtures | bench [--quick] [--report-only] [criterion args] | fuzz [--count N] [--seed S] [--jobs J] [--mutants M] | capi [--release] [--check] [--header] [--test] [--bench]>"
             );
             Ok(())
         }
@@ -108,6 +111,7 @@ fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
 fn ci(root: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     setup::ensure()?;
+    setup::postgres()?;
     cargo(root, &["fmt", "--all", "--", "--check"])?;
     tidy::check(root)?;
     features::check(root)?;
