@@ -18,6 +18,27 @@ pub fn through_the_service(wat: &str) -> anyhow::Result<bool> {
 fn run(dir: &std::path::Path, wat: &str) -> anyhow::Result<bool> {
     let mut config = sandbox_server::ServerConfig::new(dir);
     config.listen = "127.0.0.1:0".parse()?;
+    // Guests in locked-down runner processes (this binary's `runner` command), as `sandbox
+    // serve` runs them by default, where the kernel can lock them down.
+    let lockdown = match sandbox_server::runner::lockdown::available() {
+        Ok(_) => {
+            let settings =
+                sandbox_server::runner::RunnerSettings::new(std::env::current_exe()?, &["runner"]);
+            let mut slot = sandbox_server::runner::RunnerSlot::new(
+                settings.clone(),
+                sandbox_server::exec::EnginesConfig::of(&config),
+                config.runner_dirs(),
+                1,
+            );
+            let summary = slot.runner().map(|runner| runner.lockdown().to_string());
+            config.isolation = sandbox_server::runner::Isolation::Process(settings);
+            Some(summary)
+        }
+        Err(reason) => {
+            println!("  (guests run in process here: {reason})");
+            None
+        }
+    };
     let key = sandbox_server::tenants::Admin::open(&config.database_url())?
         .add("demo", &Default::default())?
         .api_key;
@@ -30,9 +51,20 @@ fn run(dir: &std::path::Path, wat: &str) -> anyhow::Result<bool> {
         let server = sandbox_server::Server::start(config).await?;
         let base = format!("http://{}", server.local_addr());
         println!("Through the service: `sandbox serve` on {base} (SQLite in a temporary directory), over HTTP");
+        let mut lockdown_right = true;
+        match &lockdown {
+            Some(Ok(summary)) => {
+                println!("  ✓ guests run in runner processes locked down by {summary}")
+            }
+            Some(Err(error)) => {
+                lockdown_right = false;
+                println!("  ✗ runner processes: {error}");
+            }
+            None => {}
+        }
         let outcome = session(&base, &key, wat).await;
         server.shutdown().await;
-        outcome
+        outcome.map(|right| right && lockdown_right)
     })
 }
 

@@ -107,6 +107,20 @@ async fn an_api_and_three_workers_complete_ten_thousand_judge_tests_with_a_worke
         .map(|n| worker(&url, &workers_dir.join(format!("w{n}"))))
         .collect();
 
+    // A run waited for: the API process hears of its result from the worker that stored it
+    // (LISTEN/NOTIFY across processes).
+    let run: Value = client
+        .post(format!("{base}/v1/runs?wait=true"))
+        .bearer_auth(&key)
+        .json(&json!({"module": module, "stdin": "ping", "backend": "wasmer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["result"]["stdout"], "ping", "{run}");
+
     let mut ids = Vec::with_capacity(SUBMISSIONS);
     for _ in 0..SUBMISSIONS / 100 {
         let batch: Vec<Value> = (0..100)
@@ -139,7 +153,7 @@ async fn an_api_and_three_workers_complete_ten_thousand_judge_tests_with_a_worke
         workers[0].wait().unwrap();
         workers[0] = worker(&url, &workers_dir.join("w0"));
     }
-    while count_done(&mut connection).await < SUBMISSIONS as i64 {
+    while count_done(&mut connection).await < SUBMISSIONS as i64 + 1 {
         assert!(started.elapsed() < Duration::from_secs(600), "too slow");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -151,7 +165,7 @@ async fn an_api_and_three_workers_complete_ten_thousand_judge_tests_with_a_worke
         .await
         .unwrap();
     let logged: std::collections::HashSet<String> = log.iter().map(|row| row.get(0)).collect();
-    assert_eq!(log.len(), SUBMISSIONS, "each result stored once");
+    assert_eq!(log.len(), SUBMISSIONS + 1, "each result stored once");
     assert_eq!(
         logged,
         ids.iter()

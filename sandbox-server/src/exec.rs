@@ -23,6 +23,10 @@ use std::time::Duration;
 const MODULES_KEPT: usize = 1024;
 /// Problems kept parsed.
 const PROBLEMS_KEPT: usize = 256;
+/// Module bytes kept in memory for submissions (the judge's own cache is keyed by them), and
+/// the largest module kept: at most 32 × 4 MiB.
+const BYTES_KEPT: usize = 32;
+const BYTES_KEPT_MAX: usize = 4 << 20;
 
 /// Where a job's module bytes and problem come from: the store (and the worker's disk) in
 /// the worker, the disk and the task in a runner process.
@@ -166,6 +170,8 @@ pub struct Engines {
     sandboxes: Mutex<HashMap<BackendKind, Arc<dyn Sandbox>>>,
     modules: Mutex<Lru<(String, BackendKind), Arc<dyn CompiledModule>>>,
     problems: Mutex<Lru<(i64, String), Arc<Problem>>>,
+    bytes: Mutex<Lru<String, Arc<[u8]>>>,
+    problem_texts: Mutex<Lru<(i64, String), Arc<str>>>,
 }
 
 /// What [`Engines`] are made of (sent to runner processes).
@@ -213,6 +219,8 @@ impl Engines {
             sandboxes: Mutex::new(HashMap::new()),
             modules: Mutex::new(Lru::new(MODULES_KEPT)),
             problems: Mutex::new(Lru::new(PROBLEMS_KEPT)),
+            bytes: Mutex::new(Lru::new(BYTES_KEPT)),
+            problem_texts: Mutex::new(Lru::new(PROBLEMS_KEPT)),
         }
     }
 
@@ -241,6 +249,37 @@ impl Engines {
         let module = self.sandbox(backend)?.load(&bytes)?;
         lock(&self.modules).put(key, module.clone());
         Ok(module)
+    }
+
+    /// The bytes of module `sha256`, from memory when a recent job used them (small modules
+    /// only), else from `source`.
+    fn bytes(&self, source: &dyn Source, sha256: &str) -> Result<Arc<[u8]>, SandboxError> {
+        if let Some(bytes) = lock(&self.bytes).get(&sha256.to_string()) {
+            return Ok(bytes);
+        }
+        let bytes: Arc<[u8]> = source.module(sha256)?.into();
+        if bytes.len() <= BYTES_KEPT_MAX {
+            lock(&self.bytes).put(sha256.to_string(), bytes.clone());
+        }
+        Ok(bytes)
+    }
+
+    /// The spec (JSON) of problem `id` of `tenant_id`, from memory when a recent job had it
+    /// (problems do not change once stored), else from `source`: what a worker sends its
+    /// runner with each submission.
+    pub fn problem_text(
+        &self,
+        source: &dyn Source,
+        tenant_id: i64,
+        id: &str,
+    ) -> Result<Arc<str>, String> {
+        let key = (tenant_id, id.to_string());
+        if let Some(text) = lock(&self.problem_texts).get(&key) {
+            return Ok(text);
+        }
+        let text: Arc<str> = source.problem(tenant_id, id)?.into();
+        lock(&self.problem_texts).put(key, text.clone());
+        Ok(text)
     }
 
     /// Runs a job.
@@ -355,8 +394,8 @@ impl Engines {
     ) -> Result<Finished, String> {
         let problem = self.problem(source, tenant_id, &spec.problem)?;
         let backend: Runtime = spec.backend.parse()?;
-        let bytes = source
-            .module(&spec.module)
+        let bytes = self
+            .bytes(source, &spec.module)
             .map_err(|error| error.to_string())?;
         let limits = &problem.spec.limits;
         let mut config = self.base.clone();

@@ -1,5 +1,6 @@
 //! The execution service: a multi-tenant HTTP API (axum on tokio) for sandboxed runs and
-//! judging, durable in SQLite, over the `sandbox` facade.
+//! judging, durable in SQLite (one machine) or PostgreSQL (workers on many hosts), over the
+//! `sandbox` facade, guests in locked-down runner processes ([`runner`]).
 //!
 //! ```text
 //! client ──HTTP──▶ api (auth, quotas, validation) ──commit──▶ store (SQLite, WAL)
@@ -15,6 +16,11 @@
 //! run); a result is stored once, for the claim that holds the job. A process killed with
 //! SIGKILL loses nothing: the next start requeues what it left running and the workers take
 //! the queue again. SIGTERM drains ([`Server::shutdown`]).
+//!
+//! With PostgreSQL the queue is the database's: any number of API processes
+//! ([`Server::start`] with no workers) and workers ([`work`], [`Server::start_worker`]: what
+//! `sandbox worker` does) share it; workers claim jobs with `FOR UPDATE SKIP LOCKED` under
+//! leases, and a job that kept killing its workers ends as `internal_error`.
 //!
 //! Start it with [`serve`] (what `sandbox serve` does) or [`Server::start`] inside a tokio
 //! runtime; manage tenants with [`tenants`] or [`tenants::Admin`] (what `sandbox tenant`

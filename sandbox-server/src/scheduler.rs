@@ -31,6 +31,21 @@ pub struct QueuedJob {
     pub callback_url: Option<String>,
 }
 
+impl From<crate::store::QueuedJob> for QueuedJob {
+    /// A job read from the database, queued now.
+    fn from(job: crate::store::QueuedJob) -> QueuedJob {
+        QueuedJob {
+            id: job.id,
+            tenant_id: job.tenant_id,
+            kind: job.kind,
+            spec: job.spec.map(Arc::from),
+            attempts: job.attempts,
+            queued_at: Instant::now(),
+            callback_url: job.callback_url,
+        }
+    }
+}
+
 /// Why a job was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {

@@ -2,7 +2,7 @@
 //! how it starts and drains.
 
 use crate::config::ServerConfig;
-use crate::exec::{internal_error, Engines, EnginesConfig, Finished, Source, StoreSource, Task};
+use crate::exec::{internal_error, Engines, EnginesConfig, Finished, StoreSource, Task};
 use crate::keys;
 use crate::metrics::{Metrics, OutcomeLabels};
 use crate::runner::{Isolation, RunnerSlot};
@@ -260,15 +260,10 @@ impl Server {
         };
         let mut by_tenant: HashMap<i64, Vec<QueuedJob>> = HashMap::new();
         for job in queued {
-            by_tenant.entry(job.tenant_id).or_default().push(QueuedJob {
-                id: job.id,
-                tenant_id: job.tenant_id,
-                kind: job.kind,
-                spec: job.spec.map(Arc::from),
-                attempts: job.attempts,
-                queued_at: Instant::now(),
-                callback_url: job.callback_url,
-            });
+            by_tenant
+                .entry(job.tenant_id)
+                .or_default()
+                .push(QueuedJob::from(job));
         }
         for (tenant_id, jobs) in by_tenant {
             let tenant = store.tenant_by_id(tenant_id).await?;
@@ -470,7 +465,7 @@ impl Executor {
                 .engines
                 .execute(&source, job.tenant_id, job.kind, &spec),
             Executor::Process(slot) => {
-                let task = match task(&source, job.tenant_id, job.kind, spec) {
+                let task = match task(&service.engines, &source, job.tenant_id, job.kind, spec) {
                     Ok(task) => task,
                     Err(finished) => return *finished,
                 };
@@ -482,6 +477,7 @@ impl Executor {
 
 /// A job as a runner gets it, its modules on this host's disk first.
 fn task(
+    engines: &Engines,
     source: &StoreSource<'_>,
     tenant_id: i64,
     kind: JobKind,
@@ -498,9 +494,10 @@ fn task(
                 })?
                 .problem;
             Some(
-                source
-                    .problem(tenant_id, &id)
-                    .map_err(|error| Box::new(internal_error(&error)))?,
+                engines
+                    .problem_text(source, tenant_id, &id)
+                    .map_err(|error| Box::new(internal_error(&error)))?
+                    .to_string(),
             )
         }
     };
@@ -587,16 +584,7 @@ fn work_shared(service: &Service, executor: &mut Executor) {
         match claimed {
             Ok(jobs) if !jobs.is_empty() => {
                 for job in jobs {
-                    let job = QueuedJob {
-                        id: job.id,
-                        tenant_id: job.tenant_id,
-                        kind: job.kind,
-                        spec: job.spec.map(Arc::from),
-                        attempts: job.attempts,
-                        queued_at: Instant::now(),
-                        callback_url: job.callback_url,
-                    };
-                    let completion = run_job(service, executor, job);
+                    let completion = run_job(service, executor, job.into());
                     if let Err(error) = service.store.complete(completion) {
                         tracing::error!(%error, "could not store a result");
                     }

@@ -52,6 +52,7 @@ mod features;
 mod python;
 mod python_report;
 mod report;
+mod scale_out_report;
 mod scale_report;
 mod setup;
 mod tidy;

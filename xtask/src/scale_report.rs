@@ -1,7 +1,8 @@
 //! The bench report's sections on scale: judge throughput across worker threads (the
 //! `scaling` probe), a fresh instance of an interpreter-sized module (`fresh-instance`, on
 //! CPython for WASI), resident memory over a long run (`rss`), each against the goals of the
-//! scaling issue, and the execution service under load over HTTP (`http-load`). The probes are release binaries of `sandbox-bench`, one engine per process;
+//! scaling issue, the execution service under load over HTTP (`http-load`), and its
+//! scale-out on PostgreSQL with runner processes (`scale-out`, see `scale_out_report.rs`). The probes are release binaries of `sandbox-bench`, one engine per process;
 //! their JSON lines are kept in the criterion directory (tagged with the probe's name) for
 //! `--report-only`.
 
@@ -59,6 +60,7 @@ fn probes(python: Option<&Path>) -> Vec<(&'static str, Vec<String>)> {
             runs.push(("rss", args(&["--backend", backend, "--mode", mode])));
         }
     }
+    runs.extend(crate::scale_out_report::probes());
     if let Some(python) = python {
         let script = "examples/judge/python/accepted.py";
         for extra in [&["wasmtime"][..], &["wasmtime", "--on-demand"], &["wasmer"]] {
@@ -95,6 +97,8 @@ pub fn run_probes(root: &Path, target_dir: &Path) -> anyhow::Result<Vec<String>>
              the interpreter-sized module is not measured"
         );
     }
+    // The scale-out probe's database.
+    crate::setup::postgres()?;
     let mut lines = Vec::new();
     for (probe, args) in probes(python.as_deref()) {
         let binary = target_dir.join("release").join(probe);
@@ -130,15 +134,15 @@ fn of_probe(lines: &[String], probe: &str) -> anyhow::Result<Vec<Value>> {
         .collect()
 }
 
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+pub(crate) fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key].as_str().unwrap_or("?")
 }
 
-fn number(value: &Value, key: &str) -> f64 {
+pub(crate) fn number(value: &Value, key: &str) -> f64 {
     value[key].as_f64().unwrap_or(f64::NAN)
 }
 
-fn mark(met: bool) -> &'static str {
+pub(crate) fn mark(met: bool) -> &'static str {
     if met {
         "met"
     } else {
@@ -156,6 +160,7 @@ pub fn section(lines: &[String]) -> anyhow::Result<String> {
     fresh_instance(&mut out, &of_probe(lines, "fresh-instance")?);
     rss(&mut out, &of_probe(lines, "rss")?);
     http_load(&mut out, &of_probe(lines, "http-load")?);
+    crate::scale_out_report::section(&mut out, &of_probe(lines, "scale-out")?);
     Ok(out)
 }
 

@@ -121,7 +121,9 @@ pub fn postgres() -> anyhow::Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    anyhow::bail!("PostgreSQL does not answer at {TEST_URL} after starting cluster {version}/{cluster}")
+    anyhow::bail!(
+        "PostgreSQL does not answer at {TEST_URL} after starting cluster {version}/{cluster}"
+    )
 }
 
 fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {

@@ -16,7 +16,7 @@ pub mod probe;
 pub mod protocol;
 
 use crate::exec::{internal_error, Engines, EnginesConfig, Finished, Source, Task};
-use protocol::{read_frame, write_frame, Init, Request, Response};
+use protocol::{read_frame, write_frame, Init, Request, RequestRef, Response};
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -330,7 +330,7 @@ impl Runner {
         self.watch
             .job_started
             .store(crate::store::now_ms(), Ordering::Relaxed);
-        let answer = self.request(&Request::Task(task.clone()));
+        let answer = self.request(&RequestRef::Task(task));
         self.watch.job_started.store(0, Ordering::Relaxed);
         self.jobs += 1;
         match answer? {
@@ -342,13 +342,13 @@ impl Runner {
     /// Sends a probe; `Ok` with what happened when the runner survived it, `Err` with how
     /// it died.
     pub fn probe(&mut self, probe: &probe::Probe) -> Result<String, RunnerError> {
-        match self.request(&Request::Probe(probe.clone()))? {
+        match self.request(&RequestRef::Probe(probe))? {
             Response::Probe(report) => Ok(report),
             other => Err(RunnerError::Died(format!("unexpected answer {other:?}"))),
         }
     }
 
-    fn request(&mut self, request: &Request) -> Result<Response, RunnerError> {
+    fn request(&mut self, request: &RequestRef<'_>) -> Result<Response, RunnerError> {
         let sent = write_frame(&mut self.input, request);
         let answer = match sent {
             Ok(()) => read_frame::<Response>(&mut self.output),
@@ -457,6 +457,10 @@ fn watchdog(pid: i32, watch: Arc<Watch>, ceiling: u64, max_job_time: Duration) {
     }
 }
 
+/// Jobs between two checks of a runner's resident memory against the recycling bound (the
+/// ceiling during a job is the watchdog's, checked continuously).
+const RSS_CHECK_EVERY: u64 = 16;
+
 /// A worker thread's runner: started when first needed, replaced when it dies or reaches its
 /// bounds.
 pub struct RunnerSlot {
@@ -520,8 +524,11 @@ impl RunnerSlot {
             };
             match runner.execute(task) {
                 Ok(finished) => {
+                    // Resident memory is read from /proc every few jobs (a read costs as much
+                    // as a trivial job's frames).
                     let worn = runner.jobs() >= max_jobs
-                        || runner.rss_bytes().is_some_and(|rss| rss > recycle_rss);
+                        || (runner.jobs() % RSS_CHECK_EVERY == 0
+                            && runner.rss_bytes().is_some_and(|rss| rss > recycle_rss));
                     if worn {
                         self.runner = None;
                     }

@@ -33,6 +33,15 @@ pub enum Request {
     Probe(super::probe::Probe),
 }
 
+/// A [`Request`] to send without copying the job (serialized as the same JSON).
+#[derive(Debug, Serialize)]
+pub enum RequestRef<'a> {
+    /// [`Request::Task`].
+    Task(&'a Task),
+    /// [`Request::Probe`].
+    Probe(&'a super::probe::Probe),
+}
+
 /// A runner's answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Response {

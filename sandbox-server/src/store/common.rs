@@ -366,6 +366,46 @@ macro_rules! common_methods {
     };
 }
 
+/// The methods of `JobStore` that go through the store's writer task, for a type with a
+/// `writer` and a `jobs_signal`.
+macro_rules! writer_methods {
+    () => {
+        async fn insert_jobs(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+            let (done, answer) = tokio::sync::oneshot::channel();
+            self.writer.send(WriteOp::Insert { jobs, done })?;
+            answer.await.map_err(|_| StoreError::Closed)?
+        }
+
+        fn claim(
+            &self,
+            id: &str,
+            attempt: i64,
+            owner: &str,
+            lease_until: i64,
+        ) -> Result<(), StoreError> {
+            self.writer.send(WriteOp::Claim {
+                id: id.to_string(),
+                attempt,
+                owner: owner.to_string(),
+                lease_until,
+                started_at: $crate::store::now_ms(),
+            })
+        }
+
+        fn complete(&self, completion: Completion) -> Result<(), StoreError> {
+            self.writer.send(WriteOp::Complete(Box::new(completion)))
+        }
+
+        async fn flush(&self) -> Result<(), StoreError> {
+            self.writer.flush().await
+        }
+
+        fn job_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+            self.jobs_signal.subscribe()
+        }
+    };
+}
+
 /// The requeue of expired claims (poison jobs finished, the rest queued again), in the
 /// transaction `$tx`; evaluates to the `Requeued` and the poisoned jobs' ids with whether a
 /// callback is owed.

@@ -123,33 +123,12 @@ async fn listen(
 
 impl JobStore for PgStore {
     common_methods!();
+    writer_methods!();
 
     async fn close(&self) {
         self.writer.close().await;
         self.listener.abort();
         self.pool.close().await;
-    }
-
-    async fn insert_jobs(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
-        let (done, answer) = tokio::sync::oneshot::channel();
-        self.writer.send(WriteOp::Insert { jobs, done })?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    fn claim(
-        &self,
-        id: &str,
-        attempt: i64,
-        owner: &str,
-        lease_until: i64,
-    ) -> Result<(), StoreError> {
-        self.writer.send(WriteOp::Claim {
-            id: id.to_string(),
-            attempt,
-            owner: owner.to_string(),
-            lease_until,
-            started_at: super::now_ms(),
-        })
     }
 
     async fn claim_next(
@@ -159,22 +138,34 @@ impl JobStore for PgStore {
         lease_until: i64,
         backends: &[String],
     ) -> Result<Vec<QueuedJob>, StoreError> {
+        // A claim does not wait for the disk (`synchronous_commit = off` for this transaction
+        // only): other workers see it at once, and one lost with the database server leaves
+        // the job queued, to be claimed again under the same attempt number, whose result is
+        // still stored once. Results are committed synchronously.
+        let mut tx = self.pool.begin().await?;
+        // The claim is a prepared statement (sqlx keeps them per connection); planning it
+        // anew for each claim cost more than running it.
+        for setting in [
+            "SET LOCAL synchronous_commit = off",
+            "SET LOCAL plan_cache_mode = force_generic_plan",
+        ] {
+            sqlx::query(setting).execute(&mut *tx).await?;
+        }
         let rows = sqlx::query(
-            "WITH picked AS ( \
-                 SELECT j.seq FROM jobs j \
-                 JOIN ( \
-                     SELECT c.seq, r.running + c.rank AS turn FROM tenants t \
-                     CROSS JOIN LATERAL (SELECT count(*) AS running FROM jobs \
-                         WHERE tenant_id = t.id AND state = 'running') r \
-                     CROSS JOIN LATERAL (SELECT seq, row_number() OVER (ORDER BY seq) AS rank \
-                         FROM (SELECT seq FROM jobs WHERE tenant_id = t.id AND state = 'queued' \
-                             AND backend = ANY($7) ORDER BY seq LIMIT $6) window_of_tenant) c \
-                     WHERE t.max_concurrent IS NULL OR r.running < t.max_concurrent \
-                 ) candidates ON candidates.seq = j.seq \
-                 WHERE j.state = 'queued' \
-                 ORDER BY candidates.turn, j.seq \
+            "WITH candidates AS ( \
+                 SELECT c.seq, r.running + c.rank AS turn FROM tenants t \
+                 CROSS JOIN LATERAL (SELECT count(*) AS running FROM jobs \
+                     WHERE tenant_id = t.id AND state = 'running') r \
+                 CROSS JOIN LATERAL (SELECT seq, row_number() OVER (ORDER BY seq) AS rank \
+                     FROM (SELECT seq FROM jobs WHERE tenant_id = t.id AND state = 'queued' \
+                         AND backend = ANY($7) ORDER BY seq LIMIT $6) window_of_tenant) c \
+                 WHERE t.max_concurrent IS NULL OR r.running < t.max_concurrent \
+             ), picked AS ( \
+                 SELECT locked.seq FROM (SELECT seq, turn FROM candidates ORDER BY turn, seq) turns \
+                 CROSS JOIN LATERAL (SELECT seq FROM jobs \
+                     WHERE jobs.seq = turns.seq AND state = 'queued' \
+                     FOR UPDATE SKIP LOCKED) locked \
                  LIMIT $4 \
-                 FOR UPDATE OF j SKIP LOCKED \
              ) \
              UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, owner = $1, \
                  lease_until = $2, started_at = $3 \
@@ -190,21 +181,10 @@ impl JobStore for PgStore {
         .bind(super::MEMORY_SPEC_BYTES as i32)
         .bind(CLAIM_WINDOW)
         .bind(backends)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(rows.iter().map(queued_of).collect())
-    }
-
-    fn job_signal(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.jobs_signal.subscribe()
-    }
-
-    fn complete(&self, completion: Completion) -> Result<(), StoreError> {
-        self.writer.send(WriteOp::Complete(Box::new(completion)))
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.writer.flush().await
     }
 
     async fn requeue(

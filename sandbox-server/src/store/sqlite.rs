@@ -109,6 +109,7 @@ impl SqliteStore {
 
 impl JobStore for SqliteStore {
     common_methods!();
+    writer_methods!();
 
     async fn close(&self) {
         self.writer.close().await;
@@ -119,28 +120,6 @@ impl JobStore for SqliteStore {
             .execute(&self.pool)
             .await;
         self.pool.close().await;
-    }
-
-    async fn insert_jobs(&self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
-        let (done, answer) = tokio::sync::oneshot::channel();
-        self.writer.send(WriteOp::Insert { jobs, done })?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    fn claim(
-        &self,
-        id: &str,
-        attempt: i64,
-        owner: &str,
-        lease_until: i64,
-    ) -> Result<(), StoreError> {
-        self.writer.send(WriteOp::Claim {
-            id: id.to_string(),
-            attempt,
-            owner: owner.to_string(),
-            lease_until,
-            started_at: super::now_ms(),
-        })
     }
 
     async fn claim_next(
@@ -154,18 +133,6 @@ impl JobStore for SqliteStore {
             "workers claim jobs from PostgreSQL; with SQLite the service runs them itself \
              (`sandbox serve --workers N`)",
         ))
-    }
-
-    fn job_signal(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.jobs_signal.subscribe()
-    }
-
-    fn complete(&self, completion: Completion) -> Result<(), StoreError> {
-        self.writer.send(WriteOp::Complete(Box::new(completion)))
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.writer.flush().await
     }
 
     async fn requeue(
