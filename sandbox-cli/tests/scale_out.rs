@@ -4,18 +4,18 @@
 
 mod common;
 
-use common::{api_key, client, sandbox, upload, ECHO, SIGKILL, SIGTERM};
+use common::{api_key, client, command as sandbox, upload, Guard, ECHO, SIGKILL, SIGTERM};
 use sandbox_server::store::testing::TestDatabase;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, Row};
+use std::collections::HashSet;
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 const SUBMISSIONS: usize = 2_000;
 const TESTS_PER_PROBLEM: usize = 5;
 
-fn worker(database: &str, dir: &Path) -> Child {
+fn worker(database: &str, dir: &Path) -> Guard {
     let mut command = sandbox();
     command
         .args([
@@ -103,7 +103,7 @@ async fn an_api_and_three_workers_complete_ten_thousand_judge_tests_with_a_worke
     let problem = problem["id"].as_str().expect("a problem").to_string();
 
     let workers_dir = dir.path().join("workers");
-    let mut workers: Vec<Child> = (0..3)
+    let mut workers: Vec<Guard> = (0..3)
         .map(|n| worker(&url, &workers_dir.join(format!("w{n}"))))
         .collect();
 
@@ -164,14 +164,22 @@ async fn an_api_and_three_workers_complete_ten_thousand_judge_tests_with_a_worke
         .fetch_all(&mut connection)
         .await
         .unwrap();
-    let logged: std::collections::HashSet<String> = log.iter().map(|row| row.get(0)).collect();
-    assert_eq!(log.len(), SUBMISSIONS + 1, "each result stored once");
-    assert_eq!(
-        logged,
-        ids.iter()
-            .cloned()
-            .collect::<std::collections::HashSet<_>>()
+    let logged: Vec<String> = log.iter().map(|row| row.get(0)).collect();
+    let mut expected: HashSet<String> = ids.iter().cloned().collect();
+    expected.insert(run["id"].as_str().unwrap().to_string());
+    let unique: HashSet<String> = logged.iter().cloned().collect();
+    let twice: Vec<&String> = logged
+        .iter()
+        .filter(|id| logged.iter().filter(|other| other == id).count() > 1)
+        .collect();
+    assert!(twice.is_empty(), "stored more than once: {twice:?}");
+    let missing: Vec<&String> = expected.difference(&unique).collect();
+    let unknown: Vec<&String> = unique.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "never stored: {missing:?}; not submitted: {unknown:?}"
     );
+    assert_eq!(logged.len(), SUBMISSIONS + 1, "each result stored once");
     let retried = log.iter().filter(|row| row.get::<i64, _>(1) > 1).count();
     assert!(retried >= 1, "a SIGKILL interrupted at least one job");
     let mut tests_passed = 0;

@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{api_key, client, sandbox, upload, ECHO, SIGKILL, SIGTERM};
+use common::{api_key, client, command as sandbox, upload, ECHO, SIGKILL, SIGTERM};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ fn add_tenant(dir: &Path, name: &str, extra: &[&str]) -> String {
 
 /// A running `sandbox serve` and its base URL.
 struct Service {
-    child: Child,
+    child: common::Guard,
     base: String,
 }
 

@@ -508,8 +508,11 @@ fn task(
         problem,
     };
     for module in task.modules() {
-        // A module that cannot be fetched fails in the runner, as it would in process.
-        let _ = source.ensure(&module);
+        source.ensure(&module).map_err(|error| {
+            Box::new(internal_error(&format!(
+                "the worker could not fetch the job's module: {error}"
+            )))
+        })?;
     }
     Ok(task)
 }

@@ -233,6 +233,19 @@ impl Runner {
             std::fs::create_dir_all(dir)
                 .map_err(|error| start(format!("cannot create {}: {error}", dir.display())))?;
         }
+        // Absolute paths: the runner works in its scratch directory, and Landlock's rules
+        // must name the directories themselves.
+        let absolute = |dir: &Path| {
+            std::fs::canonicalize(dir)
+                .map_err(|error| start(format!("cannot resolve {}: {error}", dir.display())))
+        };
+        let dirs = RunnerDirs {
+            modules: absolute(&dirs.modules)?,
+            cache: absolute(&dirs.cache)?,
+            scratch: absolute(&dirs.scratch)?,
+        };
+        let scratch = absolute(&scratch)?;
+        let dirs = &dirs;
         let mut command = Command::new(&settings.program);
         command
             .args(&settings.args)
