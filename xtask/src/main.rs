@@ -25,7 +25,9 @@
 //!   on and off) in the bench profile, then the `instance-memory` probe (resident memory per
 //!   live instance, per engine), the scale probes (`scaling`: judge throughput across 1, 2,
 //!   4 and 8 workers; `fresh-instance`: a fresh CPython instance and a judged Python test;
-//!   `rss`: resident memory over a million runs and ten thousand modules), then the report: `bench/REPORT.md` (phase × case, wasmtime
+//!   `rss`: resident memory over a million runs and ten thousand modules; `http-load`: the
+//!   service over HTTP; `scale-out`: 1, 2, 3 workers on PostgreSQL and the cost of runner
+//!   processes, against the tests' PostgreSQL, started by `setup`), then the report: `bench/REPORT.md` (phase × case, wasmtime
 //!   and wasmer medians ± spread, the design's targets met or not, the gap and its cause
 //!   when not) and `bench/report.svg` (the same as log-scale bars), with the machine it ran
 //!   on, with the Python package's per-run overhead beside the same work from Rust (the wheel

@@ -91,21 +91,25 @@ pub fn section(out: &mut String, lines: &[Value]) {
              the echo module; `scale-out overhead --jobs 4000 --backend B`): per job, the median \
              of 8 alternating rounds, through the service's executor in the worker's process, \
              and through a runner (the job sent over a pipe as a frame, run in a child locked \
-             down by rlimits, no_new_privs, Landlock and seccomp, the result sent back).\n"
+             down by rlimits, no_new_privs, Landlock and seccomp, the result sent back); beside \
+             them, a runner without the lockdown (the process boundary alone) and the round trip \
+             of an empty request (the pipe's floor).\n"
         );
         let _ = writeln!(
             out,
-            "| engine | in process | in a runner | ratio | goal | |\n|---|---|---|---|---|---|"
+            "| engine | in process | in a runner | ratio | goal | | runner without lockdown | empty round trip |\n|---|---|---|---|---|---|---|---|"
         );
         for line in &overhead {
             let ratio = number(line, "ratio");
             let _ = writeln!(
                 out,
-                "| {} | {:.1} µs | {:.1} µs | {ratio:.2}× | ≤ {RUNNER_OVERHEAD_GOAL}× | {} |",
+                "| {} | {:.1} µs | {:.1} µs | {ratio:.2}× | ≤ {RUNNER_OVERHEAD_GOAL}× | {} | {:.1} µs | {:.1} µs |",
                 text(line, "backend"),
                 number(line, "in_process_us"),
                 number(line, "runner_us"),
-                mark(ratio <= RUNNER_OVERHEAD_GOAL)
+                mark(ratio <= RUNNER_OVERHEAD_GOAL),
+                number(line, "unlocked_runner_us"),
+                number(line, "round_trip_us"),
             );
         }
         out.push('\n');
@@ -125,14 +129,21 @@ mod tests {
             json!({"phase": "scale-out", "workers": 2, "submissions": 2000, "tests": 5,
                    "cores": 2, "tests_per_s": 1800.0, "submissions_per_s": 360.0}),
             json!({"phase": "runner-overhead", "backend": "wasmtime", "in_process_us": 100.0,
-                   "runner_us": 125.0, "ratio": 1.25}),
+                   "runner_us": 125.0, "ratio": 1.25, "unlocked_runner_us": 120.0,
+                   "round_trip_us": 12.0}),
             json!({"phase": "runner-overhead", "backend": "wasmer", "in_process_us": 100.0,
-                   "runner_us": 150.0, "ratio": 1.5}),
+                   "runner_us": 150.0, "ratio": 1.5, "unlocked_runner_us": 140.0,
+                   "round_trip_us": 12.0}),
         ];
         let mut out = String::new();
         section(&mut out, &lines);
         assert!(out.contains("| 2 | 1800 | 360 | 1.80× |"), "{out}");
-        assert!(out.contains("| wasmtime | 100.0 µs | 125.0 µs | 1.25× | ≤ 1.3× | met |"));
+        assert!(
+            out.contains(
+                "| wasmtime | 100.0 µs | 125.0 µs | 1.25× | ≤ 1.3× | met | 120.0 µs | 12.0 µs |"
+            ),
+            "{out}"
+        );
         assert!(out.contains("| wasmer | 100.0 µs | 150.0 µs | 1.50× | ≤ 1.3× | **not met** |"));
         let mut empty = String::new();
         section(&mut empty, &[]);
