@@ -32,6 +32,17 @@ macro_rules! row_fns {
             }
         }
 
+        /// Columns: job_id, tenant_id, url, attempts.
+        pub(super) fn callback_of(row: &$row) -> $crate::store::DueCallback {
+            use sqlx::Row;
+            $crate::store::DueCallback {
+                job_id: row.get(0),
+                tenant_id: row.get(1),
+                url: row.get(2),
+                attempts: row.get(3),
+            }
+        }
+
         /// Columns: id, tenant_id, kind, spec (if small), attempts, created_at, callback_url.
         pub(super) fn queued_of(row: &$row) -> $crate::store::QueuedJob {
             use sqlx::Row;

@@ -160,15 +160,7 @@ impl JobStore for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|row| DueCallback {
-                job_id: row.get(0),
-                tenant_id: row.get(1),
-                url: row.get(2),
-                attempts: row.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(callback_of).collect())
     }
 }
 
