@@ -40,7 +40,8 @@ pub mod store;
 pub mod tenants;
 
 pub use config::{Bounds, ServerConfig};
-pub use service::{redact, serve, work, Server, StartError};
+pub use service::{serve, work, Server, StartError};
+pub use store::redact;
 pub use store::{Store, StoreError, Tenant, TenantLimits};
 
 /// Logs to stderr at `info` (or as `RUST_LOG` says), once per process.

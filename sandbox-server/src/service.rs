@@ -7,7 +7,7 @@ use crate::keys;
 use crate::metrics::{Metrics, OutcomeLabels};
 use crate::runner::{Isolation, RunnerSlot};
 use crate::scheduler::{QueuedJob, Scheduler};
-use crate::store::{now_ms, Backend, Completion, Done, JobKind, Store, StoreError};
+use crate::store::{now_ms, redact, Backend, Completion, Done, JobKind, Store, StoreError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -717,20 +717,6 @@ fn describe_isolation(config: &ServerConfig) -> &'static str {
     match config.isolation {
         Isolation::None => "guests in process",
         Isolation::Process(_) => "guests in locked-down runner processes",
-    }
-}
-
-/// A database URL without its password, for printing.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }
 

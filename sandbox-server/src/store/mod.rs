@@ -66,6 +66,14 @@ pub enum StoreError {
          postgres://USER:PASSWORD@HOST/DATABASE (workers on many hosts)"
     )]
     UnsupportedUrl(String),
+    /// The database server could not be reached or refused the connection.
+    #[error("cannot connect to the database {url}: {reason}")]
+    Connect {
+        /// The URL, its password hidden.
+        url: String,
+        /// What the driver said.
+        reason: String,
+    },
     /// An operation this database does not offer (claiming from the shared queue is
     /// PostgreSQL's).
     #[error("{0}")]
@@ -509,6 +517,20 @@ pub enum Store {
     Sqlite(Arc<SqliteStore>),
     /// `postgres://...`.
     Postgres(Arc<PgStore>),
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Whether `url` names a PostgreSQL database.

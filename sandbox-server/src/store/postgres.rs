@@ -76,6 +76,17 @@ impl PgStore {
     /// migrations (under PostgreSQL's advisory lock: processes starting together apply them
     /// once) and listens for acceptances and results.
     pub async fn open(url: &str, on_done: DoneHook) -> Result<PgStore, StoreError> {
+        // One connection first, for the driver's own reason when there is none (the pool
+        // would only say that it timed out).
+        use sqlx::Connection;
+        let probe =
+            sqlx::PgConnection::connect(url)
+                .await
+                .map_err(|error| StoreError::Connect {
+                    url: super::redact(url),
+                    reason: error.to_string(),
+                })?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .min_connections(1)
@@ -229,6 +240,22 @@ impl JobStore for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(
+            super::super::redact("postgres://user:secret@db.internal:5432/sandbox"),
+            "postgres://user:***@db.internal:5432/sandbox"
+        );
+        assert_eq!(
+            super::super::redact("sqlite://data/x.db"),
+            "sqlite://data/x.db"
+        );
+        assert_eq!(
+            super::super::redact("postgres://user@host/db"),
+            "postgres://user@host/db"
+        );
+    }
 
     #[test]
     fn done_payloads_round_trip() {
