@@ -1,0 +1,48 @@
+//! Mini: the product brief's small language, statically typed, compiled to WebAssembly.
+//!
+//! This crate depends on no engine. The front end so far: [`lexer`] (source → tokens with
+//! byte spans), [`parser`] (tokens → [`ast::Program`], recovering after an error so that one
+//! compilation reports several), [`check`] (types and names → [`typed::Program`]) and
+//! [`diagnostic`] (errors as data — file, line, column, message, help — rendered with the
+//! source line and a caret). The code generator is the next step.
+//!
+//! ```text
+//! // line comments
+//! func gcd(a: int, b: int) -> int {
+//!     while b != 0 { let t = b; b = a % b; a = t; }
+//!     return a;
+//! }
+//! export func add(a: int, b: int) -> int { return a + b; }
+//! func main() { println(gcd(12, 18)); }
+//! ```
+
+pub mod ast;
+pub mod check;
+pub mod diagnostic;
+pub mod lexer;
+pub mod parser;
+pub mod typed;
+
+pub use diagnostic::{Diagnostic, Span};
+
+/// Parses and type-checks `source`: the checked program, or every error found.
+pub fn check(source: &str) -> Result<typed::Program, Vec<Diagnostic>> {
+    let program = parse(source)?;
+    check::check(&program, source).map_err(|mut errors| {
+        errors.sort_by_key(|error| error.span.start);
+        errors
+    })
+}
+
+/// Parses `source` into a program, or every error the parser could find.
+pub fn parse(source: &str) -> Result<ast::Program, Vec<Diagnostic>> {
+    let (tokens, mut errors) = lexer::lex(source);
+    let (program, parse_errors) = parser::parse(&tokens);
+    errors.extend(parse_errors);
+    if errors.is_empty() {
+        Ok(program)
+    } else {
+        errors.sort_by_key(|error| error.span.start);
+        Err(errors)
+    }
+}
