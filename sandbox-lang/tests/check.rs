@@ -166,3 +166,13 @@ fn random_programs_from_the_grammar_s_pieces_never_panic_the_checker() {
         }
     }
 }
+
+#[test]
+fn a_type_error_renders_as_the_readme_shows() {
+    let source = "func main() {\n    let a = 1 + 2.5;\n}\n";
+    let errors = sandbox_lang::check(source).unwrap_err();
+    assert_eq!(
+        errors[0].render("prog.mini", source),
+        "prog.mini:2:13: error: `+` cannot take `int` and `float`\n  |\n2 |     let a = 1 + 2.5;\n  |             ^^^^^^^\n  = help: there are no implicit conversions: convert one side with `as float` or `as int`\n"
+    );
+}
