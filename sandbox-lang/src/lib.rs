@@ -4,7 +4,9 @@
 //! byte spans), [`parser`] (tokens → [`ast::Program`], recovering after an error so that one
 //! compilation reports several), [`check`] (types and names → [`typed::Program`]) and
 //! [`diagnostic`] (errors as data — file, line, column, message, help — rendered with the
-//! source line and a caret). The code generator is the next step.
+//! source line and a caret), then [`codegen`] (the checked program → a WebAssembly module
+//! with wasm-encoder: a WASI command importing only `fd_write`, `proc_exit` and, when it reads
+//! input, `fd_read`).
 //!
 //! ```text
 //! // line comments
@@ -18,12 +20,19 @@
 
 pub mod ast;
 pub mod check;
+pub mod codegen;
 pub mod diagnostic;
 pub mod lexer;
 pub mod parser;
 pub mod typed;
 
 pub use diagnostic::{Diagnostic, Span};
+
+/// Compiles `source` to a WebAssembly module (a WASI command when it has `main`), or every
+/// error found.
+pub fn compile(source: &str) -> Result<Vec<u8>, Vec<Diagnostic>> {
+    check(source).map(|program| codegen::generate(&program))
+}
 
 /// Parses and type-checks `source`: the checked program, or every error found.
 pub fn check(source: &str) -> Result<typed::Program, Vec<Diagnostic>> {
