@@ -3,22 +3,7 @@
 
 use sandbox_lang::ast::Type;
 
-const EXAMPLE: &str = r#"// line comments
-func gcd(a: int, b: int) -> int {
-    while b != 0 { let t = b; b = a % b; a = t; }
-    return a;
-}
-export func add(a: int, b: int) -> int { return a + b; }     // exported: callable with --invoke
-func main() {                                                   // the WASI command's entry
-    let n = read_int();
-    let xs = array(n, 0);                                       // [int] of length n, filled with 0
-    for i in 0..n { xs[i] = read_int(); }
-    let total = 0;
-    for i in 0..len(xs) { total += xs[i]; }
-    println(total);
-    if total > 100 && !(n == 0) { print("big "); println(gcd(total, 100)); } else { println("small"); }
-}
-"#;
+const EXAMPLE: &str = include_str!("../../examples/mini/example.mini");
 
 /// `line:column: message [help: ...]` of each error.
 fn errors(source: &str) -> Vec<String> {
