@@ -34,6 +34,20 @@ pub fn compile(source: &str) -> Result<Vec<u8>, Vec<Diagnostic>> {
     check(source).map(|program| codegen::generate(&program))
 }
 
+/// Compiles `source` and prints the module as WebAssembly text (wasmprinter): what
+/// `sandbox compile --emit wat` will show.
+pub fn compile_to_wat(source: &str) -> Result<String, Vec<Diagnostic>> {
+    let wasm = compile(source)?;
+    // The generator's modules are valid; a printer failure would be a bug of this crate,
+    // reported as a diagnostic rather than a panic.
+    wasmprinter::print_bytes(&wasm).map_err(|error| {
+        vec![Diagnostic::error(
+            Span::default(),
+            format!("internal error: the generated module cannot be printed: {error}"),
+        )]
+    })
+}
+
 /// Parses and type-checks `source`: the checked program, or every error found.
 pub fn check(source: &str) -> Result<typed::Program, Vec<Diagnostic>> {
     let program = parse(source)?;

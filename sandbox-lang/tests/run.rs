@@ -239,3 +239,18 @@ fn the_sandbox_s_limits_keep_their_outcomes() {
     );
     assert_eq!(deep.outcome.kind(), "trap", "{:?}", deep.outcome);
 }
+
+#[test]
+fn the_text_form_is_the_same_module() {
+    let wat = sandbox_lang::compile_to_wat(EXAMPLE).unwrap();
+    assert!(wat.starts_with("(module"), "{wat}");
+    assert!(wat.contains("(import \"wasi_snapshot_preview1\" \"fd_read\""));
+    assert!(wat.contains("(export \"add\""));
+    // The text assembles back to the same module (the same text when printed again; the
+    // bytes differ only in how locals are grouped).
+    let wasm = sandbox::compile_wat_to_wasm(&wat).unwrap();
+    assert_eq!(wasmprinter::print_bytes(&wasm).unwrap(), wat);
+    // A program that reads nothing does not import fd_read.
+    let quiet = sandbox_lang::compile_to_wat("func main() { println(1); }").unwrap();
+    assert!(!quiet.contains("fd_read"), "{quiet}");
+}
