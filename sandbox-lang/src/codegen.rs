@@ -88,6 +88,7 @@ struct Runtime {
     fd_write: u32,
     proc_exit: u32,
     fd_read: Option<u32>,
+    write_all: u32,
     flush: u32,
     out_byte: u32,
     out_bytes: u32,
@@ -151,6 +152,7 @@ pub fn generate(program: &typed::Program) -> Vec<u8> {
         fd_write,
         proc_exit,
         fd_read,
+        write_all: reserve(ty(&[I32, I32, I32], &[])),
         flush: reserve(ty(&[], &[])),
         out_byte: reserve(ty(&[I32], &[])),
         out_bytes: reserve(ty(&[I32, I32], &[])),
@@ -331,47 +333,58 @@ fn runtime(rt: &Runtime, data: &mut Data, code: &mut CodeSection) {
     let b = |offset: u64| mem(offset, 0);
     let w = |offset: u64| mem(offset, 2);
     let q = |offset: u64| mem(offset, 3);
-    // flush(): writes the buffer, looping on short writes (fd_write may write less); local 0:
-    // written so far
+    // write_all(fd, address, length): fd_write until everything is written (it may write
+    // less); an error or nothing written gives up (the output is lost, as with a closed
+    // pipe). Local 3: written so far
     emit(
         code,
         &[I32],
         &[
             I::Block(BlockType::Empty),
             I::Loop(BlockType::Empty),
-            I::LocalGet(0),
-            I::GlobalGet(G_OUT_LEN),
+            I::LocalGet(3),
+            I::LocalGet(2),
             I::I32GeU,
             I::BrIf(1),
             I::I32Const(IOVECS),
-            I::LocalGet(0),
-            I::I32Const(OUT_BUF),
+            I::LocalGet(1),
+            I::LocalGet(3),
             I::I32Add,
             I::I32Store(w(0)),
             I::I32Const(IOVECS),
-            I::GlobalGet(G_OUT_LEN),
-            I::LocalGet(0),
+            I::LocalGet(2),
+            I::LocalGet(3),
             I::I32Sub,
             I::I32Store(w(4)),
-            I::I32Const(1),
+            I::LocalGet(0),
             I::I32Const(IOVECS),
             I::I32Const(1),
             I::I32Const(NWRITTEN),
             I::Call(rt.fd_write),
-            // An error, or nothing written: give up (the output is lost, as with a closed pipe).
             I::I32Const(NWRITTEN),
             I::I32Load(w(0)),
             I::I32Eqz,
             I::I32Or,
             I::BrIf(1),
-            I::LocalGet(0),
+            I::LocalGet(3),
             I::I32Const(NWRITTEN),
             I::I32Load(w(0)),
             I::I32Add,
-            I::LocalSet(0),
+            I::LocalSet(3),
             I::Br(0),
             I::End,
             I::End,
+        ],
+    );
+    // flush(): the output buffer to stdout
+    emit(
+        code,
+        &[],
+        &[
+            I::I32Const(1),
+            I::I32Const(OUT_BUF),
+            I::GlobalGet(G_OUT_LEN),
+            I::Call(rt.write_all),
             I::I32Const(0),
             I::GlobalSet(G_OUT_LEN),
         ],
@@ -587,8 +600,8 @@ fn runtime(rt: &Runtime, data: &mut Data, code: &mut CodeSection) {
         emit(code, &[I64, I32, I32, I32], &body);
     }
     // error(message, length, line): stdout flushed, then `runtime error: MESSAGE at line L`
-    // assembled in ERR_BUF and written to stderr (looping on short writes), exit status 1.
-    // Locals 3: position, 4: length so far, 5: written so far
+    // assembled in ERR_BUF and written to stderr, exit status 1. Locals 3: position, 4: length
+    // so far, 5: bytes left to append
     {
         let (prefix, prefix_len) = data.add("runtime error: ");
         let (middle, middle_len) = data.add(" at line ");
@@ -668,42 +681,10 @@ fn runtime(rt: &Runtime, data: &mut Data, code: &mut CodeSection) {
             I::I32Const(1),
             I::I32Add,
             I::LocalSet(4),
-            I::I32Const(0),
-            I::LocalSet(5),
-            I::Block(BlockType::Empty),
-            I::Loop(BlockType::Empty),
-            I::LocalGet(5),
-            I::LocalGet(4),
-            I::I32GeU,
-            I::BrIf(1),
-            I::I32Const(IOVECS),
-            I::LocalGet(5),
-            I::I32Const(ERR_BUF),
-            I::I32Add,
-            I::I32Store(w(0)),
-            I::I32Const(IOVECS),
-            I::LocalGet(4),
-            I::LocalGet(5),
-            I::I32Sub,
-            I::I32Store(w(4)),
             I::I32Const(2),
-            I::I32Const(IOVECS),
-            I::I32Const(1),
-            I::I32Const(NWRITTEN),
-            I::Call(rt.fd_write),
-            I::I32Const(NWRITTEN),
-            I::I32Load(w(0)),
-            I::I32Eqz,
-            I::I32Or,
-            I::BrIf(1),
-            I::LocalGet(5),
-            I::I32Const(NWRITTEN),
-            I::I32Load(w(0)),
-            I::I32Add,
-            I::LocalSet(5),
-            I::Br(0),
-            I::End,
-            I::End,
+            I::I32Const(ERR_BUF),
+            I::LocalGet(4),
+            I::Call(rt.write_all),
             I::I32Const(1),
             I::Call(rt.proc_exit),
             I::Unreachable,
