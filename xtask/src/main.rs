@@ -113,6 +113,10 @@ fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
 
 fn ci(root: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
+    // A CI build is built once and thrown away: incremental compilation's caches would only
+    // cost disk (gigabytes for this workspace) and time.
+    std::env::set_var("CARGO_INCREMENTAL", "0");
+    disk_space(root);
     setup::ensure()?;
     setup::postgres()?;
     cargo(root, &["fmt", "--all", "--", "--check"])?;
@@ -173,8 +177,18 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     // The Python package: wheel built by maturin in the same profile, installed alone in a
     // fresh environment, its pytest suite run.
     python::ci(root)?;
+    disk_space(root);
     println!("ci passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// Prints the free space of the disk holding the workspace (a full disk is the first thing
+/// to rule out when a build fails for no reason of its own).
+fn disk_space(root: &Path) {
+    let _ = std::process::Command::new("df")
+        .args(["-h", "--output=avail,used,size,target"])
+        .arg(root)
+        .status();
 }
 
 /// Whether clippy-driver runs here (the toolchain's clippy component), so that the lints can
