@@ -3,7 +3,9 @@
 //!
 //! Values: `int` is `i64`, `float` `f64`, `bool` `i32` (0 or 1), an array an `i32` address of
 //! `[length: i64][elements: 8 bytes each]` in linear memory (bump-allocated, never freed: a
-//! run is short). Output is buffered (8 KiB) and flushed when full, at the end of `_start`
+//! run is short; each export's wrapper resets the heap pointer when the call returns, arrays
+//! cannot escape an export). Element reads and writes are inline, their bounds check too (a
+//! branch to the runtime error only when it fails). Output is buffered (8 KiB) and flushed when full, at the end of `_start`
 //! and of each export, and before `exit` or a runtime error. A runtime error writes
 //! `runtime error: WHAT at line L` to stderr and exits with status 1. Imports: `fd_write` and
 //! `proc_exit`, and `fd_read` when the program reads input.
@@ -37,6 +39,9 @@ const G_OUT_LEN: u32 = 1;
 const G_IN_POS: u32 = 2;
 const G_IN_LEN: u32 = 3;
 const G_TOKEN_LEN: u32 = 4;
+/// The highest the heap has reached: memory from there up has never been written (zero), memory
+/// below it may hold the arrays of an earlier export call (the heap is reset after each).
+const G_HEAP_MAX: u32 = 5;
 
 fn mem(offset: u64, align: u32) -> MemArg {
     MemArg {
@@ -98,15 +103,9 @@ struct Runtime {
     alloc: u32,
     array_new_i64: u32,
     array_new_f64: u32,
-    get_i64: u32,
-    get_f64: u32,
-    set_i64: u32,
-    set_f64: u32,
     div: u32,
     rem: u32,
     to_int: u32,
-    abs: u32,
-    minmax: u32,
     read_token: Option<u32>,
     read_int: Option<u32>,
     read_float: Option<u32>,
@@ -162,15 +161,9 @@ pub fn generate(program: &typed::Program) -> Vec<u8> {
         alloc: reserve(ty(&[I64, I32], &[I32])),
         array_new_i64: reserve(ty(&[I64, I64, I32], &[I32])),
         array_new_f64: reserve(ty(&[I64, F64, I32], &[I32])),
-        get_i64: reserve(ty(&[I32, I64, I32], &[I64])),
-        get_f64: reserve(ty(&[I32, I64, I32], &[F64])),
-        set_i64: reserve(ty(&[I32, I64, I64, I32], &[])),
-        set_f64: reserve(ty(&[I32, I64, F64, I32], &[])),
         div: reserve(ty(&[I64, I64, I32], &[I64])),
         rem: reserve(ty(&[I64, I64, I32], &[I64])),
         to_int: reserve(ty(&[F64, I32], &[I64])),
-        abs: reserve(ty(&[I64], &[I64])),
-        minmax: reserve(ty(&[I64, I64, I64], &[I64])),
         read_token: reads.then(|| reserve(ty(&[], &[]))),
         read_int: reads.then(|| reserve(ty(&[I32], &[I64]))),
         read_float: reads.then(|| reserve(ty(&[I32], &[F64]))),
@@ -209,6 +202,9 @@ pub fn generate(program: &typed::Program) -> Vec<u8> {
             user_base,
             labels: Vec::new(),
             body: Vec::new(),
+            first_temp: function.locals.len() as u32,
+            temps: Vec::new(),
+            free: Vec::new(),
         };
         generator.statements(&function.body);
         if function.result.is_some() {
@@ -217,7 +213,9 @@ pub fn generate(program: &typed::Program) -> Vec<u8> {
         generator.body.push(I::End);
         let locals: Vec<(u32, ValType)> = function.locals[function.params.len()..]
             .iter()
-            .map(|ty| (1, val(ty)))
+            .map(val)
+            .chain(generator.temps.iter().copied())
+            .map(|ty| (1, ty))
             .collect();
         let mut wasm = Function::new(locals);
         for instruction in &generator.body {
@@ -233,13 +231,21 @@ pub fn generate(program: &typed::Program) -> Vec<u8> {
         code.function(&wasm);
     }
     for (index, _) in &wrappers {
+        // The heap pointer is saved on entry and restored on exit: arrays cannot outlive the
+        // call (results are numbers), so calling an export again and again on one instance
+        // reuses the same memory instead of growing it.
         let function = &program.functions[*index];
-        let mut wasm = Function::new([]);
+        let heap_local = function.params.len() as u32;
+        let mut wasm = Function::new([(1, ValType::I32)]);
+        wasm.instruction(&I::GlobalGet(G_HEAP));
+        wasm.instruction(&I::LocalSet(heap_local));
         for param in 0..function.params.len() {
             wasm.instruction(&I::LocalGet(param as u32));
         }
         wasm.instruction(&I::Call(user_base + *index as u32));
         wasm.instruction(&I::Call(rt.flush));
+        wasm.instruction(&I::LocalGet(heap_local));
+        wasm.instruction(&I::GlobalSet(G_HEAP));
         wasm.instruction(&I::End);
         code.function(&wasm);
     }
@@ -264,6 +270,8 @@ pub fn generate(program: &typed::Program) -> Vec<u8> {
     for _ in [G_OUT_LEN, G_IN_POS, G_IN_LEN, G_TOKEN_LEN] {
         globals.global(mutable(ValType::I32), &ConstExpr::i32_const(0));
     }
+    // G_HEAP_MAX: nothing above the initial heap has been used yet.
+    globals.global(mutable(ValType::I32), &ConstExpr::i32_const(heap as i32));
     let mut exports = ExportSection::new();
     exports.export("memory", ExportKind::Memory, 0);
     if let Some(start) = start {
@@ -744,13 +752,23 @@ fn runtime(rt: &Runtime, data: &mut Data, code: &mut CodeSection) {
             I::LocalGet(2),
             I::I32WrapI64,
             I::GlobalSet(G_HEAP),
+            I::GlobalGet(G_HEAP),
+            I::GlobalGet(G_HEAP_MAX),
+            I::I32GtU,
+            I::If(BlockType::Empty),
+            I::GlobalGet(G_HEAP),
+            I::GlobalSet(G_HEAP_MAX),
+            I::End,
         ],
     );
-    // array_new_i64 / array_new_f64(n, init, line) -> address; locals 3: address, 4: i
+    // array_new_i64 / array_new_f64(n, init, line) -> address; locals 3: address, 4: scratch
+    // (i64), 5: the heap's high-water mark before the allocation, 6: element pointer, 7: end
     for float in [false, true] {
         let mut body = vec![I::LocalGet(0), I::I64Const(0), I::I64LtS];
         body.extend(fail_if(rt, data, "negative array length", 2));
         body.extend([
+            I::GlobalGet(G_HEAP_MAX),
+            I::LocalSet(5),
             // Bytes: 8 + 8n, capped (anything above 4 GiB fails the same way).
             I::LocalGet(0),
             I::I64Const(1 << 33),
@@ -767,7 +785,6 @@ fn runtime(rt: &Runtime, data: &mut Data, code: &mut CodeSection) {
             I::LocalTee(3),
             I::LocalGet(0),
             I::I64Store(q(0)),
-            // Fresh memory is zero: only a non-zero initial value is written.
             I::LocalGet(1),
         ]);
         if float {
@@ -775,68 +792,76 @@ fn runtime(rt: &Runtime, data: &mut Data, code: &mut CodeSection) {
         }
         body.extend([
             I::I64Eqz,
-            I::I32Eqz,
             I::If(BlockType::Empty),
-            I::Block(BlockType::Empty),
-            I::Loop(BlockType::Empty),
+            // Zero: memory never used is zero already; only the part below the high-water
+            // mark (arrays of an earlier export call) is cleared.
+            I::LocalGet(5),
+            I::I64ExtendI32U,
+            I::LocalGet(3),
+            I::I64ExtendI32U,
+            I::I64Const(8),
+            I::I64Add,
+            I::I64Sub,
+            I::LocalTee(4),
+            I::I64Const(0),
+            I::I64GtS,
+            I::If(BlockType::Empty),
+            I::LocalGet(3),
+            I::I32Const(8),
+            I::I32Add,
+            I::I32Const(0),
             I::LocalGet(4),
             I::LocalGet(0),
-            I::I64GeU,
-            I::BrIf(1),
-            I::LocalGet(3),
+            I::I64Const(3),
+            I::I64Shl,
             I::LocalGet(4),
+            I::LocalGet(0),
+            I::I64Const(3),
+            I::I64Shl,
+            I::I64LtS,
+            I::Select,
+            I::I32WrapI64,
+            I::MemoryFill(0),
+            I::End,
+            I::Else,
+            // Any other value: written to every element.
+            I::LocalGet(3),
+            I::I32Const(8),
+            I::I32Add,
+            I::LocalTee(6),
+            I::LocalGet(0),
             I::I32WrapI64,
             I::I32Const(3),
             I::I32Shl,
             I::I32Add,
+            I::LocalSet(7),
+            I::Block(BlockType::Empty),
+            I::Loop(BlockType::Empty),
+            // `==`, not `>=`: an array ending at 4 GiB has its end wrap to 0.
+            I::LocalGet(6),
+            I::LocalGet(7),
+            I::I32Eq,
+            I::BrIf(1),
+            I::LocalGet(6),
             I::LocalGet(1),
         ]);
         body.push(if float {
-            I::F64Store(q(8))
+            I::F64Store(q(0))
         } else {
-            I::I64Store(q(8))
+            I::I64Store(q(0))
         });
         body.extend([
-            I::LocalGet(4),
-            I::I64Const(1),
-            I::I64Add,
-            I::LocalSet(4),
+            I::LocalGet(6),
+            I::I32Const(8),
+            I::I32Add,
+            I::LocalSet(6),
             I::Br(0),
             I::End,
             I::End,
             I::End,
             I::LocalGet(3),
         ]);
-        emit(code, &[I32, I64], &body);
-    }
-    // get_i64 / get_f64(address, index, line); set_i64 / set_f64(address, index, value, line)
-    for (set, float) in [(false, false), (false, true), (true, false), (true, true)] {
-        let line = if set { 3 } else { 2 };
-        let mut body = vec![I::LocalGet(1), I::LocalGet(0), I::I64Load(q(0)), I::I64GeU];
-        body.extend(fail_if(rt, data, "array index out of bounds", line));
-        body.extend([
-            I::LocalGet(0),
-            I::LocalGet(1),
-            I::I32WrapI64,
-            I::I32Const(3),
-            I::I32Shl,
-            I::I32Add,
-        ]);
-        if set {
-            body.push(I::LocalGet(2));
-            body.push(if float {
-                I::F64Store(q(8))
-            } else {
-                I::I64Store(q(8))
-            });
-        } else {
-            body.push(if float {
-                I::F64Load(q(8))
-            } else {
-                I::I64Load(q(8))
-            });
-        }
-        emit(code, &[], &body);
+        emit(code, &[I32, I64, I32, I32, I32], &body);
     }
     // div(a, b, line), rem(a, b, line)
     for rem in [false, true] {
@@ -879,37 +904,6 @@ fn runtime(rt: &Runtime, data: &mut Data, code: &mut CodeSection) {
         body.extend([I::LocalGet(0), I::I64TruncF64S]);
         emit(code, &[], &body);
     }
-    // abs(value)
-    emit(
-        code,
-        &[],
-        &[
-            I::I64Const(0),
-            I::LocalGet(0),
-            I::I64Sub,
-            I::LocalGet(0),
-            I::LocalGet(0),
-            I::I64Const(0),
-            I::I64LtS,
-            I::Select,
-        ],
-    );
-    // minmax(a, b, want_min): the smaller (want_min = 1) or the larger of a and b
-    emit(
-        code,
-        &[],
-        &[
-            I::LocalGet(0),
-            I::LocalGet(1),
-            I::LocalGet(0),
-            I::LocalGet(1),
-            I::I64LtS,
-            I::I64ExtendI32U,
-            I::LocalGet(2),
-            I::I64Eq,
-            I::Select,
-        ],
-    );
     if let (Some(fd_read), Some(_)) = (rt.fd_read, rt.read_token) {
         read_functions(rt, fd_read, data, code);
     }
@@ -1327,6 +1321,45 @@ enum Label {
     Other,
 }
 
+/// A value an array access uses more than once: a local (the program's or a temporary) or an
+/// `int` constant.
+#[derive(Clone, Copy)]
+enum Operand {
+    Local(u32),
+    Int(i64),
+}
+
+/// The constant value of an `int` expression that is a literal (or a negated literal).
+fn const_int(expr: &typed::Expr) -> Option<i64> {
+    match &expr.kind {
+        ExprKind::Int(value) => Some(*value),
+        ExprKind::Neg(inner) => match inner.kind {
+            ExprKind::Int(value) => Some(value.wrapping_neg()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether evaluating `expr` has no effect and cannot fail: evaluating it twice, once, or
+/// earlier than the source says gives the same program.
+fn pure(expr: &typed::Expr) -> bool {
+    match &expr.kind {
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Local(_) => true,
+        ExprKind::Neg(inner) | ExprKind::Not(inner) => pure(inner),
+        // `float as int` can fail (NaN, out of range).
+        ExprKind::Cast(inner, target) => *target == Type::Float && pure(inner),
+        ExprKind::Binary(BinaryOp::Div | BinaryOp::Rem, left, right) => {
+            let divisible = left.ty == Some(Type::Float)
+                || const_int(right).is_some_and(|divisor| divisor != 0);
+            divisible && pure(left) && pure(right)
+        }
+        ExprKind::Binary(_, left, right) => pure(left) && pure(right),
+        ExprKind::Call(Call::Builtin(Builtin::Len), args) => args.iter().all(pure),
+        _ => false,
+    }
+}
+
 /// The code of one function.
 struct Generator<'a> {
     rt: Runtime,
@@ -1334,9 +1367,252 @@ struct Generator<'a> {
     user_base: u32,
     labels: Vec<Label>,
     body: Vec<I<'static>>,
+    /// The index of the first temporary local (after the function's own).
+    first_temp: u32,
+    /// The types of the temporaries.
+    temps: Vec<ValType>,
+    /// Temporaries free for reuse.
+    free: Vec<u32>,
 }
 
 impl Generator<'_> {
+    /// A temporary local of type `ty`, free until [`Generator::release`].
+    fn temp(&mut self, ty: ValType) -> u32 {
+        let first = self.first_temp;
+        if let Some(at) = self
+            .free
+            .iter()
+            .position(|local| self.temps[(local - first) as usize] == ty)
+        {
+            return self.free.swap_remove(at);
+        }
+        self.temps.push(ty);
+        first + self.temps.len() as u32 - 1
+    }
+
+    fn release(&mut self, temps: Vec<u32>) {
+        self.free.extend(temps);
+    }
+
+    /// Evaluates `expr` into a temporary (added to `temps`) unless it is a local or a constant.
+    fn operand(&mut self, expr: &typed::Expr, temps: &mut Vec<u32>) -> Operand {
+        match expr.kind {
+            ExprKind::Local(local) => Operand::Local(local as u32),
+            ExprKind::Int(value) => Operand::Int(value),
+            _ => {
+                self.expr(expr);
+                let ty = expr.ty.as_ref().map_or(ValType::I64, val);
+                let temp = self.temp(ty);
+                temps.push(temp);
+                self.body.push(I::LocalSet(temp));
+                Operand::Local(temp)
+            }
+        }
+    }
+
+    fn push_operand(&mut self, operand: Operand) {
+        self.body.push(match operand {
+            Operand::Local(local) => I::LocalGet(local),
+            Operand::Int(value) => I::I64Const(value),
+        });
+    }
+
+    /// Evaluates `array`, then `index`: the local holding the array and the index.
+    fn element(
+        &mut self,
+        array: &typed::Expr,
+        index: &typed::Expr,
+        temps: &mut Vec<u32>,
+    ) -> (u32, Operand) {
+        let array = match self.operand(array, temps) {
+            Operand::Local(local) => local,
+            Operand::Int(_) => unreachable!("an array is never an int constant"),
+        };
+        (array, self.operand(index, temps))
+    }
+
+    /// `index < len(array)` (unsigned: a negative index fails too), else the runtime error.
+    fn bounds_check(&mut self, array: u32, index: Operand, line: u32) {
+        let (at, len) = self.data.add("array index out of bounds");
+        self.push_operand(index);
+        self.body.extend([
+            I::LocalGet(array),
+            I::I64Load(mem(0, 3)),
+            I::I64GeU,
+            I::If(BlockType::Empty),
+            I::I32Const(at),
+            I::I32Const(len),
+            I::I32Const(line as i32),
+            I::Call(self.rt.error),
+            I::End,
+        ]);
+    }
+
+    /// Pushes the address an element's load or store takes, with the offset to give it (a
+    /// constant index is folded into the offset).
+    fn push_address(&mut self, array: u32, index: Operand) -> u64 {
+        match index {
+            Operand::Int(value) if (0..1 << 28).contains(&value) => {
+                self.body.push(I::LocalGet(array));
+                8 + 8 * value as u64
+            }
+            _ => {
+                self.body.push(I::LocalGet(array));
+                self.push_operand(index);
+                self.body
+                    .extend([I::I32WrapI64, I::I32Const(3), I::I32Shl, I::I32Add]);
+                8
+            }
+        }
+    }
+
+    /// Loads an element of type `ty` (booleans are stored as 0 or 1 in 8 bytes).
+    fn load(&mut self, ty: Option<&Type>, offset: u64) {
+        self.body.push(match ty {
+            Some(Type::Float) => I::F64Load(mem(offset, 3)),
+            Some(Type::Bool) => I::I32Load(mem(offset, 2)),
+            _ => I::I64Load(mem(offset, 3)),
+        });
+    }
+
+    /// Stores the value on the stack, of type `ty`, as an element.
+    fn store(&mut self, ty: Option<&Type>, offset: u64) {
+        match ty {
+            Some(Type::Float) => self.body.push(I::F64Store(mem(offset, 3))),
+            Some(Type::Bool) => {
+                self.body.push(I::I64ExtendI32U);
+                self.body.push(I::I64Store(mem(offset, 3)));
+            }
+            _ => self.body.push(I::I64Store(mem(offset, 3))),
+        }
+    }
+
+    /// `array[index] = value`, the bounds check where the source has it: after `value` is
+    /// evaluated (it may fail first), or before when `value` cannot fail; `a[i] op= v` checks
+    /// and computes the address once for the read and the write.
+    fn set_index(
+        &mut self,
+        array: &typed::Expr,
+        index: &typed::Expr,
+        value: &typed::Expr,
+        line: u32,
+    ) {
+        let mut temps = Vec::new();
+        if let ExprKind::Binary(op, current, operand) = &value.kind {
+            if let ExprKind::Index(same_array, same_index) = &current.kind {
+                if **same_array == *array
+                    && **same_index == *index
+                    && pure(array)
+                    && pure(index)
+                    && !matches!(op, BinaryOp::And | BinaryOp::Or)
+                {
+                    let (array, index) = self.element(array, index, &mut temps);
+                    self.bounds_check(array, index, current.line);
+                    let offset = self.push_address(array, index);
+                    let address = self.temp(ValType::I32);
+                    temps.push(address);
+                    self.body.push(I::LocalTee(address));
+                    self.body.push(I::LocalGet(address));
+                    self.load(current.ty.as_ref(), offset);
+                    self.binary_rest(*op, current, operand, value.line);
+                    self.store(value.ty.as_ref(), offset);
+                    self.release(temps);
+                    return;
+                }
+            }
+        }
+        let (array, index) = self.element(array, index, &mut temps);
+        if pure(value) {
+            self.bounds_check(array, index, line);
+            let offset = self.push_address(array, index);
+            self.expr(value);
+            self.store(value.ty.as_ref(), offset);
+        } else {
+            self.expr(value);
+            let held = self.temp(value.ty.as_ref().map_or(ValType::I64, val));
+            temps.push(held);
+            self.body.push(I::LocalSet(held));
+            self.bounds_check(array, index, line);
+            let offset = self.push_address(array, index);
+            self.body.push(I::LocalGet(held));
+            self.store(value.ty.as_ref(), offset);
+        }
+        self.release(temps);
+    }
+
+    /// Branches `depth` out when `condition` is false (an `int` comparison inverted rather
+    /// than its result tested).
+    fn branch_unless(&mut self, condition: &typed::Expr, depth: u32) {
+        match &condition.kind {
+            ExprKind::Binary(op, left, right) if left.ty == Some(Type::Int) => {
+                let inverted = match op {
+                    BinaryOp::Lt => Some(I::I64GeS),
+                    BinaryOp::Le => Some(I::I64GtS),
+                    BinaryOp::Gt => Some(I::I64LeS),
+                    BinaryOp::Ge => Some(I::I64LtS),
+                    BinaryOp::Eq => Some(I::I64Ne),
+                    BinaryOp::Ne => Some(I::I64Eq),
+                    _ => None,
+                };
+                if let Some(inverted) = inverted {
+                    self.expr(left);
+                    self.expr(right);
+                    self.body.push(inverted);
+                    self.body.push(I::BrIf(depth));
+                    return;
+                }
+            }
+            ExprKind::Not(inner) => {
+                self.expr(inner);
+                self.body.push(I::BrIf(depth));
+                return;
+            }
+            _ => {}
+        }
+        self.expr(condition);
+        self.body.push(I::I32Eqz);
+        self.body.push(I::BrIf(depth));
+    }
+
+    /// `int` division or remainder of the value on the stack by the constant `divisor` (not
+    /// 0 or -1: nothing to check): a power of two by shifts (what `i64.div_s` and `i64.rem_s`
+    /// give, rounding toward zero), any other by the instruction.
+    fn divide_by_constant(&mut self, rem: bool, divisor: i64) {
+        if divisor == 1 {
+            if rem {
+                self.body.extend([I::Drop, I::I64Const(0)]);
+            }
+            return;
+        }
+        if divisor > 1 && divisor.count_ones() == 1 {
+            let shift = i64::from(divisor.trailing_zeros());
+            let value = self.temp(ValType::I64);
+            // value + (2^shift - 1 when value is negative): rounds toward zero.
+            let biased = [
+                I::LocalGet(value),
+                I::LocalGet(value),
+                I::I64Const(63),
+                I::I64ShrS,
+                I::I64Const(64 - shift),
+                I::I64ShrU,
+                I::I64Add,
+            ];
+            self.body.push(I::LocalSet(value));
+            if rem {
+                self.body.push(I::LocalGet(value));
+                self.body.extend(biased);
+                self.body
+                    .extend([I::I64Const(divisor.wrapping_neg()), I::I64And, I::I64Sub]);
+            } else {
+                self.body.extend(biased);
+                self.body.extend([I::I64Const(shift), I::I64ShrS]);
+            }
+            self.release(vec![value]);
+            return;
+        }
+        self.body.push(I::I64Const(divisor));
+        self.body.push(if rem { I::I64RemS } else { I::I64DivS });
+    }
     fn depth_of(&self, label: Label) -> u32 {
         self.labels
             .iter()
@@ -1362,24 +1638,7 @@ impl Generator<'_> {
                 index,
                 value,
                 line,
-            } => {
-                self.expr(array);
-                self.expr(index);
-                self.expr(value);
-                self.body.push(I::I32Const(*line as i32));
-                let float = value.ty == Some(Type::Float);
-                if value.ty == Some(Type::Bool) {
-                    // Booleans are stored as i64 elements; the value is below the index.
-                    self.body.pop();
-                    self.body.push(I::I64ExtendI32U);
-                    self.body.push(I::I32Const(*line as i32));
-                }
-                self.body.push(I::Call(if float {
-                    self.rt.set_f64
-                } else {
-                    self.rt.set_i64
-                }));
-            }
+            } => self.set_index(array, index, value, *line),
             Stmt::If(condition, then, otherwise) => {
                 self.expr(condition);
                 self.body.push(I::If(BlockType::Empty));
@@ -1397,9 +1656,7 @@ impl Generator<'_> {
                 self.labels.push(Label::Break);
                 self.body.push(I::Loop(BlockType::Empty));
                 self.labels.push(Label::Continue);
-                self.expr(condition);
-                self.body.push(I::I32Eqz);
-                self.body.push(I::BrIf(1));
+                self.branch_unless(condition, 1);
                 self.statements(body);
                 self.body.push(I::Br(0));
                 self.labels.pop();
@@ -1505,17 +1762,12 @@ impl Generator<'_> {
                 }
             }
             ExprKind::Index(array, index) => {
-                self.expr(array);
-                self.expr(index);
-                self.body.push(line);
-                match &expr.ty {
-                    Some(Type::Float) => self.body.push(I::Call(self.rt.get_f64)),
-                    Some(Type::Bool) => {
-                        self.body.push(I::Call(self.rt.get_i64));
-                        self.body.push(I::I32WrapI64);
-                    }
-                    _ => self.body.push(I::Call(self.rt.get_i64)),
-                }
+                let mut temps = Vec::new();
+                let (array, index) = self.element(array, index, &mut temps);
+                self.bounds_check(array, index, expr.line);
+                let offset = self.push_address(array, index);
+                self.load(expr.ty.as_ref(), offset);
+                self.release(temps);
             }
             ExprKind::Binary(op, left, right) => self.binary(*op, left, right, expr.line),
             ExprKind::Call(Call::Function(index), args) => {
@@ -1529,9 +1781,14 @@ impl Generator<'_> {
     }
 
     fn binary(&mut self, op: BinaryOp, left: &typed::Expr, right: &typed::Expr, line: u32) {
+        self.expr(left);
+        self.binary_rest(op, left, right, line);
+    }
+
+    /// `left op right` with `left`'s value already on the stack.
+    fn binary_rest(&mut self, op: BinaryOp, left: &typed::Expr, right: &typed::Expr, line: u32) {
         match op {
             BinaryOp::And => {
-                self.expr(left);
                 self.body.push(I::If(BlockType::Result(ValType::I32)));
                 self.labels.push(Label::Other);
                 self.expr(right);
@@ -1542,7 +1799,6 @@ impl Generator<'_> {
                 return;
             }
             BinaryOp::Or => {
-                self.expr(left);
                 self.body.push(I::If(BlockType::Result(ValType::I32)));
                 self.labels.push(Label::Other);
                 self.body.push(I::I32Const(1));
@@ -1552,9 +1808,23 @@ impl Generator<'_> {
                 self.body.push(I::End);
                 return;
             }
+            BinaryOp::Div | BinaryOp::Rem if left.ty == Some(Type::Int) => {
+                let rem = op == BinaryOp::Rem;
+                match const_int(right) {
+                    Some(divisor) if divisor != 0 && divisor != -1 => {
+                        self.divide_by_constant(rem, divisor);
+                    }
+                    _ => {
+                        self.expr(right);
+                        self.body.push(I::I32Const(line as i32));
+                        self.body
+                            .push(I::Call(if rem { self.rt.rem } else { self.rt.div }));
+                    }
+                }
+                return;
+            }
             _ => {}
         }
-        self.expr(left);
         self.expr(right);
         let instruction = match (left.ty.as_ref(), op) {
             (Some(Type::Float), BinaryOp::Add) => I::F64Add,
@@ -1572,20 +1842,14 @@ impl Generator<'_> {
             (_, BinaryOp::Add) => I::I64Add,
             (_, BinaryOp::Sub) => I::I64Sub,
             (_, BinaryOp::Mul) => I::I64Mul,
-            (_, BinaryOp::Div) => {
-                self.body.push(I::I32Const(line as i32));
-                I::Call(self.rt.div)
-            }
-            (_, BinaryOp::Rem) => {
-                self.body.push(I::I32Const(line as i32));
-                I::Call(self.rt.rem)
-            }
             (_, BinaryOp::Lt) => I::I64LtS,
             (_, BinaryOp::Le) => I::I64LeS,
             (_, BinaryOp::Gt) => I::I64GtS,
             (_, BinaryOp::Ge) => I::I64GeS,
             (_, BinaryOp::Eq) => I::I64Eq,
-            (_, BinaryOp::Ne | BinaryOp::And | BinaryOp::Or) => I::I64Ne,
+            (_, BinaryOp::Ne | BinaryOp::And | BinaryOp::Or | BinaryOp::Div | BinaryOp::Rem) => {
+                I::I64Ne
+            }
         };
         self.body.push(instruction);
     }
@@ -1642,11 +1906,24 @@ impl Generator<'_> {
             }
             Builtin::Abs => {
                 self.expr(&args[0]);
-                self.body.push(if args[0].ty == Some(Type::Float) {
-                    I::F64Abs
+                if args[0].ty == Some(Type::Float) {
+                    self.body.push(I::F64Abs);
                 } else {
-                    I::Call(rt.abs)
-                });
+                    // -x when x < 0 (wrapping: abs(i64::MIN) is i64::MIN).
+                    let value = self.temp(ValType::I64);
+                    self.body.extend([
+                        I::LocalSet(value),
+                        I::I64Const(0),
+                        I::LocalGet(value),
+                        I::I64Sub,
+                        I::LocalGet(value),
+                        I::LocalGet(value),
+                        I::I64Const(0),
+                        I::I64LtS,
+                        I::Select,
+                    ]);
+                    self.release(vec![value]);
+                }
             }
             Builtin::Min | Builtin::Max => {
                 self.expr(&args[0]);
@@ -1658,9 +1935,22 @@ impl Generator<'_> {
                         I::F64Max
                     });
                 } else {
-                    self.body
-                        .push(I::I64Const(i64::from(builtin == Builtin::Min)));
-                    self.body.push(I::Call(rt.minmax));
+                    let (a, b) = (self.temp(ValType::I64), self.temp(ValType::I64));
+                    self.body.extend([
+                        I::LocalSet(b),
+                        I::LocalSet(a),
+                        I::LocalGet(a),
+                        I::LocalGet(b),
+                        I::LocalGet(a),
+                        I::LocalGet(b),
+                        if builtin == Builtin::Min {
+                            I::I64LtS
+                        } else {
+                            I::I64GeS
+                        },
+                        I::Select,
+                    ]);
+                    self.release(vec![a, b]);
                 }
             }
             Builtin::Sqrt => {
