@@ -151,6 +151,11 @@ typedef enum {
      * A bug: a panic inside the library or an engine, caught at the boundary.
      */
     SANDBOX_OUTCOME_INTERNAL_ERROR = 20,
+    /**
+     * A Mini program did not compile (`sandbox_module_new_mini`); the error's message is
+     * every diagnostic as the compiler prints them (line, source line, caret, help).
+     */
+    SANDBOX_OUTCOME_COMPILATION_ERROR = 21,
 } sandbox_outcome_t;
 
 /**
@@ -940,6 +945,23 @@ sandbox_error_t *sandbox_module_new(const sandbox_engine_t *engine,
                                     const uint8_t *bytes,
                                     size_t len,
                                     sandbox_module_t **out);
+
+/**
+ * Compiles a program in Mini, the project's small language (`len` bytes of UTF-8 source),
+ * to a module and compiles that on `engine`, as `sandbox_module_new` does. A program that
+ * does not compile is an error of kind `SANDBOX_OUTCOME_COMPILATION_ERROR` whose message
+ * is every diagnostic as the compiler prints them (`<source>:LINE:COLUMN: error: ...`, the
+ * source line, a caret, a help line).
+ *
+ * # Safety
+ *
+ * `engine` must be NULL or an engine of this library; `source` NULL or readable for `len`
+ * bytes; `out` NULL or writable.
+ */
+sandbox_error_t *sandbox_module_new_mini(const sandbox_engine_t *engine,
+                                         const char *source,
+                                         size_t len,
+                                         sandbox_module_t **out);
 
 /**
  * Checks that `len` bytes are a valid module (binary or WAT) under the default

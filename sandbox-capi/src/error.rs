@@ -54,12 +54,15 @@ pub enum sandbox_outcome_t {
     SANDBOX_OUTCOME_INVALID_ARGUMENT = 19,
     /// A bug: a panic inside the library or an engine, caught at the boundary.
     SANDBOX_OUTCOME_INTERNAL_ERROR = 20,
+    /// A Mini program did not compile (`sandbox_module_new_mini`); the error's message is
+    /// every diagnostic as the compiler prints them (line, source line, caret, help).
+    SANDBOX_OUTCOME_COMPILATION_ERROR = 21,
 }
 
 use sandbox_outcome_t::*;
 
 /// Each outcome with its taxonomy name.
-const OUTCOME_NAMES: [(sandbox_outcome_t, &CStr); 21] = [
+const OUTCOME_NAMES: [(sandbox_outcome_t, &CStr); 22] = [
     (SANDBOX_OUTCOME_OK, c"ok"),
     (SANDBOX_OUTCOME_EXIT, c"exit"),
     (SANDBOX_OUTCOME_TRAP, c"trap"),
@@ -93,6 +96,7 @@ const OUTCOME_NAMES: [(sandbox_outcome_t, &CStr); 21] = [
     (SANDBOX_OUTCOME_IO_ERROR, c"io_error"),
     (SANDBOX_OUTCOME_INVALID_ARGUMENT, c"invalid_argument"),
     (SANDBOX_OUTCOME_INTERNAL_ERROR, c"internal_error"),
+    (SANDBOX_OUTCOME_COMPILATION_ERROR, c"compilation_error"),
 ];
 
 impl sandbox_outcome_t {
@@ -241,10 +245,12 @@ impl Error {
 
 impl From<SandboxError> for Error {
     fn from(error: SandboxError) -> Self {
-        Error::new(
-            sandbox_outcome_t::from_kind(error.kind()),
-            error.to_string(),
-        )
+        let message = match &error {
+            // Every diagnostic, not only the first: a C host shows this to its user.
+            SandboxError::CompilationError { rendered, .. } => rendered.trim_end().to_string(),
+            other => other.to_string(),
+        };
+        Error::new(sandbox_outcome_t::from_kind(error.kind()), message)
     }
 }
 

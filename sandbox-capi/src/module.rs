@@ -64,6 +64,40 @@ pub unsafe extern "C" fn sandbox_module_new(
     })
 }
 
+/// Compiles a program in Mini, the project's small language (`len` bytes of UTF-8 source),
+/// to a module and compiles that on `engine`, as `sandbox_module_new` does. A program that
+/// does not compile is an error of kind `SANDBOX_OUTCOME_COMPILATION_ERROR` whose message
+/// is every diagnostic as the compiler prints them (`<source>:LINE:COLUMN: error: ...`, the
+/// source line, a caret, a help line).
+///
+/// # Safety
+///
+/// `engine` must be NULL or an engine of this library; `source` NULL or readable for `len`
+/// bytes; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sandbox_module_new_mini(
+    engine: *const sandbox_engine_t,
+    source: *const c_char,
+    len: usize,
+    out: *mut *mut sandbox_module_t,
+) -> *mut sandbox_error_t {
+    ffi::guard(|| {
+        let out = Out::new(out, "out")?;
+        // SAFETY: forwarded.
+        let engine = unsafe { ffi::get(engine) }?;
+        // SAFETY: forwarded.
+        let source = unsafe { ffi::slice(source.cast::<u8>(), len, "source") }?;
+        let file = facade::source::UNNAMED;
+        let wasm = facade::compile_mini(facade::source::utf8(source, file)?, file)?;
+        let module = engine.sandbox.load(&wasm)?;
+        out.set(ffi::into_raw(sandbox_module_t::new(
+            engine.sandbox.clone(),
+            module,
+        )));
+        Ok(())
+    })
+}
+
 /// Checks that `len` bytes are a valid module (binary or WAT) under the default
 /// configuration, without compiling it: NULL if valid, else an error of kind
 /// `SANDBOX_OUTCOME_INVALID_MODULE` naming the problem.

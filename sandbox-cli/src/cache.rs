@@ -54,9 +54,11 @@ impl CacheArgs {
 
 /// Reads a module (at most `max_module_bytes`) or, when the file starts with the artifact
 /// magic, an ahead-of-time artifact (at most `sandbox::cache::MAX_ARTIFACT_BYTES`).
+/// `kind` says what a module file holds when its extension does not (`--lang mini`).
 pub fn read_module_or_artifact(
     path: &Path,
     max_module_bytes: u64,
+    kind: Option<sandbox::SourceKind>,
 ) -> Result<Vec<u8>, SandboxError> {
     let mut magic = [0u8; ARTIFACT_MAGIC.len()];
     let sniffed = std::fs::File::open(path)
@@ -65,6 +67,6 @@ pub fn read_module_or_artifact(
     if sniffed && is_artifact(&magic) {
         read_artifact_file(path)
     } else {
-        sandbox::read_module_file(path, max_module_bytes)
+        sandbox::read_module_file_as(path, max_module_bytes, kind)
     }
 }

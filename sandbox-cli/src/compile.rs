@@ -1,5 +1,5 @@
-//! `sandbox compile FILE.wat -o FILE.wasm` and `sandbox compile FILE --aot --backend B -o
-//! FILE.cwasm`.
+//! `sandbox compile FILE.wat -o FILE.wasm`, `sandbox compile prog.mini [--emit wat]` and
+//! `sandbox compile FILE --aot --backend B -o FILE.cwasm`.
 
 use crate::run::Preset;
 use crate::status;
@@ -18,15 +18,27 @@ pub enum AotBackend {
     Wasmer,
 }
 
+/// What `sandbox compile` writes (without --aot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// A binary module.
+    Wasm,
+    /// The module as WebAssembly text (printed by wasmprinter).
+    Wat,
+}
+
 /// Arguments of `sandbox compile`.
 #[derive(Debug, Args)]
 pub struct CompileArgs {
-    /// The WebAssembly text (or binary) to compile.
+    /// The program to compile: WebAssembly text or binary, or a Mini program (`.mini`).
     file: PathBuf,
-    /// Where to write the result (default: FILE with the extension `.wasm`, or `.cwasm` with
-    /// --aot).
+    /// Where to write the result (default: FILE with the extension `.wasm`, `.wat` with
+    /// `--emit wat`, or `.cwasm` with --aot); `-` writes it to stdout.
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// What to write: a binary module, or its text.
+    #[arg(long, value_enum, default_value_t = Emit::Wasm, conflicts_with = "aot")]
+    emit: Emit,
     /// Compile ahead of time to native code for one engine: an artifact `sandbox run` (and
     /// `judge --trust-artifact`) runs without compiling, on that engine, engine version and
     /// code-relevant configuration only (fuel on or off; on wasmtime also the stack limit).
@@ -66,7 +78,7 @@ pub fn compile(args: CompileArgs) -> anyhow::Result<u8> {
     let source = match sandbox::read_module_file(&args.file, config.max_module_bytes) {
         Ok(source) => source,
         Err(err) => {
-            eprintln!("error: {err}");
+            status::print_error(&err);
             return Ok(status::for_error(&err));
         }
     };
@@ -94,7 +106,13 @@ pub fn compile(args: CompileArgs) -> anyhow::Result<u8> {
     } else {
         sandbox::compile_wat_to_wasm(&source).and_then(|wasm| {
             ModuleInfo::parse(&wasm, &config)?;
-            Ok((wasm, String::new()))
+            match args.emit {
+                Emit::Wasm => Ok((wasm, String::new())),
+                Emit::Wat => Ok((
+                    sandbox::source::wasm_to_wat(&wasm)?.into_bytes(),
+                    ", text".to_string(),
+                )),
+            }
         })
     };
     let (bytes, what) = match compiled {
@@ -105,9 +123,21 @@ pub fn compile(args: CompileArgs) -> anyhow::Result<u8> {
         }
     };
     let output = args.output.unwrap_or_else(|| {
-        args.file
-            .with_extension(if args.aot { "cwasm" } else { "wasm" })
+        args.file.with_extension(match (args.aot, args.emit) {
+            (true, _) => "cwasm",
+            (false, Emit::Wasm) => "wasm",
+            (false, Emit::Wat) => "wat",
+        })
     });
+    if output.as_os_str() == "-" {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(&bytes)
+            .and_then(|()| stdout.flush())
+            .context("cannot write to stdout")?;
+        return Ok(status::OK);
+    }
     if output == args.file {
         anyhow::bail!(
             "refusing to overwrite the input {}: pass -o",

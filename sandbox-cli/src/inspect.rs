@@ -49,24 +49,25 @@ fn describe(kind: &ExternKind) -> String {
 pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     let config = SandboxConfig::default();
     let mut artifact = None;
-    let parsed = read_module_or_artifact(&args.file, config.max_module_bytes).and_then(|bytes| {
-        let wasm = if is_artifact(&bytes) {
-            let decoded = decode_artifact(&bytes)?;
-            artifact = Some(serde_json::json!({
-                "backend": decoded.backend(),
-                "engine_version": decoded.engine_version(),
-                "configuration": decoded.description(),
-                "code_bytes": decoded.code().len(),
-                "module_bytes": decoded.wasm().len(),
-            }));
-            decoded.wasm().to_vec()
-        } else if looks_like_text(&bytes) {
-            sandbox::compile_wat_to_wasm(&bytes)?
-        } else {
-            bytes
-        };
-        ModuleInfo::parse(&wasm, &config)
-    });
+    let parsed =
+        read_module_or_artifact(&args.file, config.max_module_bytes, None).and_then(|bytes| {
+            let wasm = if is_artifact(&bytes) {
+                let decoded = decode_artifact(&bytes)?;
+                artifact = Some(serde_json::json!({
+                    "backend": decoded.backend(),
+                    "engine_version": decoded.engine_version(),
+                    "configuration": decoded.description(),
+                    "code_bytes": decoded.code().len(),
+                    "module_bytes": decoded.wasm().len(),
+                }));
+                decoded.wasm().to_vec()
+            } else if looks_like_text(&bytes) {
+                sandbox::compile_wat_to_wasm(&bytes)?
+            } else {
+                bytes
+            };
+            ModuleInfo::parse(&wasm, &config)
+        });
     let info = match parsed {
         Ok(info) => info,
         Err(err) => {

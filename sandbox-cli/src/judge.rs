@@ -47,13 +47,13 @@ pub enum BackendChoice {
 /// Arguments of `sandbox judge`.
 #[derive(Debug, Args)]
 pub struct JudgeArgs {
-    /// The solution (.wasm or .wat): a WASI command, or a module exporting --invoke's NAME;
-    /// with --lang, a script.
+    /// The solution (.wasm or .wat, or a Mini program, .mini, compiled first): a WASI
+    /// command, or a module exporting --invoke's NAME; with --lang, a script.
     solution: PathBuf,
     /// Judge SOLUTION as a script of this language, run by its interpreter module
     /// (SANDBOX_PYTHON_WASM or SANDBOX_JS_WASM, or --interpreter) with each test's input on
-    /// stdin.
-    #[arg(long, value_enum, conflicts_with = "invoke")]
+    /// stdin; `mini` compiles SOLUTION as a Mini program whatever its extension.
+    #[arg(long, value_enum)]
     lang: Option<Lang>,
     /// The interpreter module for --lang (overrides SANDBOX_PYTHON_WASM / SANDBOX_JS_WASM).
     #[arg(long, value_name = "FILE", requires = "lang")]
@@ -217,26 +217,38 @@ pub fn judge(args: JudgeArgs) -> anyhow::Result<u8> {
     let tests = read_tests(&args.tests)?;
     let mut module_file = args.solution.clone();
     // Kept alive while judging: the guest's view of the script.
-    let _staged = match args.lang {
-        Some(lang) => {
+    let mut kind = None;
+    let _staged = match args.lang.map(|lang| (lang, lang.interpreted())) {
+        Some((_, None)) => {
+            kind = Some(sandbox::SourceKind::Mini);
+            None
+        }
+        Some((_, Some(lang))) => {
+            if args.invoke.is_some() {
+                anyhow::bail!(
+                    "--lang {} judges a script: it cannot be combined with --invoke",
+                    lang.short_name()
+                );
+            }
             module_file = crate::lang::interpreter(lang, args.interpreter.as_deref())?;
             let staged = StagedScript::new(&args.solution)?;
-            staged.configure(lang.into(), &[], &mut config);
+            staged.configure(lang, &[], &mut config);
             config.validate().map_err(|err| anyhow::anyhow!("{err}"))?;
             Some(staged)
         }
         None => None,
     };
     let read = if args.trust_artifact {
-        read_module_or_artifact(&module_file, config.max_module_bytes)
+        read_module_or_artifact(&module_file, config.max_module_bytes, kind)
     } else {
-        sandbox::read_module_file(&module_file, config.max_module_bytes)
+        sandbox::read_module_file_as(&module_file, config.max_module_bytes, kind)
     };
     let solution = match read {
         Ok(bytes) => Ok(bytes),
         // A solution too large to load is the solution's problem: a compilation error.
         Err(err @ SandboxError::InvalidModule { .. })
-        | Err(err @ SandboxError::IncompatibleArtifact { .. }) => Err(err),
+        | Err(err @ SandboxError::IncompatibleArtifact { .. })
+        | Err(err @ SandboxError::CompilationError { .. }) => Err(err),
         Err(err) => anyhow::bail!("{err}"),
     };
     // A trusted artifact is judged on its own engine unless --backend says otherwise.
@@ -372,8 +384,13 @@ fn print_report(args: &JudgeArgs, judge: &Judge, report: &JudgeReport, tests: &[
             rate.fuel_per_ms, rate.wall_clock_multiple
         ),
     }
-    if let Some(error) = &report.compilation_error {
-        println!("Compilation error: {error}");
+    match &report.compilation_error {
+        // A program's errors as its compiler prints them (each with its line and a caret).
+        Some(SandboxError::CompilationError { rendered, .. }) => {
+            println!("Compilation error:\n{}", rendered.trim_end());
+        }
+        Some(error) => println!("Compilation error: {error}"),
+        None => {}
     }
     let labels: Vec<String> = report
         .results
@@ -418,7 +435,14 @@ fn why(result: &TestCaseResult) -> String {
                 show(&difference.got)
             )
         }
-        Some(Detail::Exit { code }) => format!("exit code {code}"),
+        Some(Detail::Exit {
+            code,
+            message: None,
+        }) => format!("exit code {code}"),
+        Some(Detail::Exit {
+            code,
+            message: Some(message),
+        }) => format!("exit code {code}: {message}"),
         Some(Detail::Checker { message }) => format!("checker: {message}"),
         Some(Detail::CheckerFailed(error)) => format!("the checker failed: {}", failure(error)),
         Some(Detail::DeterministicTimeLimit {

@@ -1,7 +1,8 @@
-//! `--lang python|js`: run a script with an interpreter compiled to WebAssembly (CPython for
-//! WASI, QuickJS), found through configuration; the repository ships no interpreter. The
-//! staging and configuration live in the facade ([`sandbox::lang`]), shared with the Python
-//! package's `run_script`.
+//! `--lang python|js|mini`: run a script with an interpreter compiled to WebAssembly (CPython
+//! for WASI, QuickJS), found through configuration (the repository ships no interpreter), or
+//! compile a Mini program (the project's own language, `sandbox-lang`; `.mini` files are
+//! compiled without the flag). The staging and configuration of scripts live in the facade
+//! ([`sandbox::lang`]), shared with the Python package's `run_script`.
 
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
@@ -15,20 +16,28 @@ pub enum Lang {
     Python,
     /// JavaScript: QuickJS for WASI (`SANDBOX_JS_WASM`).
     Js,
+    /// Mini, the project's own language: FILE is compiled to a module, which runs (the
+    /// default for a `.mini` file).
+    Mini,
 }
 
-impl From<Lang> for sandbox::lang::Lang {
-    fn from(lang: Lang) -> Self {
-        match lang {
-            Lang::Python => sandbox::lang::Lang::Python,
-            Lang::Js => sandbox::lang::Lang::Js,
+impl Lang {
+    /// The language whose interpreter runs the script; `None` for Mini, which is compiled.
+    pub fn interpreted(self) -> Option<sandbox::lang::Lang> {
+        match self {
+            Lang::Python => Some(sandbox::lang::Lang::Python),
+            Lang::Js => Some(sandbox::lang::Lang::Js),
+            Lang::Mini => None,
         }
     }
 }
 
 /// The interpreter module of `lang`: `interpreter` if given, else the file its variable names.
-pub fn interpreter(lang: Lang, interpreter: Option<&Path>) -> anyhow::Result<PathBuf> {
-    sandbox::lang::interpreter(lang.into(), interpreter).map_err(|err| {
+pub fn interpreter(
+    lang: sandbox::lang::Lang,
+    interpreter: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
+    sandbox::lang::interpreter(lang, interpreter).map_err(|err| {
         let sandbox::SandboxError::Unsupported { reason } = err else {
             return anyhow::anyhow!("{err}");
         };
@@ -43,7 +52,9 @@ mod tests {
     #[test]
     fn a_missing_interpreter_names_the_variable_and_the_flag() {
         if std::env::var_os("SANDBOX_JS_WASM").is_none() {
-            let err = interpreter(Lang::Js, None).unwrap_err().to_string();
+            let err = interpreter(sandbox::lang::Lang::Js, None)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("SANDBOX_JS_WASM") && err.contains("--interpreter FILE"));
         }
     }

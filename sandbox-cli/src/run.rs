@@ -41,12 +41,14 @@ pub enum Preset {
 /// Arguments of `sandbox run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The module to run (.wasm or .wat), or an artifact of `sandbox compile --aot` (.cwasm;
-    /// run only artifacts you made: they are native code); with --lang, the script.
+    /// The module to run (.wasm or .wat), a Mini program (.mini, compiled first), or an
+    /// artifact of `sandbox compile --aot` (.cwasm; run only artifacts you made: they are
+    /// native code); with --lang, the script.
     file: PathBuf,
     /// Run FILE as a script of this language with its interpreter module (SANDBOX_PYTHON_WASM
     /// or SANDBOX_JS_WASM, or --interpreter); the script is seen read-only at /script. Fuel is
-    /// off unless --fuel is given: time is the limit.
+    /// off unless --fuel is given: time is the limit. `mini` compiles FILE as a Mini program
+    /// whatever its extension.
     #[arg(long, value_enum)]
     lang: Option<Lang>,
     /// The interpreter module for --lang (overrides SANDBOX_PYTHON_WASM / SANDBOX_JS_WASM).
@@ -278,8 +280,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut config = args.config()?;
     let mut module_file = args.file.clone();
     // Kept alive for the run: the guest's view of the script.
-    let _staged = match args.lang {
-        Some(lang) => {
+    let mut kind = None;
+    let _staged = match args.lang.map(|lang| (lang, lang.interpreted())) {
+        Some((_, None)) => {
+            kind = Some(sandbox::SourceKind::Mini);
+            None
+        }
+        Some((_, Some(lang))) => {
             if args.invoke.is_some() || !args.link.is_empty() {
                 anyhow::bail!(
                     "--lang runs a script: it cannot be combined with --invoke or --link"
@@ -287,7 +294,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             }
             module_file = crate::lang::interpreter(lang, args.interpreter.as_deref())?;
             let staged = StagedScript::new(&args.file)?;
-            staged.configure(lang.into(), &args.arguments(), &mut config);
+            staged.configure(lang, &args.arguments(), &mut config);
             if args.fuel.is_none() {
                 config.max_fuel = None;
             }
@@ -296,10 +303,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
-    let bytes = match read_module_or_artifact(&module_file, config.max_module_bytes) {
+    let bytes = match read_module_or_artifact(&module_file, config.max_module_bytes, kind) {
         Ok(bytes) => bytes,
         Err(err) => {
-            eprintln!("error: {err}");
+            if args.json && matches!(err, SandboxError::CompilationError { .. }) {
+                // A program that did not compile is a report too: its outcome carries the
+                // diagnostics as data.
+                let backend = match args.backend {
+                    Some(BackendChoice::Wasmer) => BackendKind::Wasmer,
+                    _ => BackendKind::Wasmtime,
+                };
+                let status = status::for_error(&err);
+                let mut json = ExecutionResult::new(backend, Outcome::Failed(err)).to_json();
+                if let Some(map) = json.as_object_mut() {
+                    map.insert("cache".into(), serde_json::Value::Null);
+                }
+                println!("{json}");
+                return Ok(status);
+            }
+            status::print_error(&err);
             return Ok(status::for_error(&err));
         }
     };
@@ -318,7 +340,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let links = match read_links(&args, &config) {
         Ok(links) => links,
         Err(err) => {
-            eprintln!("error: {err}");
+            status::print_error(&err);
             return Ok(status::for_error(&err));
         }
     };

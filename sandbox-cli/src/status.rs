@@ -22,6 +22,7 @@ pub fn for_error(error: &SandboxError) -> u8 {
         "incompatible_artifact" => 9,
         "pool_exhausted" => 10,
         "cancelled" => 11,
+        "compilation_error" => 12,
         "io_error" => TOOL_ERROR,
         "output_limit_exceeded" => 120,
         "time_limit_exceeded" => 124,
@@ -29,6 +30,30 @@ pub fn for_error(error: &SandboxError) -> u8 {
         "trap" => 134,
         "memory_limit_exceeded" | "table_limit_exceeded" => 137,
         _ => TOOL_ERROR,
+    }
+}
+
+/// Prints an error that stopped a run (or stopped it from starting) on stderr: a program
+/// that did not compile as the compiler renders it (each error with its line and a caret),
+/// anything else on one line.
+pub fn print_error(error: &SandboxError) {
+    match error {
+        SandboxError::CompilationError {
+            diagnostics,
+            rendered,
+            ..
+        } => {
+            eprint!("{rendered}");
+            let file = diagnostics
+                .first()
+                .map_or("the program", |d| d.file.as_str());
+            eprintln!(
+                "error: could not compile {file} ({} error{})",
+                diagnostics.len(),
+                if diagnostics.len() == 1 { "" } else { "s" }
+            );
+        }
+        other => eprintln!("error: {other}"),
     }
 }
 
@@ -92,6 +117,11 @@ mod tests {
             SandboxError::OutputLimitExceeded {
                 stream: String::new(),
                 limit: 0,
+            },
+            SandboxError::CompilationError {
+                language: String::new(),
+                diagnostics: vec![],
+                rendered: String::new(),
             },
         ];
         let statuses: std::collections::HashSet<u8> = errors.iter().map(for_error).collect();

@@ -864,7 +864,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Reads an artifact file (at most [`MAX_ARTIFACT_BYTES`]).
 pub fn read_artifact_file(path: &Path) -> Result<Vec<u8>, crate::SandboxError> {
-    crate::session::read_module_file(path, MAX_ARTIFACT_BYTES).map_err(|err| match err {
+    crate::session::read_file_limited(path, MAX_ARTIFACT_BYTES).map_err(|err| match err {
         crate::SandboxError::InvalidModule { reason, .. } => {
             crate::SandboxError::IncompatibleArtifact { reason }
         }

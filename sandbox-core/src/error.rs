@@ -218,6 +218,18 @@ pub enum SandboxError {
         /// The size of the pool.
         limit: u64,
     },
+    /// A program in a source language (Mini, `.mini`) did not compile: every error found,
+    /// as data and rendered. Nothing was run. The judge's `compilation_error`.
+    #[error("compilation error: {}", summary(diagnostics))]
+    CompilationError {
+        /// The source language (`mini`).
+        language: String,
+        /// Every error found, in source order (never empty).
+        diagnostics: Vec<SourceDiagnostic>,
+        /// The errors as a compiler prints them: `file:line:column: error: message`, the
+        /// source line, a caret under the offending text, and the help line.
+        rendered: String,
+    },
     /// The host could not read or write a file the caller named.
     #[error("i/o error on {path}: {reason}")]
     Io {
@@ -226,6 +238,47 @@ pub enum SandboxError {
         /// The operating system's message.
         reason: String,
     },
+}
+
+/// One error of a source program, as data (the JSON reports carry these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceDiagnostic {
+    /// The file name given to the compiler (`<source>` when there is none).
+    pub file: String,
+    /// 1-based line where the offending text starts.
+    pub line: usize,
+    /// 1-based column (in characters) where it starts.
+    pub column: usize,
+    /// 1-based line where it ends.
+    pub end_line: usize,
+    /// 1-based column (in characters) just past its end.
+    pub end_column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when the compiler knows.
+    pub help: Option<String>,
+}
+
+impl fmt::Display for SourceDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+fn summary(diagnostics: &[SourceDiagnostic]) -> String {
+    match diagnostics {
+        [] => "no diagnostics".to_string(),
+        [only] => only.to_string(),
+        [first, rest @ ..] => format!(
+            "{first} (and {} more error{})",
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 fn list_or_none(names: &[String]) -> String {
@@ -268,6 +321,7 @@ impl SandboxError {
             SandboxError::OutputLimitExceeded { .. } => "output_limit_exceeded",
             SandboxError::IncompatibleArtifact { .. } => "incompatible_artifact",
             SandboxError::PoolExhausted { .. } => "pool_exhausted",
+            SandboxError::CompilationError { .. } => "compilation_error",
             SandboxError::Io { .. } => "io_error",
         }
     }

@@ -24,6 +24,7 @@ pub mod module;
 pub mod outcome;
 pub mod reactor;
 pub mod session;
+pub mod source;
 pub mod traits;
 pub mod value;
 pub mod wasi;
@@ -32,11 +33,12 @@ pub use cache::{ArtifactError, CacheConfig, CacheStatus};
 pub use call::{CallReport, CapturedOutput, ExportFunc, InstanceToken};
 pub use cancel::CancelHandle;
 pub use config::{ClockPolicy, InstanceAllocation, Preopen, SandboxConfig};
-pub use error::{SandboxError, Trap};
+pub use error::{SandboxError, SourceDiagnostic, Trap};
 pub use host::{CappedOutput, GuestMemory, HostContext, HostError, HostFunction, HostFunctions};
 pub use module::{ExportInfo, ExternKind, ImportInfo, MemoryInfo, ModuleInfo, TableInfo};
 pub use outcome::{ExecutionResult, Outcome};
 pub use session::Session;
+pub use source::SourceKind;
 pub use traits::{
     BackendKind, Capabilities, CompiledModule, Instance, InstanceId, Linker, Sandbox,
 };

@@ -2,6 +2,7 @@
 //! instantiate it, call functions (state persists between calls), reset.
 
 use crate::module::ModuleInfo;
+use crate::source::SourceKind;
 use crate::traits::{CompiledModule, Instance, Sandbox};
 use crate::{ExecutionResult, SandboxConfig, SandboxError, WasmValue};
 use std::path::Path;
@@ -188,7 +189,28 @@ fn no_module() -> SandboxError {
 }
 
 /// Reads a module file, refusing anything larger than `limit` bytes without reading it all.
+/// A Mini program (`.mini`) is compiled: its module is returned, or a
+/// [`SandboxError::CompilationError`] (see [`crate::source`]).
 pub fn read_module_file(path: &Path, limit: u64) -> Result<Vec<u8>, SandboxError> {
+    read_module_file_as(path, limit, None)
+}
+
+/// As [`read_module_file`], with what the file holds said explicitly (`None`: by its
+/// extension; binary or text WebAssembly when it names neither).
+pub fn read_module_file_as(
+    path: &Path,
+    limit: u64,
+    kind: Option<SourceKind>,
+) -> Result<Vec<u8>, SandboxError> {
+    let bytes = read_file_limited(path, limit)?;
+    match kind.or_else(|| SourceKind::from_path(path)) {
+        Some(kind) => crate::source::module_bytes(bytes, kind, &path.display().to_string()),
+        None => Ok(bytes),
+    }
+}
+
+/// Reads a file, refusing anything larger than `limit` bytes without reading it all.
+pub(crate) fn read_file_limited(path: &Path, limit: u64) -> Result<Vec<u8>, SandboxError> {
     use std::io::Read;
     let io = |err: std::io::Error| SandboxError::Io {
         path: path.display().to_string(),

@@ -725,6 +725,10 @@ impl Checker<'_> {
         };
         let name = callee.text.as_str();
         if let Some(builtin) = Builtin::of(name) {
+            // An argument already reported is not reported again as the call's problem.
+            if args.iter().any(|arg| matches!(arg.kind, ExprKind::Error)) {
+                return bad(None);
+            }
             let types: Vec<Option<Type>> = args.iter().map(|arg| arg.ty.clone()).collect();
             let is_str = |index: usize| matches!(args[index].kind, ExprKind::Str(_));
             let result: Result<Option<Type>, String> = match (builtin, types.as_slice()) {

@@ -10,7 +10,8 @@ use sandbox::lang::{Lang, StagedScript};
 use sandbox::SandboxError;
 use std::path::PathBuf;
 
-/// Judges `solution` (module bytes or WAT text; with `lang`, a script's source) on `tests`
+/// Judges `solution` (module bytes or WAT text; with `lang`, a script's source, or a Mini
+/// program with `lang="mini"`) on `tests`
 /// (the design's JSON test file, as text) and returns the report as JSON text.
 #[pyfunction]
 #[pyo3(signature = (config, solution, tests, jobs=0, backend=None, function=None,
@@ -41,7 +42,11 @@ pub fn judge(
     };
     let tests = parse_tests(tests).map_err(|err| bad_value("tests", err))?;
     let solution = bytes(solution, "solution")?;
+    // A Mini solution is compiled (a compile error is the verdict of every test); the others
+    // name an interpreter.
+    let mini = lang.is_some_and(|name| name.eq_ignore_ascii_case("mini"));
     let lang: Option<Lang> = lang
+        .filter(|_| !mini)
         .map(|name| {
             name.parse()
                 .map_err(|err: SandboxError| bad_value("lang", err))
@@ -69,6 +74,17 @@ pub fn judge(
                 None => (solution, None),
             };
             let mut judge = Judge::on(runtime, config).jobs(jobs).fuel(fuel);
+            let module = if mini {
+                let file = sandbox::source::UNNAMED;
+                let compiled = sandbox::source::utf8(&module, file)
+                    .and_then(|text| sandbox::compile_mini(text, file));
+                match compiled {
+                    Ok(module) => module,
+                    Err(error) => return Ok(judge.report_rejected(error, &tests)),
+                }
+            } else {
+                module
+            };
             if let Some(function) = function {
                 judge = judge.mode(Mode::function(function));
             }

@@ -46,5 +46,7 @@ fn native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(judge::judge, module)?)?;
     module.add_function(wrap_pyfunction!(sandbox::validate, module)?)?;
     module.add_function(wrap_pyfunction!(sandbox::wat_to_wasm, module)?)?;
+    module.add_function(wrap_pyfunction!(sandbox::compile_mini, module)?)?;
+    module.add_function(wrap_pyfunction!(sandbox::compile_mini_to_wat, module)?)?;
     Ok(())
 }

@@ -365,6 +365,52 @@ pub fn wat_to_wasm<'py>(
     Ok(PyBytes::new(py, &wasm))
 }
 
+/// Compiles a Mini program (the project's small language) to a module; a program that does
+/// not compile raises `CompilationError` with every diagnostic.
+#[pyfunction]
+#[pyo3(signature = (source, filename = None))]
+pub fn compile_mini<'py>(
+    py: Python<'py>,
+    source: &Bound<'_, PyAny>,
+    filename: Option<String>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let text = mini_source(source)?;
+    let file = filename.unwrap_or_else(|| sandbox::source::UNNAMED.to_string());
+    let wasm = py
+        .detach(move || {
+            guarded(|| {
+                let text = sandbox::source::utf8(&text, &file)?;
+                sandbox::compile_mini(text, &file)
+            })
+        })
+        .into_py(py)?;
+    Ok(PyBytes::new(py, &wasm))
+}
+
+/// Compiles a Mini program and prints its module as WebAssembly text.
+#[pyfunction]
+#[pyo3(signature = (source, filename = None))]
+pub fn compile_mini_to_wat(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    filename: Option<String>,
+) -> PyResult<String> {
+    let text = mini_source(source)?;
+    let file = filename.unwrap_or_else(|| sandbox::source::UNNAMED.to_string());
+    py.detach(move || {
+        guarded(|| {
+            let text = sandbox::source::utf8(&text, &file)?;
+            sandbox::compile_mini_to_wat(text, &file)
+        })
+    })
+    .into_py(py)
+}
+
+/// The text of a Mini program given as `str` or UTF-8 `bytes`.
+fn mini_source(source: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    bytes(source, "source").map_err(|_| bad_type("source", "str or bytes", source))
+}
+
 /// The bytes of a module given as `bytes`, `bytearray`, `memoryview`-less bytes-likes or WAT
 /// text (`str`).
 fn module_bytes(wasm: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {

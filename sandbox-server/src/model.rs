@@ -28,6 +28,10 @@ pub struct RunRequest {
     pub module: Option<String>,
     /// The module itself (wasm or WAT), base64; stored like an upload.
     pub module_base64: Option<String>,
+    /// A Mini program (the project's small language), compiled and stored like an upload
+    /// (one of `module`, `module_base64`, `mini`). A program that does not compile is a 422
+    /// `compilation_error` with its `diagnostics`.
+    pub mini: Option<String>,
     /// `wasmtime` (default) or `wasmer`.
     pub backend: Option<String>,
     /// An export to call; without it the WASI command's `_start` runs.
@@ -140,6 +144,10 @@ pub struct SubmissionRequest {
     pub module: Option<String>,
     /// The module itself (wasm or WAT), base64.
     pub module_base64: Option<String>,
+    /// The solution as a Mini program, compiled and stored like an upload (one of `module`,
+    /// `module_base64`, `mini`). A program that does not compile is refused with 422
+    /// `compilation_error` and its `diagnostics`: nothing is queued.
+    pub mini: Option<String>,
     /// `wasmtime` (default) or `wasmer`.
     pub backend: Option<String>,
     /// Where to POST the verdict.
@@ -287,6 +295,11 @@ pub struct ErrorDetail {
     /// The request field at fault, when there is one (`limits.fuel`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `compilation_error`: every error of the program, each with `file`, `line`,
+    /// `column`, `end_line`, `end_column`, `message` and `help`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub diagnostics: Option<Vec<sandbox::SourceDiagnostic>>,
 }
 
 /// Base64 for byte fields of stored specs.

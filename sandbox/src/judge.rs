@@ -556,6 +556,7 @@ impl Verdict {
             | SandboxError::LinkError { .. }
             | SandboxError::FunctionNotFound { .. }
             | SandboxError::IncompatibleArtifact { .. }
+            | SandboxError::CompilationError { .. }
             | SandboxError::Unsupported { .. } => Verdict::CompilationError,
             // Traps, arguments the solution's signature cannot take, anything else.
             _ => Verdict::RuntimeError,
@@ -611,6 +612,9 @@ pub enum Detail {
     Exit {
         /// The exit code.
         code: i32,
+        /// The last line the guest wrote to stderr (at most 200 characters), if any: a
+        /// runtime's own message, such as Mini's `runtime error: ... at line L`.
+        message: Option<String>,
     },
     /// The run failed: a trap, a limit, or an error that kept it from starting.
     Failed(SandboxError),
@@ -640,7 +644,14 @@ impl fmt::Display for Detail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Detail::Difference(difference) => difference.fmt(f),
-            Detail::Exit { code } => write!(f, "exit code {code}"),
+            Detail::Exit {
+                code,
+                message: None,
+            } => write!(f, "exit code {code}"),
+            Detail::Exit {
+                code,
+                message: Some(message),
+            } => write!(f, "exit code {code}: {message}"),
             Detail::Failed(error) => error.fmt(f),
             Detail::Checker { message } => write!(f, "the checker rejected the output: {message}"),
             Detail::CheckerFailed(error) => write!(f, "the checker failed: {error}"),
@@ -680,10 +691,13 @@ impl Serialize for Detail {
                 map.serialize_entry("got", &difference.got)?;
                 map.end()
             }
-            Detail::Exit { code } => {
-                let mut map = serializer.serialize_map(Some(2))?;
+            Detail::Exit { code, message } => {
+                let mut map = serializer.serialize_map(Some(3))?;
                 map.serialize_entry("kind", "exit")?;
                 map.serialize_entry("code", code)?;
+                if let Some(message) = message {
+                    map.serialize_entry("message", message)?;
+                }
                 map.end()
             }
             Detail::Failed(error) => error.serialize(serializer),
@@ -769,7 +783,7 @@ impl TestCaseResult {
     /// The exit code, for a runtime error that was a non-zero exit.
     pub fn exit_code(&self) -> Option<i32> {
         match &self.detail {
-            Some(Detail::Exit { code }) => Some(*code),
+            Some(Detail::Exit { code, .. }) => Some(*code),
             _ => None,
         }
     }
@@ -876,6 +890,17 @@ fn optional_millis<S: Serializer>(
         Some(duration) => millis(duration, serializer),
         None => serializer.serialize_none(),
     }
+}
+
+/// The last non-empty line of `stderr`, cut to 200 characters.
+fn last_line(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty())?;
+    Some(line.chars().take(200).collect())
 }
 
 /// Fuel given to tests that set none when the judge meters no fuel of its own but some test
@@ -1410,6 +1435,7 @@ impl Judge {
             peak_memory,
             stdout,
             stdout_truncated,
+            stderr,
             ..
         } = execution;
         let output = match &self.mode {
@@ -1448,7 +1474,13 @@ impl Judge {
                     }
                 }
             }
-            Outcome::Exit { code } => (Verdict::RuntimeError, Some(Detail::Exit { code })),
+            Outcome::Exit { code } => (
+                Verdict::RuntimeError,
+                Some(Detail::Exit {
+                    code,
+                    message: last_line(&stderr),
+                }),
+            ),
             Outcome::Failed(error) => (
                 Verdict::for_error(&error),
                 Some(self.why(error, time_limit)),

@@ -30,7 +30,8 @@ mod linking;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use sandbox_core::session::read_module_file;
+pub use sandbox_core::session::{read_module_file, read_module_file_as};
+pub use sandbox_core::source::{self, compile_mini, compile_mini_to_wat, SourceKind};
 pub use sandbox_core::traits::looks_like_text;
 pub use sandbox_core::{
     cache, call, compile_wat_to_wasm, config, error, fuel, host, module, outcome, reactor, wasi,
@@ -38,10 +39,38 @@ pub use sandbox_core::{
     CappedOutput, CapturedOutput, ClockPolicy, CompiledModule, ExecutionResult, ExportFunc,
     FuncSignature, GuestMemory, HostContext, HostError, HostFunction, HostFunctions, Instance,
     InstanceAllocation, InstanceId, Linker, ModuleInfo, Outcome, Preopen, Sandbox, SandboxConfig,
-    SandboxError, Session, Trap, ValType, WasmValue,
+    SandboxError, Session, SourceDiagnostic, Trap, ValType, WasmValue,
 };
 
 pub use linking::{link_modules, LinkedModules};
+
+/// Compiles a program in Mini, the project's small language (`sandbox-lang`), to a
+/// WebAssembly module; the product brief's `compile_source`. A program that does not compile
+/// is a [`SandboxError::CompilationError`] with every diagnostic (as data and rendered).
+/// [`compile_mini`] names the file in the diagnostics.
+///
+/// ```
+/// let wasm = sandbox::compile_source("export func add(a: int, b: int) -> int { return a + b; }")?;
+/// let result = sandbox::execute_wasm(&wasm, "add", &[sandbox::WasmValue::I64(5), sandbox::WasmValue::I64(7)], None)?;
+/// assert_eq!(result.results, vec![sandbox::WasmValue::I64(12)]);
+/// # Ok::<(), sandbox::SandboxError>(())
+/// ```
+pub fn compile_source(source: &str) -> Result<Vec<u8>, SandboxError> {
+    compile_mini(source, source::UNNAMED)
+}
+
+/// Compiles a Mini program and prints its module as WebAssembly text (wasmprinter); the
+/// product brief's `compile_source_to_wat`, no longer a stub.
+///
+/// ```
+/// let wat = sandbox::compile_source_to_wat("func main() { println(6 * 7); }")?;
+/// assert!(wat.starts_with("(module"));
+/// assert!(wat.contains("(export \"_start\""));
+/// # Ok::<(), sandbox::SandboxError>(())
+/// ```
+pub fn compile_source_to_wat(source: &str) -> Result<String, SandboxError> {
+    compile_mini_to_wat(source, source::UNNAMED)
+}
 
 /// The engine a sandbox runs on. Every variant exists whatever the features; asking for one
 /// that is not compiled in is an `unsupported` error, never a panic.

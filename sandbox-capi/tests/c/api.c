@@ -217,10 +217,57 @@ static void bad_arguments(void) {
     sandbox_options_delete(options);
 }
 
+/* A Mini program compiled from source: its export called; a program with errors refused
+ * with every diagnostic in the message. */
+static void mini(sandbox_backend_t backend) {
+    static const char PROGRAM[] =
+        "func gcd(a: int, b: int) -> int { while b != 0 { let t = b; b = a % b; a = t; } return a; }\n"
+        "export func lcm(a: int, b: int) -> int { return a / gcd(a, b) * b; }\n";
+    sandbox_options_t *options = options_for(backend);
+    sandbox_engine_t *engine = NULL;
+    OK(sandbox_engine_new(options, &engine));
+    sandbox_options_delete(options);
+    sandbox_module_t *module = NULL;
+    OK(sandbox_module_new_mini(engine, PROGRAM, strlen(PROGRAM), &module));
+    sandbox_instance_t *instance = NULL;
+    OK(sandbox_instance_new(module, NULL, &instance));
+    sandbox_val_t args[] = {sandbox_val_i64(4), sandbox_val_i64(6)};
+    sandbox_result_t *result = NULL;
+    OK(sandbox_instance_call(instance, "lcm", args, 2, &result));
+    size_t count = 0;
+    const sandbox_val_t *values = sandbox_result_values(result, &count);
+    CHECK(count == 1 && values != NULL && values[0].kind == SANDBOX_I64 && values[0].of.i64 == 12);
+    sandbox_result_delete(result);
+    sandbox_instance_delete(instance);
+    sandbox_module_delete(module);
+
+    static const char BROKEN[] = "func main() {\n    let x: int = 1.5;\n    println(y);\n}\n";
+    module = NULL;
+    sandbox_error_t *error = sandbox_module_new_mini(engine, BROKEN, strlen(BROKEN), &module);
+    CHECK(error != NULL && module == NULL);
+    if (error != NULL) {
+        CHECK(sandbox_error_kind(error) == SANDBOX_OUTCOME_COMPILATION_ERROR);
+        CHECK(strcmp(sandbox_error_kind_name(error), "compilation_error") == 0);
+        const char *message = sandbox_error_message(error);
+        CHECK(strncmp(message, "<source>:2:", 11) == 0);
+        CHECK(strstr(message, "\n<source>:3:") != NULL); /* both errors, each with its caret */
+        CHECK(strchr(message, '^') != NULL);
+        sandbox_error_delete(error);
+    }
+    static const char NOT_TEXT[] = "func main() { \xff }";
+    FAILS(sandbox_module_new_mini(engine, NOT_TEXT, strlen(NOT_TEXT), &module),
+          SANDBOX_OUTCOME_COMPILATION_ERROR);
+    FAILS(sandbox_module_new_mini(engine, NULL, 5, &module), SANDBOX_OUTCOME_INVALID_ARGUMENT);
+    FAILS(sandbox_module_new_mini(NULL, PROGRAM, strlen(PROGRAM), &module),
+          SANDBOX_OUTCOME_INVALID_ARGUMENT);
+    sandbox_engine_delete(engine);
+}
+
 int main(void) {
     for (size_t i = 0; i < NUM_BACKENDS; i++) {
         typed_calls(BACKENDS[i]);
         limits(BACKENDS[i]);
+        mini(BACKENDS[i]);
     }
     bad_arguments();
     return finish("api");

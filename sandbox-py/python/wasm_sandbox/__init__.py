@@ -19,6 +19,7 @@ Rust crate ``sandbox`` (both engines compiled in); see the repository's README.
 
 from ._errors import (  # noqa: F401  (imported first: the native module raises these)
     CancelledError,
+    CompilationError,
     ExportNotFound,
     FunctionNotFound,
     IncompatibleArtifact,
@@ -34,7 +35,14 @@ from ._errors import (  # noqa: F401  (imported first: the native module raises 
 from . import _native
 from ._native import ExecutionResult, HostContext, Module
 from ._config import DirSpec, HostFunction, PathLike, Runtime, WasmSandboxConfig
-from ._sandbox import WasmSandbox, runtimes, validate, wat_to_wasm
+from ._sandbox import (
+    WasmSandbox,
+    compile_mini,
+    compile_mini_to_wat,
+    runtimes,
+    validate,
+    wat_to_wasm,
+)
 from ._judge import VERDICTS, Judge, JudgeReport, TestResult
 
 __version__: str = _native.__version__
@@ -63,10 +71,13 @@ __all__ = [
     "PoolExhausted",
     "CancelledError",
     "SandboxIOError",
+    "CompilationError",
     "DirSpec",
     "PathLike",
     "validate",
     "wat_to_wasm",
+    "compile_mini",
+    "compile_mini_to_wat",
     "runtimes",
     "__version__",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "PoolExhausted",
     "CancelledError",
     "SandboxIOError",
+    "CompilationError",
 ]
 
 
@@ -125,6 +126,16 @@ class SandboxIOError(SandboxError):
     kind = "io_error"
 
 
+class CompilationError(SandboxError, ValueError):
+    """A Mini program (:func:`~wasm_sandbox.compile_mini`, or a ``.mini`` file) did not
+    compile. ``diagnostics`` is every error found, in source order, each a dict with
+    ``file``, ``line``, ``column``, ``end_line``, ``end_column``, ``message`` and ``help``
+    (``None`` when the compiler has none); ``rendered`` is all of them as a compiler prints
+    them (the source line and a caret under the offending text)."""
+
+    kind = "compilation_error"
+
+
 _BY_KIND: Dict[str, Type[SandboxError]] = {
     cls.kind: cls
     for cls in (
@@ -139,6 +150,7 @@ _BY_KIND: Dict[str, Type[SandboxError]] = {
         PoolExhausted,
         CancelledError,
         SandboxIOError,
+        CompilationError,
     )
 }
 

@@ -133,7 +133,9 @@ class Judge:
         ``solution`` is module bytes or WAT text, run as a WASI command (stdin to stdout), or
         its export ``function`` called with each input's numbers; with ``lang`` (``"python"``,
         ``"js"``) it is a script's source run by that interpreter (see
-        :meth:`WasmSandbox.run_script`). ``jobs`` test cases run at once (0: one per core);
+        :meth:`WasmSandbox.run_script`); with ``lang="mini"`` a Mini program, compiled first
+        (a program that does not compile gets ``compilation_error`` on every test, its
+        diagnostics in ``report.compilation_error``). ``jobs`` test cases run at once (0: one per core);
         ``backend`` overrides the configuration's runtime.
         """
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:

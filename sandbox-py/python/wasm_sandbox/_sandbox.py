@@ -144,7 +144,8 @@ class WasmSandbox:
         interpreter: Optional[PathLike] = None,
     ) -> "_native.ExecutionResult":
         """Runs a Python (``lang="python"``, CPython for WASI) or JavaScript (``"js"``, QuickJS)
-        script under this sandbox's limits.
+        script under this sandbox's limits, or a Mini program (``"mini"``: compiled, then run
+        as a WASI command with ``stdin``; it takes no ``files``, ``args`` or ``interpreter``).
 
         The interpreter module is ``interpreter``, else the file named by
         ``SANDBOX_PYTHON_WASM`` / ``SANDBOX_JS_WASM``; it is compiled once per sandbox. The
@@ -153,6 +154,10 @@ class WasmSandbox:
         configuration gave ``max_fuel`` explicitly; the time and memory limits always apply.
         """
         self._check_open()
+        if lang == "mini":
+            if files or args or interpreter is not None:
+                raise TypeError("a Mini program takes no files, args or interpreter")
+            return self.execute_sync(compile_mini(source), stdin=stdin)
         return self._native.run_script(
             source,
             lang,
@@ -232,6 +237,23 @@ def validate(wasm: Union[bytes, str]) -> None:
 def wat_to_wasm(source: Union[str, bytes]) -> bytes:
     """Compiles WebAssembly text to binary."""
     return _native.wat_to_wasm(source)
+
+
+def compile_mini(source: Union[str, bytes], filename: Optional[str] = None) -> bytes:
+    """Compiles a program in Mini, the project's small language, to a module (a WASI command
+    when it has ``func main()``, with an export per ``export func``)::
+
+        wasm = compile_mini("export func add(a: int, b: int) -> int { return a + b; }")
+        result = sandbox.execute_sync(wasm, "add", [5, 7])   # result.results == [12]
+
+    A program that does not compile raises :class:`~wasm_sandbox.CompilationError` with
+    every diagnostic; ``filename`` names the program in them."""
+    return _native.compile_mini(source, filename)
+
+
+def compile_mini_to_wat(source: Union[str, bytes], filename: Optional[str] = None) -> str:
+    """Compiles a Mini program and prints its module as WebAssembly text."""
+    return _native.compile_mini_to_wat(source, filename)
 
 
 def runtimes() -> Dict[str, bool]:

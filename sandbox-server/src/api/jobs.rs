@@ -1,7 +1,7 @@
 //! Runs and submissions: accepted (committed) with 202, run by the workers, read back by id.
 
 use super::auth::TenantAuth;
-use super::modules::{check_sha, cut, store_module};
+use super::modules::{check_sha, compile_mini, cut, store_module};
 use super::{ApiError, ApiPath, ApiQuery, AppState, JsonBody};
 use crate::keys;
 use crate::model::{
@@ -310,8 +310,11 @@ async fn submission_job(
     let module = resolve_module(
         service,
         tenant,
-        request.module.as_deref(),
-        request.module_base64.as_deref(),
+        ModuleRef {
+            sha256: request.module.as_deref(),
+            base64: request.module_base64.as_deref(),
+            mini: request.mini.as_deref(),
+        },
         prefix,
     )
     .await?;
@@ -483,8 +486,11 @@ async fn run_spec(
     let module = resolve_module(
         service,
         tenant,
-        request.module.as_deref(),
-        request.module_base64.as_deref(),
+        ModuleRef {
+            sha256: request.module.as_deref(),
+            base64: request.module_base64.as_deref(),
+            mini: request.mini.as_deref(),
+        },
         "",
     )
     .await?;
@@ -627,26 +633,27 @@ fn backend(name: Option<&str>) -> Result<Runtime, ApiError> {
     }
 }
 
-/// The SHA-256 of the module a request names (`module`) or carries (`module_base64`, stored
-/// like an upload).
+/// How a request gives its module: exactly one of these.
+struct ModuleRef<'a> {
+    /// `module`: the SHA-256 of an upload.
+    sha256: Option<&'a str>,
+    /// `module_base64`: the bytes.
+    base64: Option<&'a str>,
+    /// `mini`: a Mini program.
+    mini: Option<&'a str>,
+}
+
+/// The SHA-256 of the module a request names (`module`) or carries (`module_base64`, or a
+/// Mini program compiled: stored like an upload).
 async fn resolve_module(
     service: &Service,
     tenant: &Tenant,
-    sha256: Option<&str>,
-    base64: Option<&str>,
+    given: ModuleRef<'_>,
     prefix: &str,
 ) -> Result<String, ApiError> {
     let field = |name: &str| format!("{prefix}{name}");
-    match (sha256, base64) {
-        (Some(_), Some(_)) => Err(ApiError::invalid(
-            &field("module"),
-            "give module or module_base64, not both",
-        )),
-        (None, None) => Err(ApiError::invalid(
-            &field("module"),
-            "a module is needed: `module` (the SHA-256 of an upload) or `module_base64`",
-        )),
-        (Some(sha256), None) => {
+    match (given.sha256, given.base64, given.mini) {
+        (Some(sha256), None, None) => {
             check_sha(sha256, &field("module"))?;
             if !service
                 .auth
@@ -657,7 +664,7 @@ async fn resolve_module(
             }
             Ok(sha256.to_string())
         }
-        (None, Some(encoded)) => {
+        (None, Some(encoded), None) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
                 .map_err(|error| {
@@ -669,6 +676,20 @@ async fn resolve_module(
                     .sha256,
             )
         }
+        (None, None, Some(source)) => {
+            let bytes = compile_mini(source.to_string(), &field("mini")).await?;
+            Ok(store_module(service, tenant, bytes, &field("mini"))
+                .await?
+                .sha256)
+        }
+        (None, None, None) => Err(ApiError::invalid(
+            &field("module"),
+            "a module is needed: `module` (the SHA-256 of an upload), `module_base64` or `mini`",
+        )),
+        _ => Err(ApiError::invalid(
+            &field("module"),
+            "give one of module, module_base64 and mini, not several",
+        )),
     }
 }
 

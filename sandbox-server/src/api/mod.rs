@@ -105,6 +105,7 @@ impl ApiError {
                 kind: kind.to_string(),
                 message: message.into(),
                 field: None,
+                diagnostics: None,
             },
             retry_after: None,
         }
@@ -135,13 +136,25 @@ impl ApiError {
     }
 
     /// 422 with the sandbox's error kind (`invalid_module`, `unauthorized_import`, ...).
+    /// A program that does not compile carries its diagnostics (and every one rendered, as
+    /// the message).
     pub fn sandbox(field: &str, error: &sandbox::SandboxError) -> ApiError {
-        ApiError::new(
+        let mut api = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             error.kind(),
             error.to_string(),
         )
-        .field(field)
+        .field(field);
+        if let sandbox::SandboxError::CompilationError {
+            diagnostics,
+            rendered,
+            ..
+        } = error
+        {
+            api.detail.message = rendered.trim_end().to_string();
+            api.detail.diagnostics = Some(diagnostics.clone());
+        }
+        api
     }
 
     /// Names the request field at fault.

@@ -10,13 +10,19 @@ use axum::extract::{Request, State};
 use axum::Json;
 use sandbox::{compile_wat_to_wasm, looks_like_text, ModuleInfo, SandboxConfig};
 
-/// Uploads a module (wasm or WAT bytes); answers its SHA-256, the name later requests use.
-/// Invalid bytes or an import the policy does not grant: 422 with the sandbox's error kind
-/// (`invalid_module`, `unauthorized_import`, `unsupported`).
+/// The media type of a Mini program (`PUT /v1/modules`).
+pub const MINI_MEDIA_TYPE: &str = "text/x-mini";
+
+/// Uploads a module (wasm or WAT bytes, or a Mini program sent as `text/x-mini`, compiled
+/// first); answers its SHA-256, the name later requests use. Invalid bytes or an import the
+/// policy does not grant: 422 with the sandbox's error kind (`invalid_module`,
+/// `unauthorized_import`, `unsupported`); a Mini program that does not compile: 422
+/// `compilation_error` with its `diagnostics`.
 #[utoipa::path(put, path = "/v1/modules", tag = "modules",
     security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "application/wasm",
-        description = "A WebAssembly module, binary or text (WAT)"),
+        description = "A WebAssembly module, binary or text (WAT); or, as `text/x-mini`, a \
+            Mini program"),
     responses(
         (status = 200, body = ModuleUploaded),
         (status = 413, body = crate::model::ErrorBody),
@@ -26,10 +32,35 @@ pub async fn upload(
     State(service): State<AppState>,
     request: Request,
 ) -> Result<Json<ModuleUploaded>, ApiError> {
-    let bytes = body_bytes(request, &service).await?;
-    Ok(Json(
-        store_module(&service, &tenant, bytes.to_vec(), "body").await?,
-    ))
+    let mini = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(MINI_MEDIA_TYPE));
+    let mut bytes = body_bytes(request, &service).await?.to_vec();
+    if mini {
+        let source = String::from_utf8(bytes).map_err(|error| {
+            let file = sandbox::source::UNNAMED;
+            let error = sandbox::source::utf8(error.as_bytes(), file)
+                .err()
+                .unwrap_or_else(|| sandbox::SandboxError::Unsupported {
+                    reason: "the body is not UTF-8".into(),
+                });
+            ApiError::sandbox("body", &error)
+        })?;
+        bytes = compile_mini(source, "body").await?;
+    }
+    Ok(Json(store_module(&service, &tenant, bytes, "body").await?))
+}
+
+/// Compiles a Mini program off the async threads; a program that does not compile is a 422
+/// `compilation_error` about `field`, with its diagnostics.
+pub async fn compile_mini(source: String, field: &str) -> Result<Vec<u8>, ApiError> {
+    tokio::task::spawn_blocking(move || sandbox::compile_mini(&source, sandbox::source::UNNAMED))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|error| ApiError::sandbox(field, &error))
 }
 
 /// Validates `bytes`, stores them once and lets `tenant` use them.
