@@ -867,3 +867,101 @@ async fn draining_puts_what_it_cannot_finish_back_in_the_queue() {
     }
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mini_programs_are_compiled_on_upload_run_and_submission() {
+    let h = Harness::start().await;
+    let (key, _) = h.tenant("mini", json!({})).await;
+    const SUM: &str = "func main() { let a = read_int(); let b = read_int(); println(a + b); }";
+    const BROKEN: &str = "func main() {\n    let a = read_int();\n    println(a + 1.5);\n}\n";
+    // Uploaded as text/x-mini: the compiled module is stored under its own hash.
+    let response = h
+        .client
+        .put(format!("{}/v1/modules", h.base))
+        .bearer_auth(&key)
+        .header("content-type", "text/x-mini; charset=utf-8")
+        .body(SUM)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let uploaded: serde_json::Value = response.json().await.unwrap();
+    let sha = uploaded["sha256"].as_str().unwrap().to_string();
+    assert_eq!(uploaded["exports"], json!(["_start"]), "{uploaded}");
+    assert_eq!(
+        sha,
+        sandbox_server::keys::sha256_hex(&sandbox::compile_source(SUM).unwrap())
+    );
+    // Given inline as `mini`, on both engines.
+    for backend in BACKENDS {
+        let (status, run) = h
+            .post(
+                "/v1/runs?wait=true",
+                &key,
+                json!({"mini": SUM, "backend": backend, "stdin": "40 2"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{run}");
+        assert_eq!(run["result"]["stdout"], "42\n", "{run}");
+    }
+    // A program that does not compile: 422 with every diagnostic, as data.
+    let (status, refused) = h.post("/v1/runs", &key, json!({"mini": BROKEN})).await;
+    assert_eq!(status, 422, "{refused}");
+    let error = &refused["error"];
+    assert_eq!(
+        (&error["kind"], &error["field"]),
+        (&json!("compilation_error"), &json!("mini"))
+    );
+    assert_eq!(error["diagnostics"][0]["line"], 3, "{error}");
+    assert_eq!(error["diagnostics"][0]["column"], 13, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("^"), "{error}");
+    let response = h
+        .client
+        .put(format!("{}/v1/modules", h.base))
+        .bearer_auth(&key)
+        .header("content-type", "text/x-mini")
+        .body(BROKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+    // A submission in Mini is judged; one that does not compile is refused, nothing queued.
+    let (_, problem) = h
+        .post(
+            "/v1/problems",
+            &key,
+            json!({"tests": [{"id": 1, "input": "5 7\n", "expected_output": "12\n"}]}),
+        )
+        .await;
+    let problem = problem["id"].as_str().unwrap();
+    let (status, judged) = h
+        .post(
+            "/v1/submissions?wait=true",
+            &key,
+            json!({"problem": problem, "mini": SUM}),
+        )
+        .await;
+    assert_eq!(
+        (status, &judged["verdict"]),
+        (200, &json!("accepted")),
+        "{judged}"
+    );
+    let (status, refused) = h
+        .post(
+            "/v1/submissions",
+            &key,
+            json!({"problem": problem, "mini": BROKEN}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["kind"], "compilation_error");
+    let (status, both) = h
+        .post(
+            "/v1/runs",
+            &key,
+            json!({"mini": SUM, "module_base64": b64(ECHO)}),
+        )
+        .await;
+    assert_eq!(status, 422, "{both}");
+    h.stop().await;
+}
