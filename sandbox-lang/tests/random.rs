@@ -307,7 +307,7 @@ fn random_well_typed_programs_give_the_interpreter_s_output_on_both_engines() {
     let engines = engines();
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let mut lines = 0;
-    for case in 0..60 {
+    for case in 0..100 {
         let body = ints::statements(&mut rng, 3);
         let mut source = String::from("func main() {\n");
         for index in 0..ints::VARS {
@@ -1611,21 +1611,18 @@ mod typed {
     }
 }
 
-/// How many typed programs the test runs.
-const TYPED_PROGRAMS: usize = 200;
+/// How many typed programs each of the two tests runs (in parallel, with their own seeds).
+const TYPED_PROGRAMS: usize = 350;
 
-#[test]
-fn random_programs_with_floats_bools_and_arrays_give_the_interpreter_s_output_on_both_engines() {
+/// `TYPED_PROGRAMS` typed programs from `seed`, each checked on every engine.
+fn typed_programs(seed: u64) {
     let engines = engines();
-    let mut rng = Rng(0x7e57_f10a_7a11_0bad);
+    let mut rng = Rng(seed);
     let mut ends: HashMap<&str, usize> = HashMap::new();
     let mut lines = 0;
     let mut bytes = 0;
     for case in 0..TYPED_PROGRAMS {
         let (source, expected) = typed::program(&mut rng);
-        if case < 3 && std::env::var_os("SHOW").is_some() {
-            eprintln!("{source}\n{expected:?}");
-        }
         lines += expected.stdout.lines().count();
         bytes += expected.stdout.len();
         *ends
@@ -1635,17 +1632,38 @@ fn random_programs_with_floats_bools_and_arrays_give_the_interpreter_s_output_on
                 End::Error(..) => "runtime error",
             })
             .or_default() += 1;
-        check_everywhere(&engines, &format!("typed case {case}"), &source, &expected);
+        check_everywhere(
+            &engines,
+            &format!("typed case {case} of seed {seed:#x}"),
+            &source,
+            &expected,
+        );
     }
+    eprintln!("{ends:?}, {lines} lines, {bytes} bytes");
     // Most programs run to their end; some stop at `exit` or a runtime error (`as int` of NaN
     // or of a float out of range).
-    eprintln!("{ends:?}, {lines} lines, {bytes} bytes");
     let returned = ends.get("returned").copied().unwrap_or(0);
-    assert!(returned * 10 >= TYPED_PROGRAMS * 7, "{ends:?}");
+    assert!(returned * 10 >= TYPED_PROGRAMS * 8, "{ends:?}");
+    assert!(
+        ends.get("runtime error").is_some_and(|&errors| errors > 0),
+        "{ends:?}"
+    );
+    assert!(ends.get("exit").is_some_and(|&exits| exits > 0), "{ends:?}");
+    // The programs print: the comparison is not of empty outputs.
     assert!(
         lines > TYPED_PROGRAMS * 8,
         "only {lines} lines printed in all"
     );
+}
+
+#[test]
+fn random_programs_with_floats_bools_and_arrays_give_the_interpreter_s_output_on_both_engines() {
+    typed_programs(0x7e57_f10a_7a11_0bad);
+}
+
+#[test]
+fn more_random_programs_with_floats_bools_and_arrays() {
+    typed_programs(0x0dd5_eed5_0f0f_7e57);
 }
 
 // ---------------------------------------------------------------------------------------------
