@@ -503,7 +503,9 @@ fn a_large_float_s_mantissa_is_below_ten() {
 
 mod typed {
     use super::{float_literal, mini_float, End, Expected, Rng};
+    use std::cell::RefCell;
     use std::collections::HashMap;
+    use std::rc::Rc;
 
     pub const INTS: usize = 4;
     pub const FLOATS: usize = 3;
@@ -619,6 +621,10 @@ mod typed {
         Leave(Bool, bool),
         /// `if c { exit(code); }`.
         Exit(Bool, i32),
+        /// `v = h(...);` or `h(...);`: the ints, floats and bools passed, then `xs, ys, zs`.
+        Call(Option<usize>, Vec<Value>),
+        /// `return e;` in `h`.
+        Return(Int),
     }
 
     /// A statement and the line of the source it starts on (set when rendered).
@@ -634,6 +640,10 @@ mod typed {
         in_loop: bool,
         /// Whether the arrays are declared yet (not in their own initial values).
         arrays: bool,
+        /// In `h`: `return` may be used.
+        in_function: bool,
+        /// In `main` when the program has `h`: it may be called.
+        can_call: bool,
         /// For unique names.
         next: usize,
         /// Statements generated so far (a program's size is bounded).
@@ -901,6 +911,7 @@ mod typed {
             rng.below(18)
         };
         match choice {
+            0..=4 if scope.can_call && rng.chance(5) => call(rng, scope),
             0..=4 => assignment(rng, scope),
             5..=9 => {
                 if rng.chance(8) {
@@ -916,7 +927,9 @@ mod typed {
                 Stmt::NewArray(array, length, init)
             }
             11 => {
-                if scope.in_loop && rng.chance(2) {
+                if scope.in_function && rng.chance(3) {
+                    Stmt::Return(int(rng, scope, 2))
+                } else if scope.in_loop && rng.chance(2) {
                     Stmt::Leave(bool(rng, scope, 2), rng.chance(2))
                 } else if rng.chance(25) {
                     Stmt::Exit(bool(rng, scope, 2), 2 + rng.below(5) as i32)
@@ -976,6 +989,22 @@ mod typed {
         }
     }
 
+    /// A call of `h` with the variables or expressions.
+    fn call(rng: &mut Rng, scope: &Scope) -> Stmt {
+        let mut args = Vec::new();
+        for _ in 0..INTS {
+            args.push(Value::Int(int(rng, scope, 1)));
+        }
+        for _ in 0..FLOATS {
+            args.push(Value::Float(float(rng, scope, 1)));
+        }
+        for _ in 0..BOOLS {
+            args.push(Value::Bool(bool(rng, scope, 1)));
+        }
+        let target = (!rng.chance(4)).then(|| rng.below(INTS as u64) as usize);
+        Stmt::Call(target, args)
+    }
+
     fn block(rng: &mut Rng, scope: &mut Scope, depth: u32) -> Vec<Line> {
         (0..1 + rng.below(4))
             .map(|_| Line {
@@ -987,10 +1016,33 @@ mod typed {
 
     /// A program: its source, and what it must do.
     pub fn program(rng: &mut Rng) -> (String, Expected) {
+        // `h`, in two programs out of three: it takes every variable (arrays by reference),
+        // may change them, print, return early, exit or fail.
+        let has_function = !rng.chance(3);
+        let exported = rng.chance(3);
+        let mut function = Vec::new();
+        if has_function {
+            let mut scope = Scope {
+                ints: (0..INTS).map(|index| format!("v{index}")).collect(),
+                in_loop: false,
+                arrays: true,
+                in_function: true,
+                can_call: false,
+                next: 0,
+                budget: 0,
+            };
+            function = block(rng, &mut scope, 2);
+            function.push(Line {
+                stmt: Stmt::Return(int(rng, &scope, 2)),
+                line: 0,
+            });
+        }
         let mut scope = Scope {
             ints: (0..INTS).map(|index| format!("v{index}")).collect(),
             in_loop: false,
             arrays: false,
+            in_function: false,
+            can_call: has_function,
             next: 0,
             budget: 0,
         };
@@ -1030,14 +1082,32 @@ mod typed {
         body.extend(block(rng, &mut scope, 2));
         body.extend(block(rng, &mut scope, 1));
 
-        let mut source = String::from("func main() {\n");
-        let mut line = 2;
+        let mut source = String::new();
+        let mut line = 1;
+        if has_function {
+            source.push_str(if exported {
+                "export func h("
+            } else {
+                "func h("
+            });
+            source.push_str(PARAMETERS);
+            source.push_str(") -> int {\n");
+            line += 1;
+            render(&mut function, 1, &mut source, &mut line);
+            source.push_str("}\n");
+            line += 1;
+        }
+        source.push_str("func main() {\n");
+        line += 1;
         render_prelude(&mut prelude, &mut source, &mut line);
         render(&mut body, 1, &mut source, &mut line);
         source.push_str(DUMP);
         source.push_str("}\n");
 
-        let mut machine = Machine::default();
+        let mut machine = Machine {
+            function: Rc::new(function),
+            ..Machine::default()
+        };
         let end = match machine.run(&prelude).and_then(|()| machine.run(&body)) {
             Ok(()) => {
                 machine.dump();
@@ -1045,7 +1115,9 @@ mod typed {
             }
             Err(Stop::Exit(code)) => End::Exit(code),
             Err(Stop::Error(message, line)) => End::Error(message, line),
-            Err(Stop::Break | Stop::Continue) => unreachable!("break outside of a loop"),
+            Err(Stop::Break | Stop::Continue | Stop::Return(_)) => {
+                unreachable!("break or return outside of their place")
+            }
         };
         (
             source,
@@ -1055,6 +1127,9 @@ mod typed {
             },
         )
     }
+
+    /// `h`'s parameters: the variables' names, so that its body is generated as `main`'s.
+    const PARAMETERS: &str = "v0: int, v1: int, v2: int, v3: int, f0: float, f1: float, f2: float, b0: bool, b1: bool, xs: [int], ys: [float], zs: [bool]";
 
     /// Printed at the end of every program: the variables and the arrays.
     const DUMP: &str = "    print(v0); print(\" \"); print(v1); print(\" \"); print(v2); print(\" \"); println(v3);
@@ -1257,6 +1332,17 @@ mod typed {
                     "{pad}if {} {{ exit({code}); }}\n",
                     render_bool(condition)
                 )),
+                Stmt::Call(target, args) => {
+                    let args: Vec<String> = args.iter().map(render_value).collect();
+                    let target = target.map_or(String::new(), |index| format!("v{index} = "));
+                    out.push_str(&format!(
+                        "{pad}{target}h({}, xs, ys, zs);\n",
+                        args.join(", ")
+                    ));
+                }
+                Stmt::Return(value) => {
+                    out.push_str(&format!("{pad}return {};\n", render_int(value)))
+                }
             }
             // The statement's line, or the block's closing brace.
             *line += 1;
@@ -1268,6 +1354,7 @@ mod typed {
     pub enum Stop {
         Break,
         Continue,
+        Return(i64),
         Exit(i32),
         Error(&'static str, usize),
     }
@@ -1277,10 +1364,13 @@ mod typed {
         ints: HashMap<String, i64>,
         floats: [f64; FLOATS],
         bools: [bool; BOOLS],
-        xs: Vec<i64>,
-        ys: Vec<f64>,
-        zs: Vec<bool>,
+        // Arrays are references: `h`'s element writes are the caller's.
+        xs: Rc<RefCell<Vec<i64>>>,
+        ys: Rc<RefCell<Vec<f64>>>,
+        zs: Rc<RefCell<Vec<bool>>>,
         pub out: String,
+        /// `h`'s body.
+        function: Rc<Vec<Line>>,
     }
 
     /// WebAssembly's `f64.min` / `f64.max`: NaN if either is, -0.0 below 0.0.
@@ -1363,12 +1453,15 @@ mod typed {
                 }
                 Int::Abs(a) => self.int(a, line)?.wrapping_abs(),
                 Int::Neg(a) => self.int(a, line)?.wrapping_neg(),
-                Int::Element(e) => self.xs[self.slot(e, self.xs.len(), line)?],
+                Int::Element(e) => {
+                    let slot = self.slot(e, self.xs.borrow().len(), line)?;
+                    self.xs.borrow()[slot]
+                }
                 Int::Len(array) => {
                     (match array {
-                        Array::Xs => self.xs.len(),
-                        Array::Ys => self.ys.len(),
-                        Array::Zs => self.zs.len(),
+                        Array::Xs => self.xs.borrow().len(),
+                        Array::Ys => self.ys.borrow().len(),
+                        Array::Zs => self.zs.borrow().len(),
                     }) as i64
                 }
                 Int::FromFloat { value, clamped } => {
@@ -1405,7 +1498,10 @@ mod typed {
                 Float::Abs(a) => self.float(a, line)?.abs(),
                 Float::Sqrt(a) => self.float(a, line)?.abs().sqrt(),
                 Float::Neg(a) => -self.float(a, line)?,
-                Float::Element(e) => self.ys[self.slot(e, self.ys.len(), line)?],
+                Float::Element(e) => {
+                    let slot = self.slot(e, self.ys.borrow().len(), line)?;
+                    self.ys.borrow()[slot]
+                }
                 Float::FromInt(a) => self.int(a, line)? as f64,
             })
         }
@@ -1436,7 +1532,10 @@ mod typed {
                     compare(op, a, self.bool(b, line)?)
                 }
                 Bool::Not(a) => !self.bool(a, line)?,
-                Bool::Element(e) => self.zs[self.slot(e, self.zs.len(), line)?],
+                Bool::Element(e) => {
+                    let slot = self.slot(e, self.zs.borrow().len(), line)?;
+                    self.zs.borrow()[slot]
+                }
             })
         }
 
@@ -1473,24 +1572,27 @@ mod typed {
                     }
                     Stmt::Assign(Place::Element(array, index), op, value) => match (array, value) {
                         (Array::Xs, Value::Int(e)) => {
-                            let slot = self.slot(index, self.xs.len(), line)?;
+                            let slot = self.slot(index, self.xs.borrow().len(), line)?;
                             let value = self.int(e, line)?;
-                            self.xs[slot] = match op {
-                                Some(op) => int_op(op, self.xs[slot], value),
+                            let current = self.xs.borrow()[slot];
+                            self.xs.borrow_mut()[slot] = match op {
+                                Some(op) => int_op(op, current, value),
                                 None => value,
                             };
                         }
                         (Array::Ys, Value::Float(e)) => {
-                            let slot = self.slot(index, self.ys.len(), line)?;
+                            let slot = self.slot(index, self.ys.borrow().len(), line)?;
                             let value = self.float(e, line)?;
-                            self.ys[slot] = match op {
-                                Some(op) => float_op(op, self.ys[slot], value),
+                            let current = self.ys.borrow()[slot];
+                            self.ys.borrow_mut()[slot] = match op {
+                                Some(op) => float_op(op, current, value),
                                 None => value,
                             };
                         }
                         (Array::Zs, Value::Bool(e)) => {
-                            let slot = self.slot(index, self.zs.len(), line)?;
-                            self.zs[slot] = self.bool(e, line)?;
+                            let slot = self.slot(index, self.zs.borrow().len(), line)?;
+                            let value = self.bool(e, line)?;
+                            self.zs.borrow_mut()[slot] = value;
                         }
                         _ => unreachable!(),
                     },
@@ -1499,13 +1601,13 @@ mod typed {
                         let length = *length as usize;
                         match (array, init) {
                             (Array::Xs, Value::Int(e)) => {
-                                self.xs = vec![self.int(e, line)?; length]
+                                self.xs = Rc::new(RefCell::new(vec![self.int(e, line)?; length]))
                             }
                             (Array::Ys, Value::Float(e)) => {
-                                self.ys = vec![self.float(e, line)?; length]
+                                self.ys = Rc::new(RefCell::new(vec![self.float(e, line)?; length]))
                             }
                             (Array::Zs, Value::Bool(e)) => {
-                                self.zs = vec![self.bool(e, line)?; length]
+                                self.zs = Rc::new(RefCell::new(vec![self.bool(e, line)?; length]))
                             }
                             _ => unreachable!(),
                         }
@@ -1580,6 +1682,42 @@ mod typed {
                             return Err(Stop::Exit(*code));
                         }
                     }
+                    Stmt::Return(value) => return Err(Stop::Return(self.int(value, line)?)),
+                    Stmt::Call(target, args) => {
+                        // The arguments from left to right, then `h` on them and the arrays.
+                        let mut callee = Machine {
+                            xs: self.xs.clone(),
+                            ys: self.ys.clone(),
+                            zs: self.zs.clone(),
+                            ..Machine::default()
+                        };
+                        for (position, arg) in args.iter().enumerate() {
+                            match arg {
+                                Value::Int(e) => {
+                                    let value = self.int(e, line)?;
+                                    callee.ints.insert(format!("v{position}"), value);
+                                }
+                                Value::Float(e) => {
+                                    callee.floats[position - INTS] = self.float(e, line)?
+                                }
+                                Value::Bool(e) => {
+                                    callee.bools[position - INTS - FLOATS] = self.bool(e, line)?
+                                }
+                            }
+                        }
+                        callee.out = std::mem::take(&mut self.out);
+                        let body = self.function.clone();
+                        let result = callee.run(&body);
+                        self.out = std::mem::take(&mut callee.out);
+                        let value = match result {
+                            Err(Stop::Return(value)) => value,
+                            Ok(()) => unreachable!("`h` ends with a return"),
+                            Err(stop) => return Err(stop),
+                        };
+                        if let Some(index) = target {
+                            self.ints.insert(format!("v{index}"), value);
+                        }
+                    }
                 }
             }
             Ok(())
@@ -1595,15 +1733,15 @@ mod typed {
             self.out.push_str(&format!("{}\n", ints.join(" ")));
             self.out.push_str(&format!("{}\n", floats.join(" ")));
             self.out.push_str(&format!("{}\n", bools.join(" ")));
-            for x in &self.xs {
+            for x in self.xs.borrow().iter() {
                 self.out.push_str(&format!("{x},"));
             }
             self.out.push('\n');
-            for y in &self.ys {
+            for y in self.ys.borrow().iter() {
                 self.out.push_str(&format!("{},", mini_float(*y)));
             }
             self.out.push('\n');
-            for z in &self.zs {
+            for z in self.zs.borrow().iter() {
                 self.out.push_str(&format!("{z},"));
             }
             self.out.push('\n');
@@ -1612,7 +1750,7 @@ mod typed {
 }
 
 /// How many typed programs each of the two tests runs (in parallel, with their own seeds).
-const TYPED_PROGRAMS: usize = 350;
+const TYPED_PROGRAMS: usize = 300;
 
 /// `TYPED_PROGRAMS` typed programs from `seed`, each checked on every engine.
 fn typed_programs(seed: u64) {
@@ -1621,10 +1759,14 @@ fn typed_programs(seed: u64) {
     let mut ends: HashMap<&str, usize> = HashMap::new();
     let mut lines = 0;
     let mut bytes = 0;
+    let mut calls = 0;
     for case in 0..TYPED_PROGRAMS {
         let (source, expected) = typed::program(&mut rng);
         lines += expected.stdout.lines().count();
         bytes += expected.stdout.len();
+        // `h` defined, and called at least once.
+        calls +=
+            usize::from(source.matches(" h(").count() > 1 || source.matches("= h(").count() > 0);
         *ends
             .entry(match expected.end {
                 End::Returned => "returned",
@@ -1639,7 +1781,8 @@ fn typed_programs(seed: u64) {
             &expected,
         );
     }
-    eprintln!("{ends:?}, {lines} lines, {bytes} bytes");
+    eprintln!("{ends:?}, {lines} lines, {bytes} bytes, {calls} programs calling h");
+    assert!(calls * 3 >= TYPED_PROGRAMS, "{calls} programs call h");
     // Most programs run to their end; some stop at `exit` or a runtime error (`as int` of NaN
     // or of a float out of range).
     let returned = ends.get("returned").copied().unwrap_or(0);
