@@ -25,6 +25,19 @@ pub fn check(program: &ast::Program, source: &str) -> Result<typed::Program, Vec
                 )
                 .with_help("give your function another name"),
             );
+        } else if function.exported && matches!(name.as_str(), "memory" | "_start") {
+            let what = if name == "memory" {
+                "the module's memory"
+            } else {
+                "`main` (the WASI command's entry)"
+            };
+            checker.error(
+                Diagnostic::error(
+                    function.name.span,
+                    format!("an export cannot be named `{name}`: that export is {what}"),
+                )
+                .with_help("give your function another name"),
+            );
         } else if checker.signatures.contains_key(name) {
             checker.error(Diagnostic::error(
                 function.name.span,
@@ -244,7 +257,8 @@ impl Checker<'_> {
             ast::Stmt::Let {
                 name, ty, value, ..
             } => {
-                let checked = self.expr(value, scope);
+                // What a `let` cannot hold is said in its own words below.
+                let checked = self.expr_or_nothing(value, scope);
                 let errored = matches!(checked.kind, ExprKind::Error);
                 let value_type = match (&checked.ty, ty) {
                     (None, _) if errored => ty.clone().unwrap_or(Type::Int),
@@ -280,7 +294,11 @@ impl Checker<'_> {
             ast::Stmt::Assign {
                 place, op, value, ..
             } => {
-                let checked_value = self.expr(value, scope);
+                // `x = v` says below what `x` cannot hold; `x += v` needs a value like `+`.
+                let checked_value = match op {
+                    AssignOp::Set => self.expr_or_nothing(value, scope),
+                    AssignOp::With(_) => self.expr(value, scope),
+                };
                 let (target_type, target) = match place {
                     Place::Name(name) => match scope.lookup(&name.text) {
                         Some((local, writable)) => {
@@ -475,7 +493,7 @@ impl Checker<'_> {
                 Some(typed::Stmt::Return(checked))
             }
             ast::Stmt::Expr(expr) => {
-                let checked = self.expr(expr, scope);
+                let checked = self.expr_or_nothing(expr, scope);
                 if !matches!(checked.kind, ExprKind::Call(..) | ExprKind::Error) {
                     self.error(
                         Diagnostic::error(expr.span, "this expression does nothing")
@@ -522,7 +540,37 @@ impl Checker<'_> {
         self.error(error);
     }
 
+    /// An expression whose value is used: a call of a function that returns nothing, or a
+    /// string (which only `print` takes), is an error here.
     fn expr(&mut self, expr: &ast::Expr, scope: &mut Scope) -> typed::Expr {
+        let checked = self.expr_or_nothing(expr, scope);
+        if checked.ty.is_some() || matches!(checked.kind, ExprKind::Error) {
+            return checked;
+        }
+        let error = match &expr.kind {
+            ast::ExprKind::Str(_) => Diagnostic::error(expr.span, "strings can only be printed")
+                .with_help("print the parts one after the other: `print(\"x = \"); println(x);`"),
+            ast::ExprKind::Call { callee, .. } => Diagnostic::error(
+                expr.span,
+                format!(
+                    "`{}` returns nothing: there is no value to use here",
+                    callee.text
+                ),
+            )
+            .with_help("a function gives a value when it is declared with one: `-> int`"),
+            _ => Diagnostic::error(expr.span, "this has no value"),
+        };
+        self.error(error);
+        typed::Expr {
+            kind: ExprKind::Error,
+            ty: None,
+            line: checked.line,
+            span: checked.span,
+        }
+    }
+
+    /// An expression that may have no value: a statement's call, `print`'s string.
+    fn expr_or_nothing(&mut self, expr: &ast::Expr, scope: &mut Scope) -> typed::Expr {
         let line = self.line(expr.span);
         let make = |kind, ty| typed::Expr {
             kind,
@@ -620,7 +668,22 @@ impl Checker<'_> {
                 }
             }
             ast::ExprKind::Call { callee, args } => {
-                let args: Vec<typed::Expr> = args.iter().map(|arg| self.expr(arg, scope)).collect();
+                // `print` and `println` take strings; a built-in's other arguments are values.
+                // A user function's argument without a value is reported by `call`.
+                let prints = matches!(
+                    Builtin::of(&callee.text),
+                    Some(Builtin::Print | Builtin::Println) | None
+                );
+                let args: Vec<typed::Expr> = args
+                    .iter()
+                    .map(|arg| {
+                        if prints {
+                            self.expr_or_nothing(arg, scope)
+                        } else {
+                            self.expr(arg, scope)
+                        }
+                    })
+                    .collect();
                 self.call(callee, args, expr.span, line)
             }
         }

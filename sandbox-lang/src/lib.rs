@@ -31,7 +31,7 @@ pub use diagnostic::{Diagnostic, Span};
 /// Compiles `source` to a WebAssembly module (a WASI command when it has `main`), or every
 /// error found.
 pub fn compile(source: &str) -> Result<Vec<u8>, Vec<Diagnostic>> {
-    check(source).map(|program| codegen::generate(&program))
+    on_own_stack(|| check_program(source).map(|program| codegen::generate(&program)))
 }
 
 /// Compiles `source` and prints the module as WebAssembly text (wasmprinter): what
@@ -50,7 +50,11 @@ pub fn compile_to_wat(source: &str) -> Result<String, Vec<Diagnostic>> {
 
 /// Parses and type-checks `source`: the checked program, or every error found.
 pub fn check(source: &str) -> Result<typed::Program, Vec<Diagnostic>> {
-    let program = parse(source)?;
+    on_own_stack(|| check_program(source))
+}
+
+fn check_program(source: &str) -> Result<typed::Program, Vec<Diagnostic>> {
+    let program = parse_program(source)?;
     check::check(&program, source).map_err(|mut errors| {
         errors.sort_by_key(|error| error.span.start);
         errors
@@ -59,6 +63,10 @@ pub fn check(source: &str) -> Result<typed::Program, Vec<Diagnostic>> {
 
 /// Parses `source` into a program, or every error the parser could find.
 pub fn parse(source: &str) -> Result<ast::Program, Vec<Diagnostic>> {
+    on_own_stack(|| parse_program(source))
+}
+
+fn parse_program(source: &str) -> Result<ast::Program, Vec<Diagnostic>> {
     let (tokens, mut errors) = lexer::lex(source);
     let (program, parse_errors) = parser::parse(&tokens);
     errors.extend(parse_errors);
@@ -68,4 +76,34 @@ pub fn parse(source: &str) -> Result<ast::Program, Vec<Diagnostic>> {
         errors.sort_by_key(|error| error.span.start);
         Err(errors)
     }
+}
+
+/// The stack the passes run on. They recurse on the program's nesting, which the parser
+/// bounds (128 levels of blocks, parentheses or operators); in a debug build a level takes
+/// tens of kilobytes over all passes, more than a caller's thread may have (Rust gives
+/// spawned threads 2 MiB; a C or Python host's thread, anything). Only the pages used are
+/// ever committed.
+const STACK_BYTES: usize = 64 << 20;
+
+/// Runs `pass` on a thread of its own with [`STACK_BYTES`] of stack, so that no program can
+/// overflow the caller's stack. A thread that cannot be started (the process is out of
+/// threads or memory) is an error of the compilation, not a panic.
+fn on_own_stack<T: Send>(
+    pass: impl FnOnce() -> Result<T, Vec<Diagnostic>> + Send,
+) -> Result<T, Vec<Diagnostic>> {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("mini-compiler".into())
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(scope, pass)
+            .map_err(|error| {
+                vec![Diagnostic::error(
+                    Span::default(),
+                    format!("internal error: the compiler's thread cannot start: {error}"),
+                )]
+            })?;
+        handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }

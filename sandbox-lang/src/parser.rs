@@ -9,7 +9,7 @@ use crate::lexer::{Keyword, Punct, Token, TokenKind};
 
 /// Expressions nested deeper than this are refused: the parser recurses on them (about ten
 /// frames a level), and so do the later passes. Programs people write nest a few levels.
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 128;
 
 /// Parses `tokens` (ending with `Eof`): the program (what could be parsed) and the errors.
 pub fn parse(tokens: &[Token]) -> (Program, Vec<Diagnostic>) {
@@ -244,9 +244,15 @@ impl<'a> Parser<'a> {
     }
 
     fn ty(&mut self) -> Parsed<Type> {
-        if self.eat_punct(Punct::LBracket) {
+        if self.is_punct(Punct::LBracket) {
+            let start = self.bump().span;
             let element = self.ty()?;
-            self.expect_punct(Punct::RBracket)?;
+            let end = self.expect_punct(Punct::RBracket)?;
+            if matches!(element, Type::Array(_)) {
+                let error = Diagnostic::error(start.to(end), "arrays of arrays are not supported")
+                    .with_help("use one array and compute the index: `xs[row * width + column]`");
+                return self.fail(error);
+            }
             return Ok(Type::Array(Box::new(element)));
         }
         let token = self.peek();
@@ -274,6 +280,40 @@ impl<'a> Parser<'a> {
     }
 
     fn block(&mut self) -> Block {
+        self.depth += 1;
+        let block = if self.depth > MAX_DEPTH && self.is_punct(Punct::LBrace) {
+            let start = self.peek().span;
+            self.errors.push(
+                Diagnostic::error(start, "blocks nested too deeply").with_help(format!(
+                    "at most {MAX_DEPTH} levels: move the inner part into a function"
+                )),
+            );
+            // Skip the whole block, braces balanced, so that nothing inside is parsed.
+            let mut open = 0usize;
+            while !self.at_eof() {
+                match self.bump().kind {
+                    TokenKind::Punct(Punct::LBrace) => open += 1,
+                    TokenKind::Punct(Punct::RBrace) => {
+                        open = open.saturating_sub(1);
+                        if open == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Block {
+                statements: Vec::new(),
+                span: start,
+            }
+        } else {
+            self.block_inner()
+        };
+        self.depth -= 1;
+        block
+    }
+
+    fn block_inner(&mut self) -> Block {
         let start = self.peek().span;
         if self.expect_punct(Punct::LBrace).is_err() {
             return Block {
@@ -466,7 +506,11 @@ impl<'a> Parser<'a> {
         let otherwise = if self.is_keyword(Keyword::Else) {
             self.bump();
             if self.is_keyword(Keyword::If) {
-                let nested = self.if_statement()?;
+                // An `else if` chain nests like blocks do.
+                let depth = self.depth;
+                let nested = self.deeper().and_then(|()| self.if_statement());
+                self.depth = depth;
+                let nested = nested?;
                 let span = match &nested {
                     Stmt::If { span, .. } => *span,
                     _ => start,
@@ -502,8 +546,29 @@ impl<'a> Parser<'a> {
         result
     }
 
-    /// Binary operators by precedence level (0 is the loosest).
+    /// Binary operators by precedence level (0 is the loosest). Each operator of a chain makes
+    /// the tree one level deeper, and counts against [`MAX_DEPTH`] like a parenthesis.
     fn binary(&mut self, level: usize) -> Parsed<Expr> {
+        let depth = self.depth;
+        let result = self.binary_chain(level);
+        self.depth = depth;
+        result
+    }
+
+    fn deeper(&mut self) -> Parsed<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let span = self.peek().span;
+            let error = Diagnostic::error(span, "expression too long or nested too deeply")
+                .with_help(format!(
+                    "at most {MAX_DEPTH} operators deep: split it with `let`"
+                ));
+            return self.fail(error);
+        }
+        Ok(())
+    }
+
+    fn binary_chain(&mut self, level: usize) -> Parsed<Expr> {
         const LEVELS: &[&[(Punct, BinaryOp)]] = &[
             &[(Punct::OrOr, BinaryOp::Or)],
             &[(Punct::AndAnd, BinaryOp::And)],
@@ -533,6 +598,7 @@ impl<'a> Parser<'a> {
             let Some(op) = found else {
                 return Ok(left);
             };
+            self.deeper()?;
             self.bump();
             if self.at_eof() || self.is_punct(Punct::Semi) || self.is_punct(Punct::RParen) {
                 let token = self.peek();
@@ -552,8 +618,16 @@ impl<'a> Parser<'a> {
     }
 
     fn cast(&mut self) -> Parsed<Expr> {
+        let depth = self.depth;
+        let result = self.cast_chain();
+        self.depth = depth;
+        result
+    }
+
+    fn cast_chain(&mut self) -> Parsed<Expr> {
         let mut value = self.unary()?;
         while self.is_keyword(Keyword::As) {
+            self.deeper()?;
             self.bump();
             let type_span = self.peek().span;
             let ty = self.ty()?;
@@ -601,8 +675,18 @@ impl<'a> Parser<'a> {
     }
 
     fn postfix(&mut self) -> Parsed<Expr> {
+        let depth = self.depth;
+        let result = self.postfix_chain();
+        self.depth = depth;
+        result
+    }
+
+    fn postfix_chain(&mut self) -> Parsed<Expr> {
         let mut value = self.primary()?;
         loop {
+            if self.is_punct(Punct::LParen) || self.is_punct(Punct::LBracket) {
+                self.deeper()?;
+            }
             if self.is_punct(Punct::LParen) {
                 let ExprKind::Name(callee) = &value.kind else {
                     let error = Diagnostic::error(self.peek().span, "only functions can be called")
