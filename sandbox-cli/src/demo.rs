@@ -210,6 +210,8 @@ pub fn demo() -> anyhow::Result<u8> {
     println!();
     all_as_expected &= at_scale(&wasm, &base)?;
     println!();
+    all_as_expected &= crate::demo_mini::mini()?;
+    println!();
     all_as_expected &= crate::demo_service::through_the_service(DEMO_WAT)?;
     println!();
     if all_as_expected {

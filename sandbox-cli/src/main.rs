@@ -8,6 +8,7 @@ mod cache;
 mod compile;
 mod demo;
 mod demo_service;
+mod demo_mini;
 mod denials;
 mod inspect;
 mod judge;
