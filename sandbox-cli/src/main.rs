@@ -7,8 +7,8 @@
 mod cache;
 mod compile;
 mod demo;
-mod demo_service;
 mod demo_mini;
+mod demo_service;
 mod denials;
 mod inspect;
 mod judge;
