@@ -103,8 +103,6 @@ struct Runtime {
     alloc: u32,
     array_new_i64: u32,
     array_new_f64: u32,
-    div: u32,
-    rem: u32,
     to_int: u32,
     read_token: Option<u32>,
     read_int: Option<u32>,
@@ -161,8 +159,6 @@ pub fn generate(program: &typed::Program) -> Vec<u8> {
         alloc: reserve(ty(&[I64, I32], &[I32])),
         array_new_i64: reserve(ty(&[I64, I64, I32], &[I32])),
         array_new_f64: reserve(ty(&[I64, F64, I32], &[I32])),
-        div: reserve(ty(&[I64, I64, I32], &[I64])),
-        rem: reserve(ty(&[I64, I64, I32], &[I64])),
         to_int: reserve(ty(&[F64, I32], &[I64])),
         read_token: reads.then(|| reserve(ty(&[], &[]))),
         read_int: reads.then(|| reserve(ty(&[I32], &[I64]))),
@@ -205,7 +201,28 @@ pub fn generate(program: &typed::Program) -> Vec<u8> {
             first_temp: function.locals.len() as u32,
             temps: Vec::new(),
             free: Vec::new(),
+            lengths: vec![None; function.locals.len()],
         };
+        // Each array local's length in a local of its own (an array's length never changes):
+        // bounds checks compare with a register instead of loading from memory. Set with the
+        // local; a parameter's at entry, except in an export, whose parameters the host gives.
+        for (local, ty) in function.locals.iter().enumerate() {
+            if matches!(ty, Type::Array(_)) {
+                let is_param = local < function.params.len();
+                if is_param && function.exported {
+                    continue;
+                }
+                let length = generator.temp(ValType::I64);
+                generator.lengths[local] = Some(length);
+                if is_param {
+                    generator.body.extend([
+                        I::LocalGet(local as u32),
+                        I::I64Load(mem(0, 3)),
+                        I::LocalSet(length),
+                    ]);
+                }
+            }
+        }
         generator.statements(&function.body);
         if function.result.is_some() {
             generator.body.push(I::Unreachable);
@@ -322,7 +339,9 @@ fn out_text(rt: &Runtime, data: &mut Data, text: &str) -> Vec<I<'static>> {
     vec![I::I32Const(at), I::I32Const(len), I::Call(rt.out_bytes)]
 }
 
-/// `if (condition on the stack) { error(message, line local) }`.
+/// `if (condition on the stack) { error(message, line local) }`. `error` does not return:
+/// the `unreachable` after its call tells the engine's compiler so (nothing is live across
+/// the call, so nothing is spilled around it on the path that does not fail).
 fn fail_if(rt: &Runtime, data: &mut Data, message: &str, line_local: u32) -> Vec<I<'static>> {
     let (at, len) = data.add(message);
     vec![
@@ -331,6 +350,7 @@ fn fail_if(rt: &Runtime, data: &mut Data, message: &str, line_local: u32) -> Vec
         I::I32Const(len),
         I::LocalGet(line_local),
         I::Call(rt.error),
+        I::Unreachable,
         I::End,
     ]
 }
@@ -863,30 +883,6 @@ fn runtime(rt: &Runtime, data: &mut Data, code: &mut CodeSection) {
         ]);
         emit(code, &[I32, I64, I32, I32, I32], &body);
     }
-    // div(a, b, line), rem(a, b, line)
-    for rem in [false, true] {
-        let mut body = vec![I::LocalGet(1), I::I64Eqz];
-        body.extend(fail_if(rt, data, "division by zero", 2));
-        body.extend([
-            I::LocalGet(1),
-            I::I64Const(-1),
-            I::I64Eq,
-            I::If(BlockType::Empty),
-        ]);
-        if rem {
-            body.extend([I::I64Const(0), I::Return]);
-        } else {
-            // Wraps: i64::MIN / -1 is i64::MIN.
-            body.extend([I::I64Const(0), I::LocalGet(0), I::I64Sub, I::Return]);
-        }
-        body.extend([
-            I::End,
-            I::LocalGet(0),
-            I::LocalGet(1),
-            if rem { I::I64RemS } else { I::I64DivS },
-        ]);
-        emit(code, &[], &body);
-    }
     // to_int(value, line)
     {
         let mut body = vec![I::LocalGet(0), I::LocalGet(0), I::F64Ne];
@@ -1373,6 +1369,8 @@ struct Generator<'a> {
     temps: Vec<ValType>,
     /// Temporaries free for reuse.
     free: Vec<u32>,
+    /// For each of the function's locals holding an array, the local holding its length.
+    lengths: Vec<Option<u32>>,
 }
 
 impl Generator<'_> {
@@ -1431,19 +1429,29 @@ impl Generator<'_> {
         (array, self.operand(index, temps))
     }
 
+    /// Pushes the length of the array in local `array`.
+    fn push_length(&mut self, array: u32) {
+        match self.lengths.get(array as usize).copied().flatten() {
+            Some(length) => self.body.push(I::LocalGet(length)),
+            None => self
+                .body
+                .extend([I::LocalGet(array), I::I64Load(mem(0, 3))]),
+        }
+    }
+
     /// `index < len(array)` (unsigned: a negative index fails too), else the runtime error.
     fn bounds_check(&mut self, array: u32, index: Operand, line: u32) {
         let (at, len) = self.data.add("array index out of bounds");
         self.push_operand(index);
+        self.push_length(array);
         self.body.extend([
-            I::LocalGet(array),
-            I::I64Load(mem(0, 3)),
             I::I64GeU,
             I::If(BlockType::Empty),
             I::I32Const(at),
             I::I32Const(len),
             I::I32Const(line as i32),
             I::Call(self.rt.error),
+            I::Unreachable,
             I::End,
         ]);
     }
@@ -1574,6 +1582,47 @@ impl Generator<'_> {
         self.body.push(I::BrIf(depth));
     }
 
+    /// `int` division or remainder of the value on the stack by `divisor`, inline: division
+    /// by zero is the runtime error; by -1 it wraps (`i64::MIN / -1` is `i64::MIN`, where
+    /// `i64.div_s` would trap; `i64.rem_s` gives 0 already).
+    fn divide(&mut self, rem: bool, divisor: &typed::Expr, line: u32) {
+        let (at, len) = self.data.add("division by zero");
+        let (left, right) = (self.temp(ValType::I64), self.temp(ValType::I64));
+        self.body.push(I::LocalSet(left));
+        self.expr(divisor);
+        self.body.extend([
+            I::LocalTee(right),
+            I::I64Eqz,
+            I::If(BlockType::Empty),
+            I::I32Const(at),
+            I::I32Const(len),
+            I::I32Const(line as i32),
+            I::Call(self.rt.error),
+            I::Unreachable,
+            I::End,
+        ]);
+        if rem {
+            self.body
+                .extend([I::LocalGet(left), I::LocalGet(right), I::I64RemS]);
+        } else {
+            self.body.extend([
+                I::LocalGet(right),
+                I::I64Const(-1),
+                I::I64Eq,
+                I::If(BlockType::Result(ValType::I64)),
+                I::I64Const(0),
+                I::LocalGet(left),
+                I::I64Sub,
+                I::Else,
+                I::LocalGet(left),
+                I::LocalGet(right),
+                I::I64DivS,
+                I::End,
+            ]);
+        }
+        self.release(vec![left, right]);
+    }
+
     /// `int` division or remainder of the value on the stack by the constant `divisor` (not
     /// 0 or -1: nothing to check): a power of two by shifts (what `i64.div_s` and `i64.rem_s`
     /// give, rounding toward zero), any other by the instruction.
@@ -1632,6 +1681,13 @@ impl Generator<'_> {
             Stmt::Set(local, value) => {
                 self.expr(value);
                 self.body.push(I::LocalSet(*local as u32));
+                if let Some(length) = self.lengths.get(*local).copied().flatten() {
+                    self.body.extend([
+                        I::LocalGet(*local as u32),
+                        I::I64Load(mem(0, 3)),
+                        I::LocalSet(length),
+                    ]);
+                }
             }
             Stmt::SetIndex {
                 array,
@@ -1814,12 +1870,7 @@ impl Generator<'_> {
                     Some(divisor) if divisor != 0 && divisor != -1 => {
                         self.divide_by_constant(rem, divisor);
                     }
-                    _ => {
-                        self.expr(right);
-                        self.body.push(I::I32Const(line as i32));
-                        self.body
-                            .push(I::Call(if rem { self.rt.rem } else { self.rt.div }));
-                    }
+                    _ => self.divide(rem, right, line),
                 }
                 return;
             }
@@ -1977,10 +2028,13 @@ impl Generator<'_> {
                 self.body.push(line);
                 self.body.push(I::Call(function));
             }
-            Builtin::Len => {
-                self.expr(&args[0]);
-                self.body.push(I::I64Load(mem(0, 3)));
-            }
+            Builtin::Len => match args[0].kind {
+                ExprKind::Local(local) => self.push_length(local as u32),
+                _ => {
+                    self.expr(&args[0]);
+                    self.body.push(I::I64Load(mem(0, 3)));
+                }
+            },
         }
     }
 }
