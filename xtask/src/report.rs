@@ -358,6 +358,14 @@ enum Goal {
     OverheadAtMost(f64),
     /// Geometric mean over the kernels of `group / native`, at most this.
     RatioToNativeAtMost(f64),
+    /// Geometric mean over the kernels of `group / base group` on the same engine, at most
+    /// this (Mini's kernels against the C ones).
+    RatioAtMost(f64),
+    /// The same ratio, shown without a goal.
+    RatioShown,
+    /// Median time of `group/sandbox-lang/case` (Mini's compiler: no engine involved) below
+    /// this many nanoseconds.
+    CompilerTimeBelow(f64),
     /// Not applicable to this engine.
     Pending,
 }
@@ -378,7 +386,7 @@ struct Target {
 
 const ENGINES: [&str; 2] = ["wasmtime", "wasmer"];
 
-const TARGETS: [Target; 11] = [
+const TARGETS: [Target; 13] = [
     Target {
         what: "WASI hello-world, compiled module in memory, fresh instance, stdout captured",
         group: "wasi-hello",
@@ -539,7 +547,40 @@ const TARGETS: [Target; 11] = [
              operators, no instruction selection, no loop optimisations",
         ],
     },
+    Target {
+        what: "Mini kernels vs the same kernels in C (-O2) on the same engine (geometric mean; \
+               the goal is wasmtime's)",
+        group: "mini-kernel",
+        cases: [Some("*"), Some("*")],
+        base: "kernel",
+        goals: [Goal::RatioAtMost(2.0), Goal::RatioShown],
+        causes: [MINI_KERNEL_CAUSE, ""],
+    },
+    Target {
+        what: "compile a 1,000-line Mini program (`sandbox_lang::compile`, source to module \
+               bytes; no engine, one figure)",
+        group: "mini-compile",
+        cases: [Some(MINI_COMPILE_CASE), None],
+        base: "",
+        goals: [Goal::CompilerTimeBelow(5e6), Goal::Pending],
+        causes: [
+            "the front end and the code generator are single passes over the program; a miss \
+             means one of them went quadratic (profile `sandbox_lang::compile` on \
+             `sandbox_bench::mini_program(1000)`)",
+            "",
+        ],
+    },
 ];
+
+/// Why Mini's kernels would miss their goal against C on wasmtime (the report prints it only
+/// when they do).
+const MINI_KERNEL_CAUSE: &str = "Mini checks every array index (a load of the length, a \
+     compare and a branch per access, which cranelift cannot hoist out of loops), stores every \
+     element in 8 bytes (`[bool]` included: 8× the sieve's memory traffic), and has no bitwise \
+     operators (hash emulates xor with table lookups); see the Mini section";
+
+/// The case of the `mini-compile` group (`sandbox-lang/{case}`).
+const MINI_COMPILE_CASE: &str = "1000-lines";
 
 /// Geometric mean of the per-kernel ratios `group / base` for `backend` (the base is
 /// `native/{kernel}` when `base` is `native`).
@@ -654,6 +695,52 @@ fn evaluate(target: &Target, engine: usize, results: &Results) -> Verdict {
                 target: text,
                 met: Some(overhead <= limit),
                 gap: format!("{:+.0} % against {:.0} %", overhead * 100.0, limit * 100.0),
+            }
+        }
+        Goal::RatioAtMost(limit) => {
+            let text = format!("≤ {limit:.1}×");
+            let Some(ratio) = kernel_ratio(results, target.group, target.base, backend) else {
+                return missing(text);
+            };
+            Verdict {
+                measured: format!("{ratio:.2}×"),
+                target: text,
+                met: Some(ratio <= limit),
+                gap: format!(
+                    "{ratio:.2}× the `{}` group against {limit:.1}×",
+                    target.base
+                ),
+            }
+        }
+        Goal::RatioShown => {
+            let Some(ratio) = kernel_ratio(results, target.group, target.base, backend) else {
+                return missing("—".into());
+            };
+            Verdict {
+                measured: format!("{ratio:.2}×"),
+                target: "—".into(),
+                met: None,
+                gap: String::new(),
+            }
+        }
+        Goal::CompilerTimeBelow(limit) => {
+            let text = format!("< {}", format_ns(limit));
+            let compiler = BenchId {
+                backend: "sandbox-lang".into(),
+                ..id
+            };
+            let Some(estimate) = results.get(&compiler) else {
+                return missing(text);
+            };
+            Verdict {
+                measured: format!(
+                    "{} ± {}",
+                    format_ns(estimate.median_ns),
+                    format_ns(estimate.mad_ns)
+                ),
+                target: text,
+                met: Some(estimate.median_ns < limit),
+                gap: format!("{:.1}× the target", estimate.median_ns / limit),
             }
         }
         Goal::RatioToNativeAtMost(limit) => {
@@ -829,6 +916,7 @@ pub fn markdown(report: &Report<'_>) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&mini_section(results));
     out.push_str(&crate::python_report::section(results, python));
     out.push_str(&crate::c_report::section(results, c));
     match crate::scale_report::section(scale) {
@@ -859,6 +947,90 @@ pub fn markdown(report: &Report<'_>) -> String {
                 format_bytes(m.bytes_per_instance)
             );
         }
+    }
+    out
+}
+
+/// The Mini section: each kernel in Mini beside the same kernel in C on each engine, with
+/// the ratio, and the compile time of the generated 1,000-line program.
+fn mini_section(results: &Results) -> String {
+    let mut out = String::from("## Mini (`sandbox-lang`)\n\n");
+    let kernels = cases(results, "mini-kernel");
+    let compile = results.get(&BenchId {
+        group: "mini-compile".into(),
+        backend: "sandbox-lang".into(),
+        case: MINI_COMPILE_CASE.into(),
+    });
+    if kernels.is_empty() && compile.is_none() {
+        out.push_str("Not measured in this run.\n\n");
+        return out;
+    }
+    if !kernels.is_empty() {
+        out.push_str(
+            "The C kernels written in Mini (`sandbox-bench/kernels/mini/*.mini`: the same \
+             algorithms and results), compiled by `sandbox_lang::compile` and called on one live \
+             instance with the `kernel` group's configuration (fuel off, time limit on), beside \
+             the C kernels (-O2) on the same engine (`kernel`); `mini-kernel` group. The ratio \
+             is Mini / C; the goal is ≤ 2× on wasmtime (geometric mean).\n\n\
+             | kernel | Mini, wasmtime | C, wasmtime | Mini / C | Mini, wasmer | C, wasmer | Mini / C |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        let get = |group: &str, backend: &str, case: &str| {
+            results.get(&BenchId {
+                group: group.into(),
+                backend: backend.into(),
+                case: case.into(),
+            })
+        };
+        let time = |estimate: Option<&Estimate>| {
+            estimate.map_or("—".to_string(), |e| {
+                format!("{} ± {}", format_ns(e.median_ns), format_ns(e.mad_ns))
+            })
+        };
+        for case in &kernels {
+            let mut line = format!("| {case} |");
+            for backend in ENGINES {
+                let mini = get("mini-kernel", backend, case);
+                let c = get("kernel", backend, case);
+                let ratio = match (mini, c) {
+                    (Some(mini), Some(c)) => format!("{:.2}×", mini.median_ns / c.median_ns),
+                    _ => "—".into(),
+                };
+                let _ = write!(line, " {} | {} | {ratio} |", time(mini), time(c));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        let mean = |backend: &str| {
+            kernel_ratio(results, "mini-kernel", "kernel", backend)
+                .map_or("—".into(), |ratio| format!("**{ratio:.2}×**"))
+        };
+        let _ = writeln!(
+            out,
+            "| geometric mean | | | {} | | | {} |",
+            mean("wasmtime"),
+            mean("wasmer")
+        );
+        out.push('\n');
+    }
+    match compile {
+        Some(estimate) => {
+            let lines = match estimate.throughput {
+                Some(Throughput::Elements(lines)) => format!("{lines} lines"),
+                _ => "1,000 lines".into(),
+            };
+            let _ = writeln!(
+                out,
+                "Compiling a generated program of {lines} (`sandbox_bench::mini_program`: \
+                 functions with loops, branches, arrays of the three types, arithmetic and \
+                 calls) with `sandbox_lang::compile`, source text to module bytes \
+                 (`mini-compile`): {} ± {} (goal < 5 ms){}.\n",
+                format_ns(estimate.median_ns),
+                format_ns(estimate.mad_ns),
+                rate(estimate).map_or(String::new(), |r| format!(", {r:.0} lines/s")),
+            );
+        }
+        None => out.push_str("The compile time was not measured in this run.\n\n"),
     }
     out
 }
@@ -1150,6 +1322,67 @@ mod tests {
             results.insert(id("kernel-fuel", "wasmer", kernel), estimate(native * 6.0));
         }
         results
+    }
+
+    #[test]
+    fn mini_kernels_are_compared_with_c_and_the_compile_time_judged() {
+        let mut results = Results::new();
+        for (kernel, c) in [("fib", 1e6), ("hash", 2e6)] {
+            results.insert(id("kernel", "wasmtime", kernel), estimate(c));
+            results.insert(id("kernel", "wasmer", kernel), estimate(c * 2.0));
+        }
+        // Mini: 1.5× and 2.4× C on wasmtime (geometric mean 1.90×), 3× on wasmer.
+        results.insert(id("mini-kernel", "wasmtime", "fib"), estimate(1.5e6));
+        results.insert(id("mini-kernel", "wasmtime", "hash"), estimate(4.8e6));
+        results.insert(id("mini-kernel", "wasmer", "fib"), estimate(6e6));
+        results.insert(id("mini-kernel", "wasmer", "hash"), estimate(12e6));
+        results.insert(
+            id("mini-compile", "sandbox-lang", "1000-lines"),
+            Estimate {
+                throughput: Some(Throughput::Elements(1000)),
+                ..estimate(800e3)
+            },
+        );
+        let text = markdown(&Report {
+            results: &results,
+            memory: &[],
+            machine: &machine(),
+            quick: false,
+            python: &[],
+            c: &[],
+            scale: &[],
+        });
+        assert!(text.contains("the goal is wasmtime's) | 1.90× | ≤ 2.0× | met | 3.00× | — | — |"));
+        assert!(text.contains(
+            "no engine, one figure) | 800 µs ± 8.00 µs | < 5.00 ms | met | n/a | — | — |"
+        ));
+        assert!(text.contains("## Mini (`sandbox-lang`)"));
+        assert!(text.contains(
+            "| hash | 4.80 ms ± 48.0 µs | 2.00 ms ± 20.0 µs | 2.40× | 12.0 ms ± 120 µs | 4.00 ms ± 40.0 µs | 3.00× |"
+        ));
+        assert!(text.contains("| geometric mean | | | **1.90×** | | | **3.00×** |"));
+        assert!(text.contains("program of 1000 lines"));
+        assert!(text.contains("800 µs ± 8.00 µs (goal < 5 ms), 1250000 lines/s."));
+        // Slower Mini code misses the goal, with its cause; slow compiles too.
+        results.insert(id("mini-kernel", "wasmtime", "fib"), estimate(3e6));
+        results.insert(
+            id("mini-compile", "sandbox-lang", "1000-lines"),
+            estimate(6e6),
+        );
+        let text = markdown(&Report {
+            results: &results,
+            memory: &[],
+            machine: &machine(),
+            quick: false,
+            python: &[],
+            c: &[],
+            scale: &[],
+        });
+        assert!(text.contains("| 2.68× | ≤ 2.0× | **not met** |"));
+        assert!(text.contains("2.68× the `kernel` group against 2.0× — Mini checks every"));
+        assert!(text.contains("| 6.00 ms ± 60.0 µs | < 5.00 ms | **not met** |"));
+        // Nothing measured: the section says so.
+        assert!(mini_section(&Results::new()).contains("Not measured in this run."));
     }
 
     #[test]
