@@ -52,7 +52,7 @@ pub use linking::{link_modules, LinkedModules};
 /// ```
 /// let wasm = sandbox::compile_source("export func add(a: int, b: int) -> int { return a + b; }")?;
 /// let result = sandbox::execute_wasm(&wasm, "add", &[sandbox::WasmValue::I64(5), sandbox::WasmValue::I64(7)], None)?;
-/// assert_eq!(result.results, vec![sandbox::WasmValue::I64(12)]);
+/// assert_eq!(result.return_values, vec![sandbox::WasmValue::I64(12)]);
 /// # Ok::<(), sandbox::SandboxError>(())
 /// ```
 pub fn compile_source(source: &str) -> Result<Vec<u8>, SandboxError> {
