@@ -1589,45 +1589,14 @@ impl Generator<'_> {
                 }
             }
             ExprKind::Not(inner) => {
-                self.branch_if(inner, depth);
+                self.expr(inner);
+                self.body.push(I::BrIf(depth));
                 return;
             }
             _ => {}
         }
         self.expr(condition);
         self.body.push(I::I32Eqz);
-        self.body.push(I::BrIf(depth));
-    }
-
-    /// Branches `depth` out when `condition` is true (an `int` comparison branched on
-    /// directly).
-    fn branch_if(&mut self, condition: &typed::Expr, depth: u32) {
-        match &condition.kind {
-            ExprKind::Binary(op, left, right) if left.ty == Some(Type::Int) => {
-                let compare = match op {
-                    BinaryOp::Lt => Some(I::I64LtS),
-                    BinaryOp::Le => Some(I::I64LeS),
-                    BinaryOp::Gt => Some(I::I64GtS),
-                    BinaryOp::Ge => Some(I::I64GeS),
-                    BinaryOp::Eq => Some(I::I64Eq),
-                    BinaryOp::Ne => Some(I::I64Ne),
-                    _ => None,
-                };
-                if let Some(compare) = compare {
-                    self.expr(left);
-                    self.expr(right);
-                    self.body.push(compare);
-                    self.body.push(I::BrIf(depth));
-                    return;
-                }
-            }
-            ExprKind::Not(inner) => {
-                self.branch_unless(inner, depth);
-                return;
-            }
-            _ => {}
-        }
-        self.expr(condition);
         self.body.push(I::BrIf(depth));
     }
 
@@ -1756,20 +1725,14 @@ impl Generator<'_> {
                 self.labels.pop();
                 self.body.push(I::End);
             }
-            // Loops are rotated: the condition is tested once before the loop and then at the
-            // bottom, so an iteration takes one branch back, not a test at the top and a jump.
             Stmt::While(condition, body) => {
                 self.body.push(I::Block(BlockType::Empty));
                 self.labels.push(Label::Break);
-                self.branch_unless(condition, 0);
                 self.body.push(I::Loop(BlockType::Empty));
-                self.labels.push(Label::Other);
-                self.body.push(I::Block(BlockType::Empty));
                 self.labels.push(Label::Continue);
+                self.branch_unless(condition, 1);
                 self.statements(body);
-                self.labels.pop();
-                self.body.push(I::End);
-                self.branch_if(condition, 0);
+                self.body.push(I::Br(0));
                 self.labels.pop();
                 self.body.push(I::End);
                 self.labels.pop();
@@ -1789,15 +1752,15 @@ impl Generator<'_> {
                 self.body.push(I::LocalSet(bound));
                 self.body.push(I::Block(BlockType::Empty));
                 self.labels.push(Label::Break);
+                self.body.push(I::Loop(BlockType::Empty));
+                self.labels.push(Label::Other);
                 self.body.extend([
                     I::LocalGet(local),
                     I::LocalGet(bound),
                     I::I64GeS,
-                    I::BrIf(0),
-                    I::Loop(BlockType::Empty),
+                    I::BrIf(1),
+                    I::Block(BlockType::Empty),
                 ]);
-                self.labels.push(Label::Other);
-                self.body.push(I::Block(BlockType::Empty));
                 self.labels.push(Label::Continue);
                 self.statements(body);
                 self.labels.pop();
@@ -1806,10 +1769,8 @@ impl Generator<'_> {
                     I::LocalGet(local),
                     I::I64Const(1),
                     I::I64Add,
-                    I::LocalTee(local),
-                    I::LocalGet(bound),
-                    I::I64LtS,
-                    I::BrIf(0),
+                    I::LocalSet(local),
+                    I::Br(0),
                 ]);
                 self.labels.pop();
                 self.body.push(I::End);
@@ -1821,8 +1782,7 @@ impl Generator<'_> {
                 self.body.push(I::Br(depth));
             }
             Stmt::Continue => {
-                // The block around the body: then the condition (`while`) or the increment and
-                // the test (`for`).
+                // In a `while`, the loop itself; in a `for`, the block before the increment.
                 let depth = self.depth_of(Label::Continue);
                 self.body.push(I::Br(depth));
             }
