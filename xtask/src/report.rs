@@ -837,9 +837,14 @@ pub fn markdown(report: &Report<'_>) -> String {
         );
         for (engine, cell) in cells.iter().enumerate() {
             if cell.met == Some(false) {
+                // Mini's compiler runs on no engine: the row has one figure.
+                let whose = match target.goals[engine] {
+                    Goal::CompilerTimeBelow(_) => String::new(),
+                    _ => format!(", {}", ENGINES[engine]),
+                };
                 gaps.push(format!(
-                    "- **{}, {}**: {} — {}.",
-                    target.what, ENGINES[engine], cell.gap, target.causes[engine]
+                    "- **{}{whose}**: {} — {}.",
+                    target.what, cell.gap, target.causes[engine]
                 ));
             }
         }
@@ -1381,6 +1386,7 @@ mod tests {
         assert!(text.contains("| 2.68× | ≤ 2.0× | **not met** |"));
         assert!(text.contains("2.68× the `kernel` group against 2.0× — Mini checks every"));
         assert!(text.contains("| 6.00 ms ± 60.0 µs | < 5.00 ms | **not met** |"));
+        assert!(text.contains("one figure)**: 1.2× the target — nearly all of it"));
         // Nothing measured: the section says so.
         assert!(mini_section(&Results::new()).contains("Not measured in this run."));
     }
