@@ -564,7 +564,25 @@ fn runtime(rt: &Runtime, data: &mut Data, code: &mut CodeSection) {
             I::F64Mul,
             I::F64Nearest,
             I::I64TruncF64U,
-            I::LocalTee(1),
+            I::LocalSet(1),
+            // A scaled mantissa that rounds up to 10 is 1 of the next power: 1.0e13, not
+            // 10.0e12.
+            I::LocalGet(2),
+            I::I32Eqz,
+            I::I32Eqz,
+            I::LocalGet(1),
+            I::I64Const(10_000_000),
+            I::I64GeU,
+            I::I32And,
+            I::If(BlockType::Empty),
+            I::I64Const(1_000_000),
+            I::LocalSet(1),
+            I::LocalGet(2),
+            I::I32Const(1),
+            I::I32Add,
+            I::LocalSet(2),
+            I::End,
+            I::LocalGet(1),
             I::I64Const(1_000_000),
             I::I64DivU,
             I::Call(rt.print_int),
@@ -1571,14 +1589,45 @@ impl Generator<'_> {
                 }
             }
             ExprKind::Not(inner) => {
-                self.expr(inner);
-                self.body.push(I::BrIf(depth));
+                self.branch_if(inner, depth);
                 return;
             }
             _ => {}
         }
         self.expr(condition);
         self.body.push(I::I32Eqz);
+        self.body.push(I::BrIf(depth));
+    }
+
+    /// Branches `depth` out when `condition` is true (an `int` comparison branched on
+    /// directly).
+    fn branch_if(&mut self, condition: &typed::Expr, depth: u32) {
+        match &condition.kind {
+            ExprKind::Binary(op, left, right) if left.ty == Some(Type::Int) => {
+                let compare = match op {
+                    BinaryOp::Lt => Some(I::I64LtS),
+                    BinaryOp::Le => Some(I::I64LeS),
+                    BinaryOp::Gt => Some(I::I64GtS),
+                    BinaryOp::Ge => Some(I::I64GeS),
+                    BinaryOp::Eq => Some(I::I64Eq),
+                    BinaryOp::Ne => Some(I::I64Ne),
+                    _ => None,
+                };
+                if let Some(compare) = compare {
+                    self.expr(left);
+                    self.expr(right);
+                    self.body.push(compare);
+                    self.body.push(I::BrIf(depth));
+                    return;
+                }
+            }
+            ExprKind::Not(inner) => {
+                self.branch_unless(inner, depth);
+                return;
+            }
+            _ => {}
+        }
+        self.expr(condition);
         self.body.push(I::BrIf(depth));
     }
 
@@ -1707,14 +1756,20 @@ impl Generator<'_> {
                 self.labels.pop();
                 self.body.push(I::End);
             }
+            // Loops are rotated: the condition is tested once before the loop and then at the
+            // bottom, so an iteration takes one branch back, not a test at the top and a jump.
             Stmt::While(condition, body) => {
                 self.body.push(I::Block(BlockType::Empty));
                 self.labels.push(Label::Break);
+                self.branch_unless(condition, 0);
                 self.body.push(I::Loop(BlockType::Empty));
+                self.labels.push(Label::Other);
+                self.body.push(I::Block(BlockType::Empty));
                 self.labels.push(Label::Continue);
-                self.branch_unless(condition, 1);
                 self.statements(body);
-                self.body.push(I::Br(0));
+                self.labels.pop();
+                self.body.push(I::End);
+                self.branch_if(condition, 0);
                 self.labels.pop();
                 self.body.push(I::End);
                 self.labels.pop();
@@ -1734,15 +1789,15 @@ impl Generator<'_> {
                 self.body.push(I::LocalSet(bound));
                 self.body.push(I::Block(BlockType::Empty));
                 self.labels.push(Label::Break);
-                self.body.push(I::Loop(BlockType::Empty));
-                self.labels.push(Label::Other);
                 self.body.extend([
                     I::LocalGet(local),
                     I::LocalGet(bound),
                     I::I64GeS,
-                    I::BrIf(1),
-                    I::Block(BlockType::Empty),
+                    I::BrIf(0),
+                    I::Loop(BlockType::Empty),
                 ]);
+                self.labels.push(Label::Other);
+                self.body.push(I::Block(BlockType::Empty));
                 self.labels.push(Label::Continue);
                 self.statements(body);
                 self.labels.pop();
@@ -1751,8 +1806,10 @@ impl Generator<'_> {
                     I::LocalGet(local),
                     I::I64Const(1),
                     I::I64Add,
-                    I::LocalSet(local),
-                    I::Br(0),
+                    I::LocalTee(local),
+                    I::LocalGet(bound),
+                    I::I64LtS,
+                    I::BrIf(0),
                 ]);
                 self.labels.pop();
                 self.body.push(I::End);
@@ -1764,7 +1821,8 @@ impl Generator<'_> {
                 self.body.push(I::Br(depth));
             }
             Stmt::Continue => {
-                // In a `while`, the loop itself; in a `for`, the block before the increment.
+                // The block around the body: then the condition (`while`) or the increment and
+                // the test (`for`).
                 let depth = self.depth_of(Label::Continue);
                 self.body.push(I::Br(depth));
             }
