@@ -3,14 +3,14 @@
 //! recognised, each expression typed; no implicit conversion anywhere.
 
 use crate::ast::{self, AssignOp, BinaryOp, Place, Type, UnaryOp};
-use crate::diagnostic::{line_column, Diagnostic, Span};
+use crate::diagnostic::{Diagnostic, Span};
 use crate::typed::{self, Builtin, Call, ExprKind};
 use std::collections::HashMap;
 
 /// Checks `program` (parsed from `source`, for line numbers).
 pub fn check(program: &ast::Program, source: &str) -> Result<typed::Program, Vec<Diagnostic>> {
     let mut checker = Checker {
-        source,
+        newlines: source.match_indices('\n').map(|(at, _)| at).collect(),
         functions: &program.functions,
         errors: Vec::new(),
         signatures: HashMap::new(),
@@ -72,7 +72,9 @@ pub fn check(program: &ast::Program, source: &str) -> Result<typed::Program, Vec
 }
 
 struct Checker<'a> {
-    source: &'a str,
+    /// The byte offset of every newline of the source: a span's line is found by binary
+    /// search (counting newlines from the start for each expression was quadratic).
+    newlines: Vec<usize>,
     functions: &'a [ast::Function],
     errors: Vec<Diagnostic>,
     signatures: HashMap<String, usize>,
@@ -176,7 +178,7 @@ impl Checker<'_> {
     }
 
     fn line(&self, span: Span) -> u32 {
-        line_column(self.source, span.start).0 as u32
+        (self.newlines.partition_point(|&at| at < span.start) + 1) as u32
     }
 
     fn function(&mut self, function: &ast::Function) -> typed::Function {
