@@ -153,9 +153,45 @@ fn distance(a: &str, b: &str) -> usize {
 fn closest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
     candidates
         .map(|candidate| (distance(name, candidate), candidate))
-        .filter(|(cost, candidate)| *cost <= 2.max(name.len() / 3) && *candidate != name)
+        .filter(|(cost, candidate)| {
+            // One edit in a name of up to three letters, two or a third of it beyond.
+            let bound = if name.len() <= 3 {
+                1
+            } else {
+                2.max(name.len() / 3)
+            };
+            *cost <= bound && *candidate != name
+        })
         .min()
         .map(|(_, candidate)| candidate)
+}
+
+/// What Mini calls a function that other languages name `name` (`length`, `printf`,
+/// `input`, `pow`), when no name of the program is close to it.
+fn other_languages(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "length" | "lenght" | "size" | "count" | "strlen" => "an array's length is `len(xs)`",
+        "printf" | "puts" | "echo" | "write" | "writeln" | "print_int" | "print_float"
+        | "printline" | "print_line" => "Mini prints with `print(x)` and `println(x)`",
+        "input" | "read" | "scanf" | "readln" | "readline" | "read_line" | "getline" | "cin" => {
+            "Mini reads the next number of standard input with `read_int()` or `read_float()`"
+        }
+        "pow" | "powf" | "powi" | "exp" | "log" | "sin" | "cos" | "tan" | "floor" | "ceil"
+        | "round" => {
+            "Mini's numeric built-ins are `abs`, `min`, `max` and `sqrt`: write the rest as a \
+             function (`x as int` truncates a float)"
+        }
+        "int" | "float" | "to_int" | "to_float" | "parse" => {
+            "convert with `as`: `x as int` (truncates), `n as float`"
+        }
+        "vec" | "list" | "new_array" | "make" | "alloc" => {
+            "an array is made with `array(length, initial value)`"
+        }
+        "assert" | "panic" | "abort" | "quit" => {
+            "check with `if` and end the program with `exit(code)`: `if !(ok) { exit(1); }`"
+        }
+        _ => return None,
+    })
 }
 
 const BUILTINS: &[&str] = &[
@@ -372,7 +408,7 @@ impl Checker<'_> {
                     if expected != found && matches!(op, AssignOp::Set) {
                         let mut error = Diagnostic::error(
                             value.span,
-                            format!("cannot assign `{found}` to a `{expected}`"),
+                            format!("mismatched types: expected `{expected}`, found `{found}`"),
                         );
                         if let Some(help) = conversion_help(found, expected) {
                             error = error.with_help(help);
@@ -532,7 +568,17 @@ impl Checker<'_> {
 
     fn unknown_name(&mut self, name: &str, span: Span, scope: &Scope) {
         let mut error = Diagnostic::error(span, format!("unknown name `{name}`"));
-        if let Some(close) = closest(name, scope.visible()) {
+        let other_language = match name {
+            "True" | "TRUE" => Some("Mini writes `true`"),
+            "False" | "FALSE" => Some("Mini writes `false`"),
+            "null" | "NULL" | "nil" | "None" | "undefined" | "nullptr" => {
+                Some("Mini has no null: every variable holds a value of its type")
+            }
+            _ => None,
+        };
+        if let Some(help) = other_language {
+            error = error.with_help(help);
+        } else if let Some(close) = closest(name, scope.visible()) {
             error = error.with_help(format!("did you mean `{close}`?"));
         } else if self.signatures.contains_key(name) || Builtin::of(name).is_some() {
             error = error.with_help(format!(
@@ -861,7 +907,9 @@ impl Checker<'_> {
                 .keys()
                 .map(String::as_str)
                 .chain(BUILTINS.iter().copied());
-            if let Some(close) = closest(name, names) {
+            if let Some(help) = other_languages(name) {
+                error = error.with_help(help);
+            } else if let Some(close) = closest(name, names) {
                 error = error.with_help(format!("did you mean `{close}`?"));
             }
             self.error(error);

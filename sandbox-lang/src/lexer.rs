@@ -265,6 +265,18 @@ pub fn lex(source: &str) -> (Vec<Token>, Vec<Diagnostic>) {
             });
             continue;
         }
+        if byte == b'\'' {
+            if let Some((code, end, error)) = character_literal(source, at) {
+                errors.push(error);
+                // Read as the character's code, so that the rest of the line parses.
+                tokens.push(Token {
+                    kind: TokenKind::Int(code),
+                    span: Span::new(start, end),
+                });
+                at = end;
+                continue;
+            }
+        }
         let character = source[at..].chars().next().unwrap_or('?');
         at += character.len_utf8();
         let mut error = Diagnostic::error(
@@ -275,6 +287,15 @@ pub fn lex(source: &str) -> (Vec<Token>, Vec<Diagnostic>) {
             error = error.with_help(format!(
                 "Mini has `{character}{character}` (and/or on booleans), no bitwise operators"
             ));
+            // Read as `&&` / `||`, so that the expression parses and only this is reported.
+            tokens.push(Token {
+                kind: TokenKind::Punct(if character == '&' {
+                    Punct::AndAnd
+                } else {
+                    Punct::OrOr
+                }),
+                span: Span::new(start, at),
+            });
         }
         errors.push(error);
     }
@@ -310,6 +331,9 @@ fn number(source: &str, start: usize) -> (TokenKind, usize, Option<Diagnostic>) 
             end = digits(exponent);
         }
     }
+    if end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+        return malformed_number(source, start, end);
+    }
     let text: String = source[start..end].chars().filter(|c| *c != '_').collect();
     let span = Span::new(start, end);
     if float {
@@ -333,6 +357,109 @@ fn number(source: &str, start: usize) -> (TokenKind, usize, Option<Diagnostic>) 
             ),
         ),
     }
+}
+
+/// A number whose digits at `start..digits_end` run into letters (`0x10`, `0b101`, `10px`,
+/// `1.5f`): the whole word is one token, read as the number it most likely means, and an
+/// error that says what Mini writes instead.
+fn malformed_number(
+    source: &str,
+    start: usize,
+    digits_end: usize,
+) -> (TokenKind, usize, Option<Diagnostic>) {
+    let bytes = source.as_bytes();
+    let mut end = digits_end;
+    while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+        end += 1;
+    }
+    let word = &source[start..end];
+    let span = Span::new(start, end);
+    let radix = match word.get(..2) {
+        Some("0x" | "0X") => Some((16, "hexadecimal")),
+        Some("0b" | "0B") => Some((2, "binary")),
+        Some("0o" | "0O") => Some((8, "octal")),
+        _ => None,
+    };
+    if let Some((radix, name)) = radix {
+        let digits: String = word[2..].chars().filter(|c| *c != '_').collect();
+        let error = Diagnostic::error(span, format!("{name} literals are not in Mini"));
+        return match u64::from_str_radix(&digits, radix) {
+            Ok(value) if value <= i64::MAX as u64 => (
+                TokenKind::Int(value),
+                end,
+                Some(error.with_help(format!("write it in decimal: `{value}`"))),
+            ),
+            _ => (
+                TokenKind::Int(0),
+                end,
+                Some(error.with_help("write it in decimal")),
+            ),
+        };
+    }
+    let numeric = &source[start..digits_end];
+    let kind = if numeric.contains('.') {
+        TokenKind::Float(
+            numeric
+                .chars()
+                .filter(|c| *c != '_')
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0.0),
+        )
+    } else {
+        TokenKind::Int(
+            numeric
+                .chars()
+                .filter(|c| *c != '_')
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0),
+        )
+    };
+    let error = Diagnostic::error(span, format!("malformed number `{word}`")).with_help(format!(
+        "numbers have no suffixes (write `{numeric}`), and a name cannot start with a digit"
+    ));
+    (kind, end, Some(error))
+}
+
+/// A character literal at `start` (`'c'`, `'\n'`): its code, where it ends, and the error
+/// that Mini has none; `None` when no closing quote follows closely on the same line.
+fn character_literal(source: &str, start: usize) -> Option<(u64, usize, Diagnostic)> {
+    let rest = &source[start + 1..];
+    let mut chars = rest.char_indices();
+    let (code, close) = match chars.next()? {
+        (_, '\\') => {
+            let (_, escaped) = chars.next()?;
+            let code = match escaped {
+                'n' => '\n',
+                't' => '\t',
+                '0' => '\0',
+                other => other,
+            };
+            (code, chars.next()?)
+        }
+        (_, '\'' | '\n') => return None,
+        (_, character) => (character, chars.next()?),
+    };
+    if close.1 != '\'' {
+        return None;
+    }
+    let end = start + 1 + close.0 + 1;
+    let code = u64::from(u32::from(code));
+    let shown = &source[start..end];
+    let error = Diagnostic::error(
+        Span::new(start, end),
+        format!("character literals are not in Mini: {shown}"),
+    )
+    .with_help(format!(
+        "for its code, write `{code}`; to print it, use a string: `print(\"{}\")`",
+        match &shown[1..shown.len() - 1] {
+            "\"" => "\\\"",
+            "\\'" => "'",
+            inner => inner,
+        }
+    ));
+    Some((code, end, error))
 }
 
 /// A string literal at `start` (the opening quote): its text, where it ends, and an error if
@@ -428,6 +555,51 @@ mod tests {
         assert!(errors[1].help.as_deref().unwrap().contains("&&"));
         assert!(errors[2].message.contains("unterminated"));
         assert!(matches!(tokens.last().unwrap().kind, TokenKind::Eof));
+    }
+
+    #[test]
+    fn other_languages_literals_are_one_token_read_as_what_they_mean() {
+        let (tokens, errors) = lex("0x1F 0b11 'a' '\\n' 7kg 2.5f 1 & 2 | 3 'open");
+        let kinds: Vec<TokenKind> = tokens.into_iter().map(|token| token.kind).collect();
+        use super::Punct::{AndAnd, OrOr};
+        use TokenKind::{Eof, Float, Ident, Int, Punct};
+        assert_eq!(
+            kinds,
+            vec![
+                Int(31),
+                Int(3),
+                Int(97),
+                Int(10),
+                Int(7),
+                Float(2.5),
+                Int(1),
+                Punct(AndAnd),
+                Int(2),
+                Punct(OrOr),
+                Int(3),
+                Ident("open".into()),
+                Eof,
+            ]
+        );
+        let messages: Vec<&str> = errors.iter().map(|error| error.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "hexadecimal literals are not in Mini",
+                "binary literals are not in Mini",
+                "character literals are not in Mini: 'a'",
+                "character literals are not in Mini: '\\n'",
+                "malformed number `7kg`",
+                "malformed number `2.5f`",
+                "unexpected character '&'",
+                "unexpected character '|'",
+                "unexpected character '\\''",
+            ]
+        );
+        // A hexadecimal literal beyond `int` is still one error, read as 0.
+        let (tokens, errors) = lex("0xFFFFFFFFFFFFFFFFFF");
+        assert_eq!(tokens[0].kind, Int(0));
+        assert_eq!(errors.len(), 1);
     }
 
     #[test]

@@ -69,13 +69,44 @@ pub fn parse(source: &str) -> Result<ast::Program, Vec<Diagnostic>> {
 fn parse_program(source: &str) -> Result<ast::Program, Vec<Diagnostic>> {
     let (tokens, mut errors) = lexer::lex(source);
     let (program, parse_errors) = parser::parse(&tokens);
-    errors.extend(parse_errors);
+    let holes = holes(&tokens, &errors);
+    errors.extend(
+        parse_errors
+            .into_iter()
+            .filter(|error| !holes.iter().any(|hole| hole.contains(&error.span.start))),
+    );
     if errors.is_empty() {
         Ok(program)
     } else {
         errors.sort_by_key(|error| error.span.start);
         Err(errors)
     }
+}
+
+/// Where a character that starts no token (`#`, `@`) leaves a hole in the token stream: from
+/// the end of the token before it to the end of the token after it. The parser's complaints
+/// there (``expected `;`, found `4` `` for `3 # 4`) only repeat the lexer's error.
+fn holes(
+    tokens: &[lexer::Token],
+    lex_errors: &[Diagnostic],
+) -> Vec<std::ops::RangeInclusive<usize>> {
+    lex_errors
+        .iter()
+        .filter_map(|error| {
+            let after = tokens.partition_point(|token| token.span.end <= error.span.start);
+            let covered = tokens
+                .get(after)
+                .is_some_and(|token| token.span.start < error.span.end.max(error.span.start + 1));
+            if covered {
+                return None;
+            }
+            let before_end = after
+                .checked_sub(1)
+                .map_or(0, |before| tokens[before].span.end);
+            let next_end = tokens.get(after).map_or(usize::MAX, |next| next.span.end);
+            Some(before_end..=next_end)
+        })
+        .collect()
 }
 
 /// The stack the passes run on. They recurse on the program's nesting, which the parser

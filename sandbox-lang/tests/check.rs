@@ -75,7 +75,7 @@ func main() {
             "10:7: `f`'s parameter `x` is `float`, this is `int` [help: convert it: `... as float`]",
             "11:5: unknown name `totl`",
             "13:9: an index must be an `int`, this is `float` [help: convert it (truncating): `... as int`]",
-            "13:16: cannot assign `int` to a `float` [help: convert it: `... as float`]",
+            "13:16: mismatched types: expected `float`, found `int` [help: convert it: `... as float`]",
         ]
     );
 }
