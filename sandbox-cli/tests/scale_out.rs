@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 const SUBMISSIONS: usize = 2_000;
 const TESTS_PER_PROBLEM: usize = 5;
 
-fn worker(database: &str, dir: &Path) -> Guard {
+/// A worker process and its owner id (what the database's `jobs.owner` says of its claims).
+fn worker(database: &str, dir: &Path) -> (Guard, String) {
     let mut command = sandbox();
     command
         .args([
@@ -32,7 +33,23 @@ fn worker(database: &str, dir: &Path) -> Guard {
     let (child, first) = common::start(command);
     assert!(first.starts_with("sandbox worker"), "{first}");
     assert!(first.contains("runner processes"), "{first}");
-    child
+    let owner = first
+        .split_whitespace()
+        .nth(2)
+        .and_then(|word| word.strip_suffix(':'))
+        .unwrap_or_else(|| panic!("no worker id in {first:?}"))
+        .to_string();
+    (child, owner)
+}
+
+/// How many jobs `owner` holds (claimed, not finished).
+async fn running(connection: &mut PgConnection, owner: &str) -> i64 {
+    sqlx::query("SELECT count(*) FROM jobs WHERE owner = $1 AND state = 'running'")
+        .bind(owner)
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap()
+        .get(0)
 }
 
 async fn count_done(connection: &mut PgConnection) -> i64 {
@@ -103,9 +120,9 @@ async fn an_api_and_three_workers_complete_ten_thousand_judge_tests_with_a_worke
     let problem = problem["id"].as_str().expect("a problem").to_string();
 
     let workers_dir = dir.path().join("workers");
-    let mut workers: Vec<Guard> = (0..3)
+    let (mut workers, mut owners): (Vec<Guard>, Vec<String>) = (0..3)
         .map(|n| worker(&url, &workers_dir.join(format!("w{n}"))))
-        .collect();
+        .unzip();
 
     // A run waited for: the API process hears of its result from the worker that stored it
     // (LISTEN/NOTIFY across processes).
@@ -142,16 +159,35 @@ async fn an_api_and_three_workers_complete_ten_thousand_judge_tests_with_a_worke
         ids.extend(batch_ids.iter().map(|id| id.as_str().unwrap().to_string()));
     }
 
-    // Kill worker 0 in the middle of its jobs twice, starting it again each time.
+    // Kill worker 0 in the middle of its jobs twice, starting it again each time. A kill
+    // counts when the dead worker still holds a claimed job (the database says so, and nothing
+    // but its lease's expiry, 2 s later, can change that): a job can finish between the look
+    // and the signal, and such a kill, which interrupted nothing, is made again.
     let started = Instant::now();
+    let mut kills = 0;
     for threshold in [SUBMISSIONS as i64 / 4, SUBMISSIONS as i64 / 2] {
         while count_done(&mut connection).await < threshold {
             assert!(started.elapsed() < Duration::from_secs(600), "too slow");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        common::signal(&workers[0], SIGKILL);
-        workers[0].wait().unwrap();
-        workers[0] = worker(&url, &workers_dir.join("w0"));
+        loop {
+            while running(&mut connection, &owners[0]).await == 0 {
+                assert!(
+                    started.elapsed() < Duration::from_secs(600),
+                    "worker 0 is idle"
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            common::signal(&workers[0], SIGKILL);
+            workers[0].wait().unwrap();
+            kills += 1;
+            let interrupted = running(&mut connection, &owners[0]).await > 0;
+            (workers[0], owners[0]) = worker(&url, &workers_dir.join("w0"));
+            if interrupted {
+                break;
+            }
+            assert!(kills < 20, "no SIGKILL landed while worker 0 held a job");
+        }
     }
     while count_done(&mut connection).await < SUBMISSIONS as i64 + 1 {
         assert!(started.elapsed() < Duration::from_secs(600), "too slow");
@@ -207,7 +243,7 @@ async fn an_api_and_three_workers_complete_ten_thousand_judge_tests_with_a_worke
     assert_eq!(tests_passed as usize, SUBMISSIONS * TESTS_PER_PROBLEM);
     println!(
         "{SUBMISSIONS} submissions ({tests_passed} judge tests) in {:.1?}, {retried} taken over \
-         after a SIGKILL",
+         after {kills} SIGKILLs",
         started.elapsed()
     );
 
