@@ -167,7 +167,7 @@ fn closest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<
 }
 
 /// What Mini calls a function that other languages name `name` (`length`, `printf`,
-/// `input`, `pow`), when no name of the program is close to it.
+/// `input`, `pow`); asked when no function of the program is close to the name.
 fn other_languages(name: &str) -> Option<&'static str> {
     Some(match name.to_ascii_lowercase().as_str() {
         "length" | "lenght" | "size" | "count" | "strlen" => "an array's length is `len(xs)`",
@@ -902,15 +902,17 @@ impl Checker<'_> {
         }
         let Some(&index) = self.signatures.get(name) else {
             let mut error = Diagnostic::error(callee.span, format!("unknown function `{name}`"));
-            let names = self
-                .signatures
-                .keys()
-                .map(String::as_str)
-                .chain(BUILTINS.iter().copied());
-            if let Some(help) = other_languages(name) {
+            // A function of the program close to the name first, then what other languages
+            // call a built-in (`printf` is not a typo of `print`), then a close built-in.
+            let help = closest(name, self.signatures.keys().map(String::as_str))
+                .map(|close| format!("did you mean `{close}`?"))
+                .or_else(|| other_languages(name).map(str::to_string))
+                .or_else(|| {
+                    closest(name, BUILTINS.iter().copied())
+                        .map(|close| format!("did you mean `{close}`?"))
+                });
+            if let Some(help) = help {
                 error = error.with_help(help);
-            } else if let Some(close) = closest(name, names) {
-                error = error.with_help(format!("did you mean `{close}`?"));
             }
             self.error(error);
             return bad(None);

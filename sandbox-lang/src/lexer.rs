@@ -396,26 +396,9 @@ fn malformed_number(
             ),
         };
     }
+    // The digits alone, read as `number` reads them (a slice that ends where they do).
     let numeric = &source[start..digits_end];
-    let kind = if numeric.contains('.') {
-        TokenKind::Float(
-            numeric
-                .chars()
-                .filter(|c| *c != '_')
-                .collect::<String>()
-                .parse()
-                .unwrap_or(0.0),
-        )
-    } else {
-        TokenKind::Int(
-            numeric
-                .chars()
-                .filter(|c| *c != '_')
-                .collect::<String>()
-                .parse()
-                .unwrap_or(0),
-        )
-    };
+    let (kind, _, _) = number(&source[..digits_end], start);
     let error = Diagnostic::error(span, format!("malformed number `{word}`")).with_help(format!(
         "numbers have no suffixes (write `{numeric}`), and a name cannot start with a digit"
     ));
